@@ -1,0 +1,135 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "Tessera",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Tessera", targets: ["Tessera"]),
+        .library(name: "TesseraSQLite", targets: ["TesseraSQLite"]),
+        .library(name: "TesseraHummingbird", targets: ["TesseraHummingbird"]),
+        .executable(name: "tessera", targets: ["TesseraCommand"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.0.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.30.0"),
+    ],
+    targets: [
+        // The core: model, policy, tokens, errors, clock. No I/O.
+        .target(
+            name: "Tessera",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The embedded store: SQLite through GRDB.
+        .target(
+            name: "TesseraSQLite",
+            dependencies: [
+                .byName(name: "Tessera"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The HTTP service and the middleware any Hummingbird app can mount.
+        .target(
+            name: "TesseraHummingbird",
+            dependencies: [
+                .byName(name: "Tessera"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            resources: [.copy("openapi.yaml")],
+            swiftSettings: swiftSettings
+        ),
+        // The `tessera` executable: parses arguments and wires the parts together.
+        .executableTarget(
+            name: "TesseraCommand",
+            dependencies: [
+                .byName(name: "Tessera"),
+                .byName(name: "TesseraSQLite"),
+                .byName(name: "TesseraHummingbird"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // A small application that authenticates its routes with Tessera's middleware.
+        .executableTarget(
+            name: "ProtectedApp",
+            dependencies: [
+                .byName(name: "Tessera"),
+                .byName(name: "TesseraSQLite"),
+                .byName(name: "TesseraHummingbird"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            path: "Examples/ProtectedApp",
+            swiftSettings: swiftSettings
+        ),
+        // Helpers shared by the test targets.
+        .target(
+            name: "TesseraTestSupport",
+            dependencies: [
+                .byName(name: "Tessera"),
+                .byName(name: "TesseraSQLite"),
+            ],
+            path: "Tests/TesseraTestSupport",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TesseraTests",
+            dependencies: [
+                .byName(name: "Tessera"),
+                .byName(name: "TesseraTestSupport"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TesseraSQLiteTests",
+            dependencies: [
+                .byName(name: "Tessera"),
+                .byName(name: "TesseraSQLite"),
+                .byName(name: "TesseraTestSupport"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TesseraHummingbirdTests",
+            dependencies: [
+                .byName(name: "Tessera"),
+                .byName(name: "TesseraSQLite"),
+                .byName(name: "TesseraHummingbird"),
+                .byName(name: "TesseraTestSupport"),
+                .byName(name: "ProtectedApp"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,160 @@
+/// Every error a client can see: a stable code, an HTTP status and a message that is safe to
+/// show (no secrets, no internals).
+///
+/// The codes form one table, documented in `docs/errors.md`; new ones are added as static
+/// members, so adding a case never breaks users.
+public struct TesseraError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The stable code, such as `AUTH_1002`.
+    public let code: String
+    /// The HTTP status code.
+    public let statusCode: Int
+    /// A sentence for humans.
+    public let message: String
+    /// Why a session ended (`idle`, `absolute`, `revoked`), for `AUTH_1002`.
+    public let reason: String?
+    /// Seconds after which the client may try again, for `429` and `503`.
+    public let retryAfter: Int?
+
+    public init(code: String, status: Int, message: String, reason: String? = nil, retryAfter: Int? = nil) {
+        self.code = code
+        self.statusCode = status
+        self.message = message
+        self.reason = reason
+        self.retryAfter = retryAfter
+    }
+
+    public var description: String { "\(self.code) (\(self.statusCode)): \(self.message)" }
+
+    /// Whether the error is a failed authentication (`401`), which carries `WWW-Authenticate`.
+    public var isAuthenticationFailure: Bool { self.statusCode == 401 }
+}
+
+extension TesseraError {
+    /// `AUTH_1001`: the username or password is wrong (the same answer for an unknown user).
+    public static var invalidCredentials: Self {
+        .init(code: "AUTH_1001", status: 401, message: "The username or password is incorrect.")
+    }
+
+    /// `AUTH_1002`: the session has ended.
+    public static func sessionExpired(_ reason: SessionEndReason) -> Self {
+        let message: String
+        switch reason {
+        case .idle: message = "The session expired after a period of inactivity."
+        case .absolute: message = "The session reached its maximum lifetime."
+        case .revoked: message = "The session was revoked."
+        }
+        return .init(code: "AUTH_1002", status: 401, message: message, reason: reason.rawValue)
+    }
+
+    /// `AUTH_1003`: the token is malformed or unknown.
+    public static var tokenInvalid: Self {
+        .init(code: "AUTH_1003", status: 401, message: "The session token is not valid.")
+    }
+
+    /// `AUTH_1004`: no token was sent.
+    public static var tokenMissing: Self {
+        .init(code: "AUTH_1004", status: 401, message: "No session token was presented.")
+    }
+
+    /// `AUTH_1005`: authenticated, but not allowed to do this.
+    public static func forbidden(_ message: String = "This operation is not allowed.") -> Self {
+        .init(code: "AUTH_1005", status: 403, message: message)
+    }
+
+    /// `AUTH_1006`: too many failed attempts.
+    public static func throttled(retryAfter seconds: Int) -> Self {
+        .init(
+            code: "AUTH_1006",
+            status: 429,
+            message: "Too many failed attempts. Try again later.",
+            retryAfter: max(1, seconds)
+        )
+    }
+
+    /// `AUTH_1007`: the service API key is missing or wrong.
+    public static var apiKeyInvalid: Self {
+        .init(code: "AUTH_1007", status: 401, message: "The service API key is missing or not valid.")
+    }
+
+    /// `AUTH_1008`: the CSRF token is missing or wrong.
+    public static var csrfFailed: Self {
+        .init(code: "AUTH_1008", status: 403, message: "The X-CSRF-Token header is missing or does not match the session.")
+    }
+
+    /// `REQ_1001`: the body is not the JSON the operation takes.
+    public static func malformedBody(_ message: String = "The request body is not valid JSON for this operation.") -> Self {
+        .init(code: "REQ_1001", status: 400, message: message)
+    }
+
+    /// `REQ_1002`: the body is larger than the operation accepts.
+    public static func bodyTooLarge(limit: Int) -> Self {
+        .init(code: "REQ_1002", status: 413, message: "The request body is larger than \(limit) bytes.")
+    }
+
+    /// `REQ_1003`: a field or parameter has a value the operation does not accept.
+    public static func invalidField(_ message: String) -> Self {
+        .init(code: "REQ_1003", status: 400, message: message)
+    }
+
+    /// `REQ_1004`: no such resource (or route).
+    public static func notFound(_ message: String = "No such resource.") -> Self {
+        .init(code: "REQ_1004", status: 404, message: message)
+    }
+
+    /// `REQ_1005`: a conditional request needs `If-Match`.
+    public static var preconditionRequired: Self {
+        .init(code: "REQ_1005", status: 428, message: "This operation needs an If-Match header with the data version you read.")
+    }
+
+    /// `REQ_1006`: the path exists but not for this method.
+    public static var methodNotAllowed: Self {
+        .init(code: "REQ_1006", status: 405, message: "This method is not allowed here.")
+    }
+
+    /// `DATA_1001`: the session data changed since the version the writer read.
+    public static func versionConflict(current: Int) -> Self {
+        .init(
+            code: "DATA_1001",
+            status: 409,
+            message: "The session data changed since version you read; it is now at version \(current)."
+        )
+    }
+
+    /// `DATA_1002`: the session data would exceed its size limit.
+    public static func dataTooLarge(limit: Int) -> Self {
+        .init(code: "DATA_1002", status: 413, message: "Session data may hold at most \(limit) bytes of JSON.")
+    }
+
+    /// `STORE_UNAVAILABLE`: the store cannot be reached; try again shortly.
+    public static func storeUnavailable(retryAfter seconds: Int = 1) -> Self {
+        .init(code: "STORE_UNAVAILABLE", status: 503, message: "The session store is unavailable. Try again shortly.", retryAfter: seconds)
+    }
+
+    /// `SRV_1000`: an unexpected failure. Details go to the log under the correlation id.
+    public static var internalError: Self {
+        .init(code: "SRV_1000", status: 500, message: "An unexpected error occurred.")
+    }
+
+    /// Every code, for documentation and the test that keeps the table true.
+    public static var table: [TesseraError] {
+        [
+            .invalidCredentials, .sessionExpired(.idle), .tokenInvalid, .tokenMissing, .forbidden(), .throttled(retryAfter: 1),
+            .apiKeyInvalid, .csrfFailed, .malformedBody(), .bodyTooLarge(limit: 0), .invalidField(""), .notFound(),
+            .preconditionRequired, .methodNotAllowed, .versionConflict(current: 0), .dataTooLarge(limit: 0), .storeUnavailable(),
+            .internalError,
+        ]
+    }
+}
+
+/// An error a store raises when it cannot be reached or fails transiently. The service maps it
+/// to `503 STORE_UNAVAILABLE`.
+public struct StoreUnavailableError: Error, Sendable, CustomStringConvertible {
+    /// What failed, for the log (never sent to clients).
+    public var underlying: String
+
+    public init(underlying: String) {
+        self.underlying = underlying
+    }
+
+    public var description: String { "store unavailable: \(self.underlying)" }
+}

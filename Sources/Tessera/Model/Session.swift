@@ -1,0 +1,127 @@
+public import Foundation
+
+/// Why a session stopped being valid. Clients see `idle`, `absolute` or `revoked`.
+public enum SessionEndReason: String, Sendable, Hashable, Codable {
+    /// No activity for the idle timeout.
+    case idle
+    /// The absolute lifetime ran out.
+    case absolute
+    /// Revoked: logout, a revocation by the user or an administrator.
+    case revoked
+}
+
+/// Where a session came from and what device holds it. Informational only.
+public struct SessionMetadata: Sendable, Hashable, Codable {
+    /// The client address the session was created from.
+    public var ipAddress: String?
+    /// The user agent the session was created with (truncated).
+    public var userAgent: String?
+    /// A label the client chose, such as a device name.
+    public var label: String?
+
+    public init(ipAddress: String? = nil, userAgent: String? = nil, label: String? = nil) {
+        self.ipAddress = ipAddress
+        self.userAgent = userAgent
+        self.label = label
+    }
+}
+
+/// A session as a store keeps it.
+///
+/// The token itself is never part of it: only its SHA-256 is.
+public struct Session: Sendable, Hashable {
+    /// The public id, for listing and revoking. Never a credential.
+    public var id: String
+    /// SHA-256 of the session token.
+    public var tokenHash: TokenHash
+    /// The subject: a Tessera user id, or the subject an application named.
+    public var userID: String
+    public var createdAt: Date
+    /// The last activity the store has recorded (coalesced to the activity granularity).
+    public var lastSeenAt: Date
+    /// When the session ends for inactivity, unless activity is recorded first. Never later
+    /// than ``absoluteExpiresAt``.
+    public var idleExpiresAt: Date
+    /// When the session ends whatever happens.
+    public var absoluteExpiresAt: Date
+    /// When the session was revoked, if it was.
+    public var revokedAt: Date?
+    /// Why it was revoked (`logout`, `user`, `admin`, …), if it was.
+    public var revocationReason: String?
+    /// The application's data, a small JSON object.
+    public var data: [String: JSONValue]
+    /// Bumped on every data change; writers must name the version they read.
+    public var dataVersion: Int
+    public var metadata: SessionMetadata
+    /// The token a browser client must echo in `X-CSRF-Token` on unsafe requests.
+    public var csrfToken: String
+
+    public init(
+        id: String,
+        tokenHash: TokenHash,
+        userID: String,
+        createdAt: Date,
+        lastSeenAt: Date,
+        idleExpiresAt: Date,
+        absoluteExpiresAt: Date,
+        revokedAt: Date? = nil,
+        revocationReason: String? = nil,
+        data: [String: JSONValue] = [:],
+        dataVersion: Int = 1,
+        metadata: SessionMetadata = .init(),
+        csrfToken: String
+    ) {
+        self.id = id
+        self.tokenHash = tokenHash
+        self.userID = userID
+        self.createdAt = createdAt
+        self.lastSeenAt = lastSeenAt
+        self.idleExpiresAt = idleExpiresAt
+        self.absoluteExpiresAt = absoluteExpiresAt
+        self.revokedAt = revokedAt
+        self.revocationReason = revocationReason
+        self.data = data
+        self.dataVersion = dataVersion
+        self.metadata = metadata
+        self.csrfToken = csrfToken
+    }
+
+    /// Why the session is not valid at `now`, or `nil` when it is.
+    ///
+    /// Revocation wins over expiry. A deadline is inclusive: at exactly `idleExpiresAt` the
+    /// session has ended. When the idle deadline was capped by the absolute one, the reason is
+    /// `absolute`.
+    public func endReason(at now: Date) -> SessionEndReason? {
+        if let revokedAt, revokedAt <= now { return .revoked }
+        if now >= self.absoluteExpiresAt { return .absolute }
+        if now >= self.idleExpiresAt { return self.idleExpiresAt >= self.absoluteExpiresAt ? .absolute : .idle }
+        return nil
+    }
+}
+
+/// A user who logs in with a password.
+public struct User: Sendable, Hashable {
+    public var id: String
+    public var username: String
+    /// The bcrypt hash of the password.
+    public var passwordHash: String
+    public var createdAt: Date
+
+    public init(id: String, username: String, passwordHash: String, createdAt: Date) {
+        self.id = id
+        self.username = username
+        self.passwordHash = passwordHash
+        self.createdAt = createdAt
+    }
+}
+
+/// A failed-login counter for one key (an account or a client address) in a fixed window.
+public struct ThrottleCounter: Sendable, Hashable {
+    public var failures: Int
+    public var windowStartedAt: Date
+
+    public init(failures: Int, windowStartedAt: Date) {
+        self.failures = failures
+        self.windowStartedAt = windowStartedAt
+    }
+}

@@ -1,0 +1,163 @@
+import Foundation
+
+/// Creates, validates, slides and revokes sessions according to a ``SessionPolicy``.
+///
+/// This is where every rule lives; stores only record. It is a value that is cheap to copy
+/// and safe to share: the HTTP service and the middleware both use one.
+public struct SessionManager: Sendable {
+    /// A session just created, with the token that is shown to its holder exactly once.
+    public struct NewSession: Sendable {
+        public var session: Session
+        public var token: SessionToken
+    }
+
+    public let store: any SessionStore
+    public let policy: SessionPolicy
+    public let clock: any WallClock
+    /// The largest session data accepted, in bytes of JSON.
+    public let maxDataSize: Int
+    let coalescer: ActivityCoalescer
+
+    /// - Parameters:
+    ///   - store: where sessions live
+    ///   - policy: timeouts and activity granularity
+    ///   - clock: the source of "now" (inject a ``ManualClock`` in tests)
+    ///   - maxDataSize: the largest session data accepted, in bytes of JSON (default 16 KiB)
+    public init(store: any SessionStore, policy: SessionPolicy = .init(), clock: any WallClock = SystemClock(), maxDataSize: Int = 16 * 1024) {
+        self.store = store
+        self.policy = policy
+        self.clock = clock
+        self.maxDataSize = maxDataSize
+        self.coalescer = ActivityCoalescer(granularity: policy.activityGranularity)
+    }
+
+    var now: Date { self.clock.now.truncatedToMilliseconds }
+
+    // MARK: Creating
+
+    /// Creates a session for `userID` with a fresh token and a fresh id.
+    public func createSession(
+        userID: String,
+        data: [String: JSONValue] = [:],
+        metadata: SessionMetadata = .init()
+    ) async throws -> NewSession {
+        try self.checkDataSize(data)
+        let now = self.now
+        let token = SessionToken.generate()
+        let absolute = now.addingTimeInterval(self.policy.absoluteTimeout.timeInterval).truncatedToMilliseconds
+        let idle = min(now.addingTimeInterval(self.policy.idleTimeout.timeInterval).truncatedToMilliseconds, absolute)
+        let session = Session(
+            id: makeIdentifier(prefix: "ses_"),
+            tokenHash: token.hash,
+            userID: userID,
+            createdAt: now,
+            lastSeenAt: now,
+            idleExpiresAt: idle,
+            absoluteExpiresAt: absolute,
+            data: data,
+            dataVersion: 1,
+            metadata: metadata,
+            csrfToken: Base64URL.encode(secureRandomBytes(count: 32))
+        )
+        try await self.store.insertSession(session)
+        return NewSession(session: session, token: token)
+    }
+
+    // MARK: Validating
+
+    /// Validates a presented token and records activity.
+    ///
+    /// The order is fixed: missing → `AUTH_1004`; malformed or unknown → `AUTH_1003`; revoked,
+    /// idle or past its absolute deadline → `AUTH_1002` with the reason; then activity slides
+    /// the idle deadline, written at most once per session per granularity window.
+    ///
+    /// - Returns: the session with the deadlines the store now holds.
+    public func authenticate(token presented: String?) async throws -> Session {
+        guard let presented, !presented.isEmpty else { throw TesseraError.tokenMissing }
+        guard let token = SessionToken(presented) else { throw TesseraError.tokenInvalid }
+        let hash = token.hash
+        guard var session = try await self.store.session(tokenHash: hash), session.tokenHash.constantTimeEquals(hash) else {
+            throw TesseraError.tokenInvalid
+        }
+        let now = self.now
+        if let reason = session.endReason(at: now) {
+            throw TesseraError.sessionExpired(reason)
+        }
+        try await self.slide(&session, now: now)
+        return session
+    }
+
+    private func slide(_ session: inout Session, now: Date) async throws {
+        let idleTimeout = self.policy.idleTimeout.timeInterval
+        if let activity = self.coalescer.claim(sessionID: session.id, storedLastSeen: session.lastSeenAt, now: now) {
+            let idle = min(activity.addingTimeInterval(idleTimeout).truncatedToMilliseconds, session.absoluteExpiresAt)
+            do {
+                try await self.store.touchSession(id: session.id, lastSeenAt: activity, idleExpiresAt: idle)
+            } catch {
+                self.coalescer.release(sessionID: session.id, claimed: activity)
+                throw error
+            }
+            session.lastSeenAt = activity
+            session.idleExpiresAt = idle
+        } else if let pending = self.coalescer.pendingActivity(sessionID: session.id, now: now), pending > session.lastSeenAt {
+            // Another request of this window is writing this activity; report what it writes.
+            session.lastSeenAt = pending
+            session.idleExpiresAt = min(pending.addingTimeInterval(idleTimeout).truncatedToMilliseconds, session.absoluteExpiresAt)
+        }
+    }
+
+    // MARK: Listing and revoking
+
+    /// The sessions of `userID` (of everyone with `nil`) that are still valid, newest first.
+    public func activeSessions(userID: String?, limit: Int = 1000) async throws -> [Session] {
+        try await self.store.activeSessions(userID: userID, at: self.now, limit: limit)
+    }
+
+    /// Revokes one session of `userID`.
+    ///
+    /// - Returns: whether such a session existed, belonged to `userID` and was active.
+    @discardableResult
+    public func revoke(sessionID: String, ofUser userID: String? = nil, reason: String) async throws -> Bool {
+        if let userID {
+            guard let session = try await self.store.session(id: sessionID), session.userID == userID,
+                session.endReason(at: self.now) == nil
+            else { return false }
+        }
+        let revoked = try await self.store.revokeSession(id: sessionID, at: self.now, reason: reason)
+        self.coalescer.forget(sessionID: sessionID)
+        return revoked
+    }
+
+    /// Revokes every session of `userID` except `keeping`.
+    /// - Returns: how many sessions were revoked.
+    @discardableResult
+    public func revokeAll(userID: String, keeping: String? = nil, reason: String) async throws -> Int {
+        try await self.store.revokeSessions(userID: userID, except: keeping, at: self.now, reason: reason)
+    }
+
+    // MARK: Data
+
+    /// Merges `patch` (JSON merge patch) into the session's data if its version is still
+    /// `expectedVersion`.
+    /// - Returns: the session with its new data and version.
+    public func updateData(of session: Session, expectedVersion: Int, patch: [String: JSONValue]) async throws -> Session {
+        guard expectedVersion == session.dataVersion else {
+            throw TesseraError.versionConflict(current: session.dataVersion)
+        }
+        let merged = session.data.merging(patch: patch)
+        try self.checkDataSize(merged)
+        guard let version = try await self.store.updateSessionData(id: session.id, expectedVersion: expectedVersion, data: merged) else {
+            let current = try await self.store.session(id: session.id)?.dataVersion ?? session.dataVersion
+            throw TesseraError.versionConflict(current: current)
+        }
+        var updated = session
+        updated.data = merged
+        updated.dataVersion = version
+        return updated
+    }
+
+    private func checkDataSize(_ data: [String: JSONValue]) throws {
+        let size = (try? JSONEncoder().encode(data).count) ?? Int.max
+        guard size <= self.maxDataSize else { throw TesseraError.dataTooLarge(limit: self.maxDataSize) }
+    }
+}

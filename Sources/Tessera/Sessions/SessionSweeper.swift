@@ -1,0 +1,63 @@
+import Foundation
+public import Logging
+public import ServiceLifecycle
+
+/// Deletes sessions that ended (revoked or expired) longer ago than the policy's retention,
+/// and stale throttling counters, in small batches so it never holds the store for long.
+///
+/// Runs as a `Service` alongside the server and stops on graceful shutdown.
+public struct SessionSweeper: Service {
+    public let sessions: SessionManager
+    public let throttle: LoginThrottlePolicy
+    /// Time between sweeps.
+    public let interval: Duration
+    /// Rows deleted per statement.
+    public let batchSize: Int
+    let logger: Logger
+
+    public init(sessions: SessionManager, throttle: LoginThrottlePolicy = .init(), interval: Duration = .seconds(60), batchSize: Int = 500, logger: Logger) {
+        self.sessions = sessions
+        self.throttle = throttle
+        self.interval = interval
+        self.batchSize = batchSize
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        try await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    try await self.sweep()
+                } catch is CancellationError {
+                    return
+                } catch {
+                    self.logger.warning("Sweep failed; will try again", metadata: ["error": "\(error)"])
+                }
+                try await Task.sleep(for: self.interval)
+            }
+        }
+    }
+
+    /// Sweeps once, batch after batch until nothing is left to delete.
+    /// - Returns: how many sessions were deleted.
+    @discardableResult
+    public func sweep() async throws -> Int {
+        let now = self.sessions.now
+        let cutoff = now.addingTimeInterval(-self.sessions.policy.retention.timeInterval)
+        var total = 0
+        while true {
+            try Task.checkCancellation()
+            let deleted = try await self.sessions.store.deleteSessions(endedBefore: cutoff, limit: self.batchSize)
+            total += deleted
+            if deleted < self.batchSize { break }
+            // Let requests in between batches.
+            await Task.yield()
+        }
+        let throttleCutoff = now.addingTimeInterval(-self.throttle.window.timeInterval)
+        let counters = try await self.sessions.store.deleteThrottleCounters(startedBefore: throttleCutoff)
+        if total > 0 || counters > 0 {
+            self.logger.info("Swept ended sessions", metadata: ["sessions": "\(total)", "throttle_counters": "\(counters)"])
+        }
+        return total
+    }
+}

@@ -1,0 +1,91 @@
+public import Foundation
+
+/// Durable storage of sessions, users and login-throttling counters.
+///
+/// Every store passes the same conformance suite. Stores hold no policy: the
+/// ``SessionManager`` decides, the store records. An acknowledged write (a returned call) is
+/// durable.
+public protocol SessionStore: Sendable {
+    /// Succeeds when the store can serve reads and writes; for readiness checks.
+    func ping() async throws
+
+    // MARK: Sessions
+
+    /// Inserts a new session.
+    func insertSession(_ session: Session) async throws
+
+    /// The session whose token hashes to `tokenHash`, whatever its state.
+    func session(tokenHash: TokenHash) async throws -> Session?
+
+    /// The session with the public id `id`, whatever its state.
+    func session(id: String) async throws -> Session?
+
+    /// Records activity: sets `lastSeenAt` and `idleExpiresAt`, but only forward in time (a
+    /// late write never moves a deadline back) and never on a revoked session.
+    /// - Returns: whether a row changed.
+    @discardableResult
+    func touchSession(id: String, lastSeenAt: Date, idleExpiresAt: Date) async throws -> Bool
+
+    /// Replaces the session's data if its version is still `expectedVersion`.
+    /// - Returns: the new version, or `nil` when the version had moved on (or the session is gone).
+    func updateSessionData(id: String, expectedVersion: Int, data: [String: JSONValue]) async throws -> Int?
+
+    /// Revokes one session. Revoking is permanent; a second revocation keeps the first time.
+    /// - Returns: whether the session existed and was not already revoked.
+    @discardableResult
+    func revokeSession(id: String, at: Date, reason: String) async throws -> Bool
+
+    /// Revokes every unrevoked session of `userID`, except `exceptID`.
+    /// - Returns: how many sessions were revoked.
+    @discardableResult
+    func revokeSessions(userID: String, except exceptID: String?, at: Date, reason: String) async throws -> Int
+
+    /// The sessions of `userID` (of everyone with `nil`) that are neither revoked nor expired at
+    /// `now`, newest first, at most `limit`.
+    func activeSessions(userID: String?, at now: Date, limit: Int) async throws -> [Session]
+
+    /// Deletes up to `limit` sessions that ended (revoked or expired) before `cutoff`.
+    /// - Returns: how many were deleted.
+    func deleteSessions(endedBefore cutoff: Date, limit: Int) async throws -> Int
+
+    // MARK: Users
+
+    /// Inserts a user; throws ``UserExistsError`` when the username is taken.
+    func insertUser(_ user: User) async throws
+
+    /// The user called `username` (case-insensitive).
+    func user(username: String) async throws -> User?
+
+    /// The user with id `id`.
+    func user(id: String) async throws -> User?
+
+    /// All users, by username.
+    func users() async throws -> [User]
+
+    // MARK: Login throttling
+
+    /// The failure counter for `key`, if any.
+    func throttleCounter(key: String) async throws -> ThrottleCounter?
+
+    /// Adds one failure to `key`'s counter, starting a new window at `now` when the current one
+    /// began at or before `now - window`. Atomic: concurrent failures are all counted.
+    /// - Returns: the counter after the failure.
+    func recordFailure(key: String, at now: Date, window: Duration) async throws -> ThrottleCounter
+
+    /// Forgets `key`'s failures.
+    func clearThrottle(key: String) async throws
+
+    /// Deletes counters whose window started before `cutoff`.
+    func deleteThrottleCounters(startedBefore cutoff: Date) async throws -> Int
+}
+
+/// The username is already taken.
+public struct UserExistsError: Error, Sendable, CustomStringConvertible {
+    public var username: String
+
+    public init(username: String) {
+        self.username = username
+    }
+
+    public var description: String { "A user called '\(self.username)' already exists." }
+}

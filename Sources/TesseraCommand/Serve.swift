@@ -1,0 +1,128 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Logging
+import Tessera
+import TesseraHummingbird
+import TesseraSQLite
+
+/// `tessera serve`: runs the HTTP service on the embedded SQLite store.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the session service.",
+        discussion: "Every option can also be set by its TESSERA_… environment variable; the flag wins."
+    )
+
+    @OptionGroup var data: DataDirectoryOptions
+
+    @Option(help: "The address to listen on (env TESSERA_HOST; default 127.0.0.1).")
+    var host: String?
+
+    @Option(help: "The port to listen on; 0 picks a free one (env TESSERA_PORT; default 8080).")
+    var port: Int?
+
+    @Option(help: "End sessions after this much inactivity, e.g. 15m (env TESSERA_IDLE_TIMEOUT; default 15m).")
+    var idleTimeout: String?
+
+    @Option(help: "End sessions this long after login whatever happens, e.g. 160m (env TESSERA_ABSOLUTE_TIMEOUT; default 160m).")
+    var absoluteTimeout: String?
+
+    @Option(help: "Write a session's activity at most once per this window (env TESSERA_ACTIVITY_GRANULARITY; default 60s).")
+    var activityGranularity: String?
+
+    @Flag(help: "Serve over HTTPS: the cookie gets Secure and the __Host- name (env TESSERA_SECURE_COOKIES).")
+    var secureCookies = false
+
+    @Flag(help: "Take client addresses from X-Forwarded-For; only behind a proxy that sets it (env TESSERA_TRUST_FORWARDED_FOR).")
+    var trustForwardedFor = false
+
+    @Option(help: "The bcrypt cost for password hashes, 4 to 31 (env TESSERA_BCRYPT_COST; default 12).")
+    var bcryptCost: Int?
+
+    @Option(help: "Failed logins per account per window before throttling (env TESSERA_MAX_FAILED_LOGINS; default 5).")
+    var maxFailedLogins: Int?
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical (env TESSERA_LOG_LEVEL; default info).")
+    var logLevel: String?
+
+    func run() async throws {
+        let levelText = Setting.string(self.logLevel, env: "TESSERA_LOG_LEVEL", default: "info")
+        guard let level = Logger.Level(rawValue: levelText) else {
+            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical.")
+        }
+        let policy = SessionPolicy(
+            idleTimeout: try Setting.duration(self.idleTimeout, env: "TESSERA_IDLE_TIMEOUT", option: "--idle-timeout", default: .seconds(15 * 60)),
+            absoluteTimeout: try Setting.duration(
+                self.absoluteTimeout,
+                env: "TESSERA_ABSOLUTE_TIMEOUT",
+                option: "--absolute-timeout",
+                default: .seconds(160 * 60)
+            ),
+            activityGranularity: try Setting.duration(
+                self.activityGranularity,
+                env: "TESSERA_ACTIVITY_GRANULARITY",
+                option: "--activity-granularity",
+                default: .seconds(60)
+            )
+        )
+        if let problem = policy.problems.first { throw ValidationError(problem) }
+        let host = Setting.string(self.host, env: "TESSERA_HOST", default: "127.0.0.1")
+        let port = try Setting.integer(self.port, env: "TESSERA_PORT", option: "--port", range: 0...65535, default: 8080)
+        let cost = try Setting.integer(self.bcryptCost, env: "TESSERA_BCRYPT_COST", option: "--bcrypt-cost", range: 4...31, default: 12)
+        let maxFailures = try Setting.integer(
+            self.maxFailedLogins,
+            env: "TESSERA_MAX_FAILED_LOGINS",
+            option: "--max-failed-logins",
+            range: 1...1_000_000,
+            default: 5
+        )
+        let secure = Setting.flag(self.secureCookies, env: "TESSERA_SECURE_COOKIES")
+        let trustForwardedFor = Setting.flag(self.trustForwardedFor, env: "TESSERA_TRUST_FORWARDED_FOR")
+
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "tessera")
+
+        do {
+            let directory = self.data.directory
+            let store = try directory.openStore()
+            let serviceKey = try directory.serviceKey()
+            let sessions = SessionManager(store: store, policy: policy)
+            let throttle = LoginThrottlePolicy(maxFailuresPerAccount: maxFailures)
+            let login = try await PasswordLogin(sessions: sessions, hasher: BcryptPasswordHasher(cost: UInt8(cost)), throttle: throttle)
+            let service = TesseraHTTPService(
+                login: login,
+                serviceKey: ServiceAPIKey(key: serviceKey.key),
+                configuration: .init(cookie: SessionCookie(secure: secure), trustForwardedFor: trustForwardedFor)
+            )
+
+            say("Tessera data directory: \(directory.url.path) (SQLite: \(directory.databasePath))")
+            if serviceKey.generated {
+                say("Generated the service API key (shown once; kept in \(directory.serviceKeyPath), mode 0600):")
+                say("  \(serviceKey.key)")
+            }
+            say(
+                "Sessions: idle timeout \(policy.idleTimeout.humanReadable), absolute timeout \(policy.absoluteTimeout.humanReadable), "
+                    + "cookie \(SessionCookie(secure: secure).name)"
+            )
+
+            let app = Application(
+                router: service.buildRouter(),
+                configuration: .init(address: .hostname(host, port: port), serverName: "Tessera"),
+                services: [SessionSweeper(sessions: sessions, throttle: throttle, logger: logger)],
+                onServerRunning: { channel in
+                    let port = channel.localAddress?.port ?? port
+                    say("Tessera listening on http://\(host):\(port)")
+                },
+                logger: logger
+            )
+            try await app.runService()
+        } catch let error as CommandError {
+            FileHandle.standardError.write(Data("tessera: \(error)\n".utf8))
+            throw ExitCode.failure
+        }
+    }
+}

@@ -1,0 +1,97 @@
+import ArgumentParser
+import Foundation
+import Tessera
+import TesseraHummingbird
+import TesseraSQLite
+
+/// `tessera users`: the people who log in with a password.
+struct Users: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Manage users who log in with a password.",
+        subcommands: [Add.self, List.self]
+    )
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add a user; the password is read from standard input (one line).")
+
+        @Argument(help: "The username (1 to 256 characters).")
+        var name: String
+
+        @OptionGroup var data: DataDirectoryOptions
+
+        @Option(help: "The bcrypt cost, 4 to 31 (env TESSERA_BCRYPT_COST; default 12).")
+        var bcryptCost: Int?
+
+        func run() async throws {
+            let cost = try Setting.integer(self.bcryptCost, env: "TESSERA_BCRYPT_COST", option: "--bcrypt-cost", range: 4...31, default: 12)
+            guard (1...256).contains(self.name.count), !self.name.contains(where: { $0.isWhitespace || $0.asciiValue.map { $0 < 0x20 } == true })
+            else {
+                throw ValidationError("The username must be 1 to 256 characters with no spaces or control characters.")
+            }
+            try await reportingErrors {
+                guard let password = readLine(strippingNewline: true), !password.isEmpty else {
+                    throw CommandError("No password on standard input. Pipe it in: echo 'secret' | tessera users add \(self.name)")
+                }
+                guard password.utf8.count <= 1024 else { throw CommandError("The password may be at most 1024 bytes.") }
+                let store = try self.data.directory.openStore()
+                let hash = try await BcryptPasswordHasher(cost: UInt8(cost)).hash(password)
+                let user = User(id: makeUserID(), username: self.name, passwordHash: hash, createdAt: Date().truncatedToMilliseconds)
+                do {
+                    try await store.insertUser(user)
+                } catch let error as UserExistsError {
+                    throw CommandError(error.description)
+                }
+                print("Added user \(user.username) (\(user.id)).")
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List users.")
+
+        @OptionGroup var data: DataDirectoryOptions
+
+        func run() async throws {
+            try await reportingErrors {
+                let users = try await self.data.directory.openStore().users()
+                if users.isEmpty {
+                    print("No users yet. Add one with: tessera users add NAME")
+                    return
+                }
+                printTable(
+                    header: ["USERNAME", "ID", "CREATED"],
+                    rows: users.map { [$0.username, $0.id, $0.createdAt.formatted(.iso8601)] }
+                )
+            }
+        }
+    }
+}
+
+func makeUserID() -> String {
+    "usr_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+}
+
+/// Runs `body`, turning a ``CommandError`` or a store failure into a plain sentence and exit 1.
+func reportingErrors(_ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch let error as CommandError {
+        FileHandle.standardError.write(Data("tessera: \(error)\n".utf8))
+        throw ExitCode.failure
+    } catch let error as StoreUnavailableError {
+        FileHandle.standardError.write(Data("tessera: the store is unavailable (\(error.underlying)).\n".utf8))
+        throw ExitCode.failure
+    }
+}
+
+/// Prints rows in aligned columns.
+func printTable(header: [String], rows: [[String]]) {
+    let all = [header] + rows
+    let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
+    for row in all {
+        let cells = row.enumerated().map { index, cell in
+            index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+        }
+        print(cells.joined(separator: "  "))
+    }
+}

@@ -1,0 +1,46 @@
+import Foundation
+import Logging
+public import Hummingbird
+import Tessera
+
+/// Gives every request a correlation id: the client's `X-Correlation-ID` when it is short and
+/// printable, a new one otherwise. The id goes into the context, onto every log line of the
+/// request (`correlation_id`), and back on the response.
+///
+/// Mount it first, before ``ErrorMiddleware``.
+public struct CorrelationIDMiddleware<Context: CorrelatedRequestContext>: RouterMiddleware {
+    public init() {}
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let id = request.headers[.correlationID].flatMap(Self.usable) ?? Self.newID()
+        var context = context
+        context.correlationID = id
+        context.logger[metadataKey: "correlation_id"] = .string(id)
+        do {
+            var response = try await next(request, context)
+            response.headers[.correlationID] = id
+            return response
+        } catch {
+            // Without an ErrorMiddleware inside, errors still leave with the id.
+            var response = try ErrorMiddleware<Context>.response(for: error, correlationID: id, logger: context.logger)
+            response.headers[.correlationID] = id
+            return response
+        }
+    }
+
+    /// Ids up to 128 characters of letters, digits and `-_.:` are kept; anything else is replaced,
+    /// so a client cannot inject into logs.
+    static func usable(_ value: String) -> String? {
+        guard (1...128).contains(value.utf8.count),
+            value.utf8.allSatisfy({ byte in
+                (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                    || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ".") || byte == UInt8(ascii: ":")
+            })
+        else { return nil }
+        return value
+    }
+
+    static func newID() -> String {
+        makeIdentifier(prefix: "req_", byteCount: 12)
+    }
+}

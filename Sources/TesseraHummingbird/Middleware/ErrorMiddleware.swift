@@ -1,0 +1,85 @@
+public import Hummingbird
+import Logging
+public import Tessera
+
+/// Turns every error into Tessera's one JSON error shape:
+/// `{"error":{"code","message","reason"?,"correlationId"}}`.
+///
+/// Tessera's own errors keep their code and status; Hummingbird's HTTP errors map onto the
+/// `REQ_…` codes; a store that cannot serve becomes `503 STORE_UNAVAILABLE` with `Retry-After`;
+/// anything else is logged with its details and answered with a bare `500 SRV_1000`.
+public struct ErrorMiddleware<Context: CorrelatedRequestContext>: RouterMiddleware {
+    public init() {}
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch {
+            return try Self.response(for: error, correlationID: context.correlationID, logger: context.logger)
+        }
+    }
+
+    static func response(for error: any Error, correlationID: String, logger: Logger) throws -> Response {
+        let tesseraError = Self.tesseraError(for: error)
+        if tesseraError.statusCode >= 500 {
+            logger.error("Request failed", metadata: ["code": .string(tesseraError.code), "error": .string(String(reflecting: error))])
+        } else {
+            logger.debug("Request refused", metadata: ["code": .string(tesseraError.code)])
+        }
+        return tesseraError.response(correlationID: correlationID)
+    }
+
+    static func tesseraError(for error: any Error) -> TesseraError {
+        switch error {
+        case let error as TesseraError:
+            return error
+        case is StoreUnavailableError:
+            return .storeUnavailable()
+        case let error as HTTPError:
+            switch error.status {
+            case .notFound: return .notFound("No such route.")
+            case .methodNotAllowed: return .methodNotAllowed
+            case .contentTooLarge: return .bodyTooLarge(limit: 64 * 1024)
+            case .badRequest: return .malformedBody()
+            default: return .internalError
+            }
+        default:
+            return .internalError
+        }
+    }
+}
+
+extension TesseraError: HTTPResponseError {
+    public var status: HTTPResponse.Status { .init(code: self.statusCode) }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        self.response(correlationID: request.headers[.correlationID].flatMap(CorrelationIDMiddleware<TesseraRequestContext>.usable) ?? "")
+    }
+
+    /// The error as an HTTP response in the one JSON shape.
+    public func response(correlationID: String) -> Response {
+        var headers: HTTPFields = [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"]
+        if let retryAfter = self.retryAfter {
+            headers[.retryAfter] = String(retryAfter)
+        }
+        if self.isAuthenticationFailure {
+            headers[.wwwAuthenticate] =
+                self.code == TesseraError.tokenMissing.code
+                ? #"Bearer realm="tessera""#
+                : #"Bearer realm="tessera", error="invalid_token""#
+        }
+        let body = ErrorBody(error: .init(code: self.code, message: self.message, reason: self.reason, correlationId: correlationID))
+        return Response(status: .init(code: self.statusCode), headers: headers, body: .init(byteBuffer: JSONCoding.encode(body)))
+    }
+}
+
+struct ErrorBody: Encodable {
+    struct Detail: Encodable {
+        var code: String
+        var message: String
+        var reason: String?
+        var correlationId: String
+    }
+
+    var error: Detail
+}

@@ -1,0 +1,78 @@
+import Foundation
+import Logging
+public import Hummingbird
+public import Tessera
+
+/// Authenticates requests against Tessera: takes the session token from
+/// `Authorization: Bearer tss_…` or the session cookie, validates it (which slides the idle
+/// deadline), checks `X-CSRF-Token` on cookie-authenticated unsafe requests, and puts the
+/// session in the request context.
+///
+/// ```swift
+/// let router = Router(context: TesseraRequestContext.self)
+/// router.add(middleware: CorrelationIDMiddleware())
+/// router.add(middleware: ErrorMiddleware())
+/// router.group("api")
+///     .add(middleware: TesseraAuthenticator(sessions: sessions))
+///     .get("me") { _, context in try context.requireSession().session.userID }
+/// ```
+///
+/// Failures are Tessera errors (`AUTH_1002` with its reason, `AUTH_1003`, `AUTH_1004`,
+/// `AUTH_1008`). When a cookie carried a dead session, the answer also clears the cookie, so the
+/// browser stops sending it. Every authenticated response carries `Cache-Control: no-store`.
+public struct TesseraAuthenticator<Context: SessionRequestContext>: RouterMiddleware {
+    public let sessions: SessionManager
+    public let cookie: SessionCookie
+
+    /// - Parameters:
+    ///   - sessions: validates tokens
+    ///   - cookie: the session cookie's settings
+    public init(sessions: SessionManager, cookie: SessionCookie = .init()) {
+        self.sessions = sessions
+        self.cookie = cookie
+    }
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let (token, source) = self.credential(in: request)
+        let session: Session
+        do {
+            session = try await self.sessions.authenticate(token: token)
+        } catch let error as TesseraError where source == .cookie && error.isAuthenticationFailure {
+            var response = error.response(correlationID: context.correlationID)
+            response.setCookie(self.cookie.clearing())
+            return response
+        }
+        if source == .cookie, !request.method.isSafe {
+            guard let presented = request.headers[.csrfToken],
+                constantTimeEquals(presented.utf8, session.csrfToken.utf8)
+            else { throw TesseraError.csrfFailed }
+        }
+        var context = context
+        context.authenticatedSession = AuthenticatedSession(session: session, credential: source)
+        context.logger[metadataKey: "session_id"] = .string(session.id)
+        var response = try await next(request, context)
+        response.headers[.cacheControl] = "no-store"
+        return response
+    }
+
+    /// The bearer token when there is one, else the cookie.
+    func credential(in request: Request) -> (String?, CredentialSource) {
+        if let authorization = request.headers[.authorization], let token = Self.bearerToken(authorization) {
+            return (token, .bearer)
+        }
+        return (self.cookie.token(in: request), .cookie)
+    }
+
+    static func bearerToken(_ authorization: String) -> String? {
+        let parts = authorization.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+        return String(parts[1].trimmingCharacters(in: .whitespaces))
+    }
+}
+
+extension HTTPRequest.Method {
+    /// GET, HEAD, OPTIONS and TRACE change nothing and need no CSRF token.
+    var isSafe: Bool {
+        self == .get || self == .head || self == .options || self == .trace
+    }
+}

@@ -1,0 +1,349 @@
+public import Foundation
+import GRDB
+public import Tessera
+
+/// The embedded store: one SQLite file in write-ahead-log mode, through GRDB.
+///
+/// Commits are synchronous (`PRAGMA synchronous = FULL`): a returned write survives a crash of
+/// the process and of the machine. Several processes (the service and the `tessera` command) may
+/// open the same file at once. Times are stored as integer milliseconds since 1970.
+public final class SQLiteSessionStore: SessionStore {
+    /// Settings of the SQLite store.
+    public struct Configuration: Sendable {
+        /// How long a writer waits for another process's write lock before it gives up.
+        public var busyTimeout: Duration
+        /// How many connections read concurrently.
+        public var maximumReaderCount: Int
+
+        public init(busyTimeout: Duration = .seconds(5), maximumReaderCount: Int = 4) {
+            self.busyTimeout = busyTimeout
+            self.maximumReaderCount = maximumReaderCount
+        }
+    }
+
+    /// The path of the database file.
+    public let path: String
+    let pool: DatabasePool
+
+    /// Opens (creating it if needed) the database at `path` and runs pending migrations.
+    public init(path: String, configuration: Configuration = .init()) throws {
+        var config = GRDB.Configuration()
+        config.busyMode = .timeout(configuration.busyTimeout.timeInterval)
+        config.maximumReaderCount = configuration.maximumReaderCount
+        config.label = "tessera"
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        self.path = path
+        do {
+            self.pool = try DatabasePool(path: path, configuration: config)
+            try Self.migrator.migrate(self.pool)
+        } catch {
+            throw Self.mapped(error)
+        }
+    }
+
+    /// The migrations this version of Tessera knows, oldest first. Never edit one that shipped;
+    /// add another.
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: sessions, users, throttle counters") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE sessions (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        token_hash BLOB NOT NULL UNIQUE,
+                        user_id TEXT NOT NULL,
+                        created_at INTEGER NOT NULL,
+                        last_seen_at INTEGER NOT NULL,
+                        idle_expires_at INTEGER NOT NULL,
+                        absolute_expires_at INTEGER NOT NULL,
+                        revoked_at INTEGER,
+                        revocation_reason TEXT,
+                        data TEXT NOT NULL,
+                        data_version INTEGER NOT NULL,
+                        ip_address TEXT,
+                        user_agent TEXT,
+                        label TEXT,
+                        csrf_token TEXT NOT NULL
+                    );
+                    CREATE INDEX sessions_by_user ON sessions(user_id, created_at);
+                    CREATE INDEX sessions_by_idle_deadline ON sessions(idle_expires_at);
+                    CREATE INDEX sessions_by_revocation ON sessions(revoked_at) WHERE revoked_at IS NOT NULL;
+                    CREATE TABLE users (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        username TEXT NOT NULL UNIQUE COLLATE NOCASE,
+                        password_hash TEXT NOT NULL,
+                        created_at INTEGER NOT NULL
+                    );
+                    CREATE TABLE throttle_counters (
+                        key TEXT PRIMARY KEY NOT NULL,
+                        failures INTEGER NOT NULL,
+                        window_started_at INTEGER NOT NULL
+                    );
+                    CREATE INDEX throttle_counters_by_window ON throttle_counters(window_started_at);
+                    """
+            )
+        }
+        return migrator
+    }
+
+    /// The migrations applied to the database, oldest first.
+    public func appliedMigrations() async throws -> [String] {
+        try await self.read { db in try Self.migrator.appliedMigrations(db) }
+    }
+
+    public func ping() async throws {
+        _ = try await self.read { db in try Int.fetchOne(db, sql: "SELECT 1") }
+    }
+
+    // MARK: Sessions
+
+    public func insertSession(_ session: Session) async throws {
+        let data = try Self.encode(session.data)
+        try await self.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO sessions (id, token_hash, user_id, created_at, last_seen_at, idle_expires_at,
+                        absolute_expires_at, revoked_at, revocation_reason, data, data_version, ip_address, user_agent, label,
+                        csrf_token)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    session.id, Data(session.tokenHash.bytes), session.userID, session.createdAt.millisecondsSince1970,
+                    session.lastSeenAt.millisecondsSince1970, session.idleExpiresAt.millisecondsSince1970,
+                    session.absoluteExpiresAt.millisecondsSince1970, session.revokedAt?.millisecondsSince1970,
+                    session.revocationReason, data, session.dataVersion, session.metadata.ipAddress,
+                    session.metadata.userAgent, session.metadata.label, session.csrfToken,
+                ]
+            )
+        }
+    }
+
+    public func session(tokenHash: TokenHash) async throws -> Session? {
+        try await self.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM sessions WHERE token_hash = ?", arguments: [Data(tokenHash.bytes)])
+                .map(Self.session(from:))
+        }
+    }
+
+    public func session(id: String) async throws -> Session? {
+        try await self.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM sessions WHERE id = ?", arguments: [id]).map(Self.session(from:))
+        }
+    }
+
+    public func touchSession(id: String, lastSeenAt: Date, idleExpiresAt: Date) async throws -> Bool {
+        try await self.write { db in
+            try db.execute(
+                sql: """
+                    UPDATE sessions SET last_seen_at = ?, idle_expires_at = ?
+                    WHERE id = ? AND revoked_at IS NULL AND last_seen_at < ?
+                    """,
+                arguments: [lastSeenAt.millisecondsSince1970, idleExpiresAt.millisecondsSince1970, id, lastSeenAt.millisecondsSince1970]
+            )
+            return db.changesCount > 0
+        }
+    }
+
+    public func updateSessionData(id: String, expectedVersion: Int, data: [String: JSONValue]) async throws -> Int? {
+        let encoded = try Self.encode(data)
+        return try await self.write { db in
+            try db.execute(
+                sql: "UPDATE sessions SET data = ?, data_version = data_version + 1 WHERE id = ? AND data_version = ?",
+                arguments: [encoded, id, expectedVersion]
+            )
+            return db.changesCount > 0 ? expectedVersion + 1 : nil
+        }
+    }
+
+    public func revokeSession(id: String, at: Date, reason: String) async throws -> Bool {
+        try await self.write { db in
+            try db.execute(
+                sql: "UPDATE sessions SET revoked_at = ?, revocation_reason = ? WHERE id = ? AND revoked_at IS NULL",
+                arguments: [at.millisecondsSince1970, reason, id]
+            )
+            return db.changesCount > 0
+        }
+    }
+
+    public func revokeSessions(userID: String, except exceptID: String?, at: Date, reason: String) async throws -> Int {
+        try await self.write { db in
+            try db.execute(
+                sql: """
+                    UPDATE sessions SET revoked_at = ?, revocation_reason = ?
+                    WHERE user_id = ? AND revoked_at IS NULL AND id IS NOT ?
+                    """,
+                arguments: [at.millisecondsSince1970, reason, userID, exceptID]
+            )
+            return db.changesCount
+        }
+    }
+
+    public func activeSessions(userID: String?, at now: Date, limit: Int) async throws -> [Session] {
+        try await self.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT * FROM sessions
+                    WHERE (?1 IS NULL OR user_id = ?1) AND revoked_at IS NULL AND idle_expires_at > ?2
+                    ORDER BY created_at DESC, id
+                    LIMIT ?3
+                    """,
+                arguments: [userID, now.millisecondsSince1970, limit]
+            ).map(Self.session(from:))
+        }
+    }
+
+    public func deleteSessions(endedBefore cutoff: Date, limit: Int) async throws -> Int {
+        try await self.write { db in
+            // The idle deadline is never later than the absolute one, so it alone tells expiry.
+            try db.execute(
+                sql: """
+                    DELETE FROM sessions WHERE id IN (
+                        SELECT id FROM sessions WHERE idle_expires_at < ?1
+                        UNION ALL
+                        SELECT id FROM sessions WHERE revoked_at < ?1
+                        LIMIT ?2
+                    )
+                    """,
+                arguments: [cutoff.millisecondsSince1970, limit]
+            )
+            return db.changesCount
+        }
+    }
+
+    // MARK: Users
+
+    public func insertUser(_ user: User) async throws {
+        do {
+            try await self.write { db in
+                try db.execute(
+                    sql: "INSERT INTO users (id, username, password_hash, created_at) VALUES (?, ?, ?, ?)",
+                    arguments: [user.id, user.username, user.passwordHash, user.createdAt.millisecondsSince1970]
+                )
+            }
+        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
+            throw UserExistsError(username: user.username)
+        }
+    }
+
+    public func user(username: String) async throws -> User? {
+        try await self.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM users WHERE username = ?", arguments: [username]).map(Self.user(from:))
+        }
+    }
+
+    public func user(id: String) async throws -> User? {
+        try await self.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM users WHERE id = ?", arguments: [id]).map(Self.user(from:))
+        }
+    }
+
+    public func users() async throws -> [User] {
+        try await self.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM users ORDER BY username").map(Self.user(from:))
+        }
+    }
+
+    // MARK: Throttling
+
+    public func throttleCounter(key: String) async throws -> ThrottleCounter? {
+        try await self.read { db in
+            try Row.fetchOne(db, sql: "SELECT failures, window_started_at FROM throttle_counters WHERE key = ?", arguments: [key])
+                .map { ThrottleCounter(failures: $0["failures"], windowStartedAt: Date(millisecondsSince1970: $0["window_started_at"])) }
+        }
+    }
+
+    public func recordFailure(key: String, at now: Date, window: Duration) async throws -> ThrottleCounter {
+        let nowMS = now.millisecondsSince1970
+        let windowMS = Int64(window.timeInterval * 1000)
+        return try await self.write { db in
+            let row = try Row.fetchOne(
+                db,
+                sql: """
+                    INSERT INTO throttle_counters (key, failures, window_started_at) VALUES (?1, 1, ?2)
+                    ON CONFLICT (key) DO UPDATE SET
+                        failures = CASE WHEN window_started_at <= ?2 - ?3 THEN 1 ELSE failures + 1 END,
+                        window_started_at = CASE WHEN window_started_at <= ?2 - ?3 THEN ?2 ELSE window_started_at END
+                    RETURNING failures, window_started_at
+                    """,
+                arguments: [key, nowMS, windowMS]
+            )!
+            return ThrottleCounter(failures: row["failures"], windowStartedAt: Date(millisecondsSince1970: row["window_started_at"]))
+        }
+    }
+
+    public func clearThrottle(key: String) async throws {
+        try await self.write { db in
+            try db.execute(sql: "DELETE FROM throttle_counters WHERE key = ?", arguments: [key])
+        }
+    }
+
+    public func deleteThrottleCounters(startedBefore cutoff: Date) async throws -> Int {
+        try await self.write { db in
+            try db.execute(sql: "DELETE FROM throttle_counters WHERE window_started_at < ?", arguments: [cutoff.millisecondsSince1970])
+            return db.changesCount
+        }
+    }
+
+    // MARK: Helpers
+
+    private func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        do {
+            return try await self.pool.read(body)
+        } catch {
+            throw Self.mapped(error)
+        }
+    }
+
+    private func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        do {
+            return try await self.pool.write(body)
+        } catch {
+            throw Self.mapped(error)
+        }
+    }
+
+    /// Errors that mean "the store cannot serve now" become ``StoreUnavailableError``; others
+    /// pass through.
+    static func mapped(_ error: any Error) -> any Error {
+        guard let error = error as? DatabaseError else { return error }
+        switch error.resultCode {
+        case .SQLITE_BUSY, .SQLITE_LOCKED, .SQLITE_IOERR, .SQLITE_FULL, .SQLITE_CANTOPEN, .SQLITE_PROTOCOL, .SQLITE_NOMEM,
+            .SQLITE_READONLY, .SQLITE_PERM:
+            return StoreUnavailableError(underlying: "SQLite \(error.resultCode): \(error.message ?? "")")
+        default:
+            return error
+        }
+    }
+
+    private static func encode(_ data: [String: JSONValue]) throws -> String {
+        String(decoding: try JSONEncoder().encode(data), as: UTF8.self)
+    }
+
+    private static func session(from row: Row) throws -> Session {
+        let dataText: String = row["data"]
+        let data = try JSONDecoder().decode([String: JSONValue].self, from: Data(dataText.utf8))
+        let tokenHash: Data = row["token_hash"]
+        return Session(
+            id: row["id"],
+            tokenHash: TokenHash(bytes: Array(tokenHash)),
+            userID: row["user_id"],
+            createdAt: Date(millisecondsSince1970: row["created_at"]),
+            lastSeenAt: Date(millisecondsSince1970: row["last_seen_at"]),
+            idleExpiresAt: Date(millisecondsSince1970: row["idle_expires_at"]),
+            absoluteExpiresAt: Date(millisecondsSince1970: row["absolute_expires_at"]),
+            revokedAt: (row["revoked_at"] as Int64?).map(Date.init(millisecondsSince1970:)),
+            revocationReason: row["revocation_reason"],
+            data: data,
+            dataVersion: row["data_version"],
+            metadata: SessionMetadata(ipAddress: row["ip_address"], userAgent: row["user_agent"], label: row["label"]),
+            csrfToken: row["csrf_token"]
+        )
+    }
+
+    private static func user(from row: Row) -> User {
+        User(id: row["id"], username: row["username"], passwordHash: row["password_hash"], createdAt: Date(millisecondsSince1970: row["created_at"]))
+    }
+}
