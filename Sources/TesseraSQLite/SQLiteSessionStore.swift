@@ -133,6 +133,7 @@ public final class SQLiteSessionStore: SessionStore {
         }
     }
 
+    @discardableResult
     public func touchSession(id: String, lastSeenAt: Date, idleExpiresAt: Date) async throws -> Bool {
         try await self.write { db in
             try db.execute(
@@ -157,6 +158,7 @@ public final class SQLiteSessionStore: SessionStore {
         }
     }
 
+    @discardableResult
     public func revokeSession(id: String, at: Date, reason: String) async throws -> Bool {
         try await self.write { db in
             try db.execute(
@@ -167,6 +169,7 @@ public final class SQLiteSessionStore: SessionStore {
         }
     }
 
+    @discardableResult
     public func revokeSessions(userID: String, except exceptID: String?, at: Date, reason: String) async throws -> Int {
         try await self.write { db in
             try db.execute(

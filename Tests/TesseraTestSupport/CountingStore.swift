@@ -1,0 +1,83 @@
+public import Foundation
+import Synchronization
+public import Tessera
+
+/// Wraps a real store and counts the writes that reach it, to show how many a behaviour
+/// causes. Every call goes through to the wrapped store unchanged.
+public final class CountingStore: SessionStore {
+    public let base: any SessionStore
+    private let counts = Mutex<[String: Int]>([:])
+
+    public init(_ base: any SessionStore) {
+        self.base = base
+    }
+
+    /// How many times `operation` (a method name such as `touchSession`) was called.
+    public func count(_ operation: String) -> Int {
+        self.counts.withLock { $0[operation, default: 0] }
+    }
+
+    private func record(_ operation: String) {
+        self.counts.withLock { $0[operation, default: 0] += 1 }
+    }
+
+    public func ping() async throws { try await self.base.ping() }
+
+    public func insertSession(_ session: Session) async throws {
+        self.record("insertSession")
+        try await self.base.insertSession(session)
+    }
+
+    public func session(tokenHash: TokenHash) async throws -> Session? {
+        self.record("sessionByTokenHash")
+        return try await self.base.session(tokenHash: tokenHash)
+    }
+
+    public func session(id: String) async throws -> Session? { try await self.base.session(id: id) }
+
+    public func touchSession(id: String, lastSeenAt: Date, idleExpiresAt: Date) async throws -> Bool {
+        self.record("touchSession")
+        return try await self.base.touchSession(id: id, lastSeenAt: lastSeenAt, idleExpiresAt: idleExpiresAt)
+    }
+
+    public func updateSessionData(id: String, expectedVersion: Int, data: [String: JSONValue]) async throws -> Int? {
+        self.record("updateSessionData")
+        return try await self.base.updateSessionData(id: id, expectedVersion: expectedVersion, data: data)
+    }
+
+    public func revokeSession(id: String, at: Date, reason: String) async throws -> Bool {
+        self.record("revokeSession")
+        return try await self.base.revokeSession(id: id, at: at, reason: reason)
+    }
+
+    public func revokeSessions(userID: String, except exceptID: String?, at: Date, reason: String) async throws -> Int {
+        self.record("revokeSessions")
+        return try await self.base.revokeSessions(userID: userID, except: exceptID, at: at, reason: reason)
+    }
+
+    public func activeSessions(userID: String?, at now: Date, limit: Int) async throws -> [Session] {
+        try await self.base.activeSessions(userID: userID, at: now, limit: limit)
+    }
+
+    public func deleteSessions(endedBefore cutoff: Date, limit: Int) async throws -> Int {
+        self.record("deleteSessions")
+        return try await self.base.deleteSessions(endedBefore: cutoff, limit: limit)
+    }
+
+    public func insertUser(_ user: User) async throws { try await self.base.insertUser(user) }
+    public func user(username: String) async throws -> User? { try await self.base.user(username: username) }
+    public func user(id: String) async throws -> User? { try await self.base.user(id: id) }
+    public func users() async throws -> [User] { try await self.base.users() }
+    public func throttleCounter(key: String) async throws -> ThrottleCounter? { try await self.base.throttleCounter(key: key) }
+
+    public func recordFailure(key: String, at now: Date, window: Duration) async throws -> ThrottleCounter {
+        self.record("recordFailure")
+        return try await self.base.recordFailure(key: key, at: now, window: window)
+    }
+
+    public func clearThrottle(key: String) async throws { try await self.base.clearThrottle(key: key) }
+
+    public func deleteThrottleCounters(startedBefore cutoff: Date) async throws -> Int {
+        try await self.base.deleteThrottleCounters(startedBefore: cutoff)
+    }
+}

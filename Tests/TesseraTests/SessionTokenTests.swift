@@ -1,0 +1,61 @@
+import Testing
+
+@testable import Tessera
+
+@Suite struct SessionTokenTests {
+    @Test func generatedTokensHavePrefixAndThirtyTwoRandomBytes() {
+        let token = SessionToken.generate()
+        #expect(token.rawValue.hasPrefix("tss_"))
+        #expect(token.rawValue.count == 4 + 43)
+        #expect(Base64URL.decode(token.rawValue.dropFirst(4))?.count == 32)
+        #expect(SessionToken(token.rawValue) == token)
+    }
+
+    @Test func generatedTokensDiffer() {
+        let tokens = Set((0..<1000).map { _ in SessionToken.generate().rawValue })
+        #expect(tokens.count == 1000)
+    }
+
+    @Test(arguments: [
+        "", "tss_", "abc", "tss_short",
+        "xyz_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "tss_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA+",
+        "tss_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "tss_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        // The last character carries bits beyond the 32 bytes: a second spelling of a token.
+        "tss_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAB",
+    ])
+    func malformedTokensAreRejected(text: String) {
+        #expect(SessionToken(text) == nil)
+    }
+
+    @Test func hashIsSHA256OfTheToken() {
+        // SHA-256("abc"), the FIPS 180-2 test vector.
+        let expected: [UInt8] = [
+            0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40, 0xde, 0x5d, 0xae, 0x22, 0x23,
+            0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17, 0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad,
+        ]
+        #expect(TokenHash(hashing: "abc").bytes == expected)
+    }
+
+    @Test func descriptionsNeverShowTheSecret() {
+        let token = SessionToken.generate()
+        #expect(!"\(token)".contains(token.rawValue.dropFirst(4)))
+        #expect(!String(describing: token.hash).contains("\(token.hash.bytes[0])"))
+    }
+
+    @Test func constantTimeComparison() {
+        #expect(constantTimeEquals([1, 2, 3], [1, 2, 3]))
+        #expect(!constantTimeEquals([1, 2, 3], [1, 2, 4]))
+        #expect(!constantTimeEquals([1, 2, 3], [1, 2]))
+    }
+
+    @Test func base64URLRoundTrips() {
+        for count in 0..<40 {
+            let bytes = secureRandomBytes(count: count)
+            let encoded = Base64URL.encode(bytes)
+            #expect(!encoded.contains("=") && !encoded.contains("+") && !encoded.contains("/"))
+            #expect(Base64URL.decode(encoded) == bytes)
+        }
+    }
+}
