@@ -37,7 +37,7 @@ public struct TesseraAuthenticator<Context: SessionRequestContext>: RouterMiddle
         let session: Session
         do {
             session = try await self.sessions.authenticate(token: token)
-        } catch let error as TesseraError where source == .cookie && error.isAuthenticationFailure {
+        } catch let error as TesseraError where source == .cookie && token != nil && error.isAuthenticationFailure {
             var response = error.response(correlationID: context.correlationID)
             response.setCookie(self.cookie.clearing())
             return response
