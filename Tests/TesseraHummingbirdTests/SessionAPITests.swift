@@ -36,7 +36,9 @@ import TesseraTestSupport
             let session = try #require(body["session"] as? [String: Any])
             let expected = start.addingTimeInterval(300 + 900).formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
             #expect(session["idleExpiresAt"] as? String == expected)
-            #expect(session["lastSeenAt"] as? String == start.addingTimeInterval(300).formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)))
+            #expect(
+                session["lastSeenAt"] as? String == start.addingTimeInterval(300).formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+            )
         }
     }
 
@@ -46,10 +48,13 @@ import TesseraTestSupport
             let (missing, missingBody) = try await client.json("/v1/session")
             #expect(missing.status == .unauthorized && missingBody.errorCode == "AUTH_1004")
             #expect(missing.headers[.wwwAuthenticate] == #"Bearer realm="tessera""#)
+            // Nothing to clear when no cookie came.
+            #expect(missing.headers[.setCookie] == nil)
 
             let (malformed, malformedBody) = try await client.json("/v1/session", headers: [.authorization: "Bearer nonsense"])
             #expect(malformed.status == .unauthorized && malformedBody.errorCode == "AUTH_1003")
             #expect(malformed.headers[.wwwAuthenticate]?.contains(#"error="invalid_token""#) == true)
+            #expect(malformed.headers[.setCookie] == nil)
 
             let unknown = SessionToken.generate().rawValue
             let (_, unknownBody) = try await client.json("/v1/session", headers: [.authorization: "Bearer \(unknown)"])
@@ -183,7 +188,10 @@ import TesseraTestSupport
             let (notObject, notObjectBody) = try await client.json("/v1/session/data", method: .patch, headers: headers, body: #"[1]"#)
             #expect(notObject.status == .badRequest && notObjectBody.errorCode == "REQ_1001")
         }
-        #expect(try await harness.store.session(id: try #require(try await harness.sessions.activeSessions(userID: "usr_alice").first?.id))?.dataVersion == 3)
+        #expect(
+            try await harness.store.session(id: try #require(try await harness.sessions.activeSessions(userID: "usr_alice").first?.id))?.dataVersion
+                == 3
+        )
     }
 
     @Test func servicesCreateSessionsWithTheirAPIKey() async throws {

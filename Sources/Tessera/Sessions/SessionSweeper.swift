@@ -15,7 +15,13 @@ public struct SessionSweeper: Service {
     public let batchSize: Int
     let logger: Logger
 
-    public init(sessions: SessionManager, throttle: LoginThrottlePolicy = .init(), interval: Duration = .seconds(60), batchSize: Int = 500, logger: Logger) {
+    public init(
+        sessions: SessionManager,
+        throttle: LoginThrottlePolicy = .init(),
+        interval: Duration = .seconds(60),
+        batchSize: Int = 500,
+        logger: Logger
+    ) {
         self.sessions = sessions
         self.throttle = throttle
         self.interval = interval
