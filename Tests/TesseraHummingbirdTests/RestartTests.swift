@@ -120,7 +120,6 @@ import TesseraTestSupport
         #expect(try ServerProcess.run(["users", "list", "--data-dir", data]).output.contains("carol"))
 
         let server = try await ServerProcess(dataDirectory: data, logDirectory: directory.url, environment: Self.environment, name: "cli")
-        defer { server.terminate() }
         let login = try await self.send(.POST, server.baseURL + "/v1/login", body: #"{"username":"carol","password":"pw-1"}"#)
         #expect(login.status == 200)
         let cookie = try #require(login.header("Set-Cookie")?.split(separator: ";").first.map(String.init))
@@ -135,6 +134,11 @@ import TesseraTestSupport
         #expect(after.status == 401)
         #expect((after.json["error"] as? [String: Any])?["reason"] as? String == "revoked")
         #expect(try ServerProcess.run(["sessions", "revoke", id, "--data-dir", data]).status != 0)
+
+        // SIGTERM shuts the service down gracefully.
+        server.terminate()
+        #expect(server.process.terminationReason == .exit)
+        #expect(server.process.terminationStatus == 0)
     }
 
     @Test func badConfigurationStopsWithASentence() throws {

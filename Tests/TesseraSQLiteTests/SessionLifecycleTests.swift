@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import ServiceLifecycleTestKit
 import Testing
 import Tessera
 import TesseraSQLite
@@ -250,10 +251,26 @@ import TesseraTestSupport
         #expect(try await sweeper.sweep() == 0)
     }
 
-    @Test func sweeperStopsOnGracefulShutdown() async throws {
-        let sessions = self.manager(try self.directory.sqliteStore())
+    @Test func sweeperRunsUntilGracefulShutdownAndThenReturnsCleanly() async throws {
+        let store = CountingStore(try self.directory.sqliteStore())
+        let sessions = self.manager(store)
         let sweeper = SessionSweeper(sessions: sessions, interval: .seconds(3600), logger: .init(label: "test"))
+        try await testGracefulShutdown { trigger in
+            let task = Task { try await sweeper.run() }
+            // Wait (bounded) for the first sweep, then shut down in the middle of the long pause.
+            for _ in 0..<200 where store.count("deleteSessions") == 0 {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            #expect(store.count("deleteSessions") == 1)
+            trigger.triggerGracefulShutdown()
+            try await task.value
+        }
+    }
+
+    @Test func sweeperReturnsCleanlyWhenCancelled() async throws {
+        let sweeper = SessionSweeper(sessions: self.manager(try self.directory.sqliteStore()), interval: .seconds(3600), logger: .init(label: "test"))
         let task = Task { try await sweeper.run() }
+        try await Task.sleep(for: .milliseconds(50))
         task.cancel()
         try await task.value
     }

@@ -29,18 +29,23 @@ public struct SessionSweeper: Service {
         self.logger = logger
     }
 
+    /// Sweeps every ``interval`` until graceful shutdown or cancellation, then returns.
     public func run() async throws {
-        try await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                do {
-                    try await self.sweep()
-                } catch is CancellationError {
-                    return
-                } catch {
-                    self.logger.warning("Sweep failed; will try again", metadata: ["error": "\(error)"])
+        do {
+            try await cancelWhenGracefulShutdown {
+                while !Task.isCancelled {
+                    do {
+                        try await self.sweep()
+                    } catch is CancellationError {
+                        return
+                    } catch {
+                        self.logger.warning("Sweep failed; will try again", metadata: ["error": "\(error)"])
+                    }
+                    try await Task.sleep(for: self.interval)
                 }
-                try await Task.sleep(for: self.interval)
             }
+        } catch is CancellationError {
+            // Shutting down is the expected end of this service, not a failure.
         }
     }
 
