@@ -157,6 +157,7 @@ public struct SessionManager: Sendable {
     }
 
     private func checkDataSize(_ data: [String: JSONValue]) throws {
+        guard !data.isEmpty else { return }
         let size = (try? JSONEncoder().encode(data).count) ?? Int.max
         guard size <= self.maxDataSize else { throw TesseraError.dataTooLarge(limit: self.maxDataSize) }
     }

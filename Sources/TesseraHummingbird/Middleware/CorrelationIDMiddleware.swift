@@ -12,7 +12,7 @@ public struct CorrelationIDMiddleware<Context: CorrelatedRequestContext>: Router
     public init() {}
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let id = request.headers[.correlationID].flatMap(Self.usable) ?? Self.newID()
+        let id = request.headers.usableCorrelationID ?? makeCorrelationID()
         var context = context
         context.correlationID = id
         context.logger[metadataKey: "correlation_id"] = .string(id)
@@ -26,21 +26,5 @@ public struct CorrelationIDMiddleware<Context: CorrelatedRequestContext>: Router
             response.headers[.correlationID] = id
             return response
         }
-    }
-
-    /// Ids up to 128 characters of letters, digits and `-_.:` are kept; anything else is replaced,
-    /// so a client cannot inject into logs.
-    static func usable(_ value: String) -> String? {
-        guard (1...128).contains(value.utf8.count),
-            value.utf8.allSatisfy({ byte in
-                (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
-                    || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ".") || byte == UInt8(ascii: ":")
-            })
-        else { return nil }
-        return value
-    }
-
-    static func newID() -> String {
-        makeIdentifier(prefix: "req_", byteCount: 12)
     }
 }

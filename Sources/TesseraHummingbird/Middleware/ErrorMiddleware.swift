@@ -53,7 +53,7 @@ extension TesseraError: HTTPResponseError {
     public var status: HTTPResponse.Status { .init(code: self.statusCode) }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        self.response(correlationID: request.headers[.correlationID].flatMap(CorrelationIDMiddleware<TesseraRequestContext>.usable) ?? "")
+        self.response(correlationID: request.headers.usableCorrelationID ?? makeCorrelationID())
     }
 
     /// The error as an HTTP response in the one JSON shape.

@@ -36,8 +36,7 @@ public struct ServiceKeyMiddleware<Context: RequestContext>: RouterMiddleware {
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let key = self.key,
-            let authorization = request.headers[.authorization],
-            let presented = TesseraAuthenticator<TesseraRequestContext>.bearerToken(authorization),
+            let presented = request.headers.bearerToken,
             key.matches(presented)
         else { throw TesseraError.apiKeyInvalid }
         var response = try await next(request, context)

@@ -57,16 +57,10 @@ public struct TesseraAuthenticator<Context: SessionRequestContext>: RouterMiddle
 
     /// The bearer token when there is one, else the cookie.
     func credential(in request: Request) -> (String?, CredentialSource) {
-        if let authorization = request.headers[.authorization], let token = Self.bearerToken(authorization) {
+        if let token = request.headers.bearerToken {
             return (token, .bearer)
         }
         return (self.cookie.token(in: request), .cookie)
-    }
-
-    static func bearerToken(_ authorization: String) -> String? {
-        let parts = authorization.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
-        return String(parts[1].trimmingCharacters(in: .whitespaces))
     }
 }
 
