@@ -13,6 +13,7 @@ let package = Package(
     products: [
         .library(name: "Tessera", targets: ["Tessera"]),
         .library(name: "TesseraSQLite", targets: ["TesseraSQLite"]),
+        .library(name: "TesseraPostgres", targets: ["TesseraPostgres"]),
         .library(name: "TesseraHummingbird", targets: ["TesseraHummingbird"]),
         .executable(name: "tessera", targets: ["TesseraCommand"]),
     ],
@@ -24,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.30.0"),
@@ -45,6 +47,17 @@ let package = Package(
             dependencies: [
                 .byName(name: "Tessera"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The shared store for several nodes: PostgreSQL through postgres-nio.
+        .target(
+            name: "TesseraPostgres",
+            dependencies: [
+                .byName(name: "Tessera"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -70,8 +83,10 @@ let package = Package(
             dependencies: [
                 .byName(name: "Tessera"),
                 .byName(name: "TesseraSQLite"),
+                .byName(name: "TesseraPostgres"),
                 .byName(name: "TesseraHummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -95,6 +110,9 @@ let package = Package(
             dependencies: [
                 .byName(name: "Tessera"),
                 .byName(name: "TesseraSQLite"),
+                .byName(name: "TesseraPostgres"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             path: "Tests/TesseraTestSupport",
             swiftSettings: swiftSettings
@@ -104,6 +122,18 @@ let package = Package(
             dependencies: [
                 .byName(name: "Tessera"),
                 .byName(name: "TesseraTestSupport"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TesseraStoreConformanceTests",
+            dependencies: [
+                .byName(name: "Tessera"),
+                .byName(name: "TesseraSQLite"),
+                .byName(name: "TesseraPostgres"),
+                .byName(name: "TesseraTestSupport"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -1,0 +1,467 @@
+public import Foundation
+public import Logging
+import NIOCore
+import PostgresNIO
+public import ServiceLifecycle
+public import Tessera
+
+/// The shared store for several Tessera nodes: PostgreSQL through postgres-nio.
+///
+/// The store owns a `PostgresClient`, whose connection pool runs as a `Service`: run the store
+/// (it is a `Service`) alongside the application, then call ``migrate()`` before serving.
+/// Times are stored as integer milliseconds since 1970, as in the SQLite store.
+public final class PostgresSessionStore: SessionStore, Service {
+    /// Where and how to connect.
+    public struct Configuration: Sendable {
+        public var host: String
+        public var port: Int
+        public var username: String
+        public var password: String?
+        public var database: String
+        /// The schema holding Tessera's tables (created if missing). Lets several Tessera
+        /// deployments, or test runs, share one database.
+        public var schema: String
+        /// The most connections the pool opens.
+        public var maximumConnections: Int
+        /// How long to wait for a new connection before the store counts as unavailable.
+        public var connectTimeout: Duration
+
+        public init(
+            host: String = "127.0.0.1",
+            port: Int = 5432,
+            username: String,
+            password: String? = nil,
+            database: String,
+            schema: String = "public",
+            maximumConnections: Int = 20,
+            connectTimeout: Duration = .seconds(2)
+        ) {
+            self.host = host
+            self.port = port
+            self.username = username
+            self.password = password
+            self.database = database
+            self.schema = schema
+            self.maximumConnections = maximumConnections
+            self.connectTimeout = connectTimeout
+        }
+
+        /// Parses `postgres://USER:PASS@HOST:PORT/DB[?schema=NAME]` (also `postgresql://`).
+        ///
+        /// - Throws: ``InvalidURLError`` with a sentence that never repeats the password.
+        public init(url text: String) throws {
+            guard let components = URLComponents(string: text), let scheme = components.scheme,
+                ["postgres", "postgresql"].contains(scheme.lowercased())
+            else {
+                throw InvalidURLError(reason: "it must look like postgres://USER:PASSWORD@HOST:PORT/DATABASE")
+            }
+            guard let host = components.host, !host.isEmpty else { throw InvalidURLError(reason: "it names no host") }
+            guard let user = components.user, !user.isEmpty else { throw InvalidURLError(reason: "it names no user") }
+            let database = String(components.path.drop { $0 == "/" })
+            guard !database.isEmpty, !database.contains("/") else { throw InvalidURLError(reason: "it names no database") }
+            self.init(
+                host: host,
+                port: components.port ?? 5432,
+                username: user.removingPercentEncoding ?? user,
+                password: components.password.map { $0.removingPercentEncoding ?? $0 },
+                database: database.removingPercentEncoding ?? database
+            )
+            if let schema = components.queryItems?.first(where: { $0.name == "schema" })?.value {
+                guard Self.isValidIdentifier(schema) else {
+                    throw InvalidURLError(reason: "the schema must be lowercase letters, digits and underscores")
+                }
+                self.schema = schema
+            }
+        }
+
+        static func isValidIdentifier(_ name: String) -> Bool {
+            guard let first = name.utf8.first, (1...63).contains(name.utf8.count), !(0x30...0x39).contains(first) else { return false }
+            return name.utf8.allSatisfy { (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) || $0 == UInt8(ascii: "_") }
+        }
+
+        /// The URL without its password, for messages and logs.
+        public var redactedDescription: String {
+            "postgres://\(self.username)\(self.password == nil ? "" : ":•••")@\(self.host):\(self.port)/\(self.database)"
+                + (self.schema == "public" ? "" : "?schema=\(self.schema)")
+        }
+    }
+
+    /// The store URL cannot be used.
+    public struct InvalidURLError: Error, CustomStringConvertible {
+        public var reason: String
+        public var description: String { "The PostgreSQL URL cannot be used: \(self.reason)." }
+    }
+
+    public let configuration: Configuration
+    let client: PostgresClient
+    let logger: Logger
+
+    public init(configuration: Configuration, logger: Logger = Logger(label: "tessera.postgres")) {
+        precondition(Configuration.isValidIdentifier(configuration.schema), "invalid schema name")
+        var clientConfiguration = PostgresClient.Configuration(
+            host: configuration.host,
+            port: configuration.port,
+            username: configuration.username,
+            password: configuration.password,
+            database: configuration.database,
+            tls: .disable
+        )
+        clientConfiguration.options.maximumConnections = configuration.maximumConnections
+        clientConfiguration.options.connectTimeout = configuration.connectTimeout
+        clientConfiguration.options.additionalStartupParameters = [("search_path", configuration.schema)]
+        self.configuration = configuration
+        self.client = PostgresClient(configuration: clientConfiguration, backgroundLogger: logger)
+        self.logger = logger
+    }
+
+    /// Runs the connection pool until cancelled.
+    public func run() async {
+        await self.client.run()
+    }
+
+    // MARK: Migrations
+
+    /// The migrations this version of Tessera knows, oldest first. Never edit one that shipped.
+    static let migrations: [(version: Int, name: String, statements: [String])] = [
+        (
+            1, "sessions, users, throttle counters",
+            [
+                """
+                CREATE TABLE sessions (
+                    id TEXT PRIMARY KEY,
+                    token_hash BYTEA NOT NULL UNIQUE,
+                    user_id TEXT NOT NULL,
+                    created_at BIGINT NOT NULL,
+                    last_seen_at BIGINT NOT NULL,
+                    idle_expires_at BIGINT NOT NULL,
+                    absolute_expires_at BIGINT NOT NULL,
+                    revoked_at BIGINT,
+                    revocation_reason TEXT,
+                    data TEXT NOT NULL,
+                    data_version BIGINT NOT NULL,
+                    ip_address TEXT,
+                    user_agent TEXT,
+                    label TEXT,
+                    csrf_token TEXT NOT NULL
+                )
+                """,
+                "CREATE INDEX sessions_by_user ON sessions (user_id, created_at)",
+                "CREATE INDEX sessions_by_idle_deadline ON sessions (idle_expires_at)",
+                "CREATE INDEX sessions_by_revocation ON sessions (revoked_at) WHERE revoked_at IS NOT NULL",
+                """
+                CREATE TABLE users (
+                    id TEXT PRIMARY KEY,
+                    username TEXT NOT NULL,
+                    password_hash TEXT NOT NULL,
+                    created_at BIGINT NOT NULL
+                )
+                """,
+                "CREATE UNIQUE INDEX users_by_username ON users (lower(username))",
+                """
+                CREATE TABLE throttle_counters (
+                    key TEXT PRIMARY KEY,
+                    failures BIGINT NOT NULL,
+                    window_started_at BIGINT NOT NULL
+                )
+                """,
+                "CREATE INDEX throttle_counters_by_window ON throttle_counters (window_started_at)",
+            ]
+        )
+    ]
+
+    /// Applies pending migrations in one transaction under an advisory lock, so that nodes
+    /// starting at once apply each migration exactly once.
+    public func migrate() async throws {
+        try await self.perform { client in
+            try await client.withTransaction(logger: self.logger) { connection in
+                // A fixed key: "tessera" in ASCII.
+                try await connection.query("SELECT pg_advisory_xact_lock(\(Int64(0x7465_7373_6572_61)))", logger: self.logger)
+                try await connection.query("CREATE SCHEMA IF NOT EXISTS \(unescaped: self.configuration.schema)", logger: self.logger)
+                try await connection.query(
+                    """
+                    CREATE TABLE IF NOT EXISTS tessera_migrations (
+                        version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+                    )
+                    """,
+                    logger: self.logger
+                )
+                var applied = Set<Int>()
+                for try await version in try await connection.query("SELECT version FROM tessera_migrations", logger: self.logger)
+                    .decode(Int.self)
+                {
+                    applied.insert(version)
+                }
+                for migration in Self.migrations where !applied.contains(migration.version) {
+                    for statement in migration.statements {
+                        try await connection.query(PostgresQuery(unsafeSQL: statement), logger: self.logger)
+                    }
+                    try await connection.query(
+                        "INSERT INTO tessera_migrations (version, name) VALUES (\(migration.version), \(migration.name))",
+                        logger: self.logger
+                    )
+                    self.logger.info("Applied migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
+                }
+            }
+        }
+    }
+
+    /// Drops the store's schema and everything in it. For tests that made a schema of their own.
+    package func dropSchema() async throws {
+        precondition(self.configuration.schema != "public", "refusing to drop the public schema")
+        try await self.execute("DROP SCHEMA IF EXISTS \(unescaped: self.configuration.schema) CASCADE")
+    }
+
+    /// The migrations applied to the database, oldest first.
+    public func appliedMigrations() async throws -> [String] {
+        try await self.rows("SELECT version, name FROM tessera_migrations ORDER BY version") { row in
+            let (version, name) = try row.decode((Int, String).self)
+            return "v\(version): \(name)"
+        }
+    }
+
+    // MARK: SessionStore
+
+    public func ping() async throws {
+        _ = try await self.rows("SELECT 1") { try $0.decode(Int.self) }
+    }
+
+    public func insertSession(_ session: Session) async throws {
+        let data = try Self.encode(session.data)
+        try await self.execute(
+            """
+            INSERT INTO sessions (id, token_hash, user_id, created_at, last_seen_at, idle_expires_at, absolute_expires_at,
+                revoked_at, revocation_reason, data, data_version, ip_address, user_agent, label, csrf_token)
+            VALUES (\(session.id), \(ByteBuffer(bytes: session.tokenHash.bytes)), \(session.userID),
+                \(session.createdAt.millisecondsSince1970), \(session.lastSeenAt.millisecondsSince1970),
+                \(session.idleExpiresAt.millisecondsSince1970), \(session.absoluteExpiresAt.millisecondsSince1970),
+                \(session.revokedAt?.millisecondsSince1970), \(session.revocationReason), \(data), \(session.dataVersion),
+                \(session.metadata.ipAddress), \(session.metadata.userAgent), \(session.metadata.label), \(session.csrfToken))
+            """
+        )
+    }
+
+    public func session(tokenHash: TokenHash) async throws -> Session? {
+        try await self.rows("SELECT \(unescaped: Self.sessionColumns) FROM sessions WHERE token_hash = \(ByteBuffer(bytes: tokenHash.bytes))") {
+            try Self.session(from: $0)
+        }.first
+    }
+
+    public func session(id: String) async throws -> Session? {
+        try await self.rows("SELECT \(unescaped: Self.sessionColumns) FROM sessions WHERE id = \(id)") { try Self.session(from: $0) }.first
+    }
+
+    @discardableResult
+    public func touchSession(id: String, lastSeenAt: Date, idleExpiresAt: Date) async throws -> Bool {
+        let lastSeen = lastSeenAt.millisecondsSince1970
+        return try await self.count(
+            """
+            UPDATE sessions SET last_seen_at = \(lastSeen), idle_expires_at = \(idleExpiresAt.millisecondsSince1970)
+            WHERE id = \(id) AND revoked_at IS NULL AND last_seen_at < \(lastSeen)
+            """
+        ) > 0
+    }
+
+    public func updateSessionData(id: String, expectedVersion: Int, data: [String: JSONValue]) async throws -> Int? {
+        let encoded = try Self.encode(data)
+        return try await self.rows(
+            """
+            UPDATE sessions SET data = \(encoded), data_version = data_version + 1
+            WHERE id = \(id) AND data_version = \(expectedVersion)
+            RETURNING data_version
+            """
+        ) { try $0.decode(Int.self) }.first
+    }
+
+    @discardableResult
+    public func revokeSession(id: String, at: Date, reason: String) async throws -> Bool {
+        try await self.count(
+            """
+            UPDATE sessions SET revoked_at = \(at.millisecondsSince1970), revocation_reason = \(reason)
+            WHERE id = \(id) AND revoked_at IS NULL
+            """
+        ) > 0
+    }
+
+    @discardableResult
+    public func revokeSessions(userID: String, except exceptID: String?, at: Date, reason: String) async throws -> Int {
+        try await self.count(
+            """
+            UPDATE sessions SET revoked_at = \(at.millisecondsSince1970), revocation_reason = \(reason)
+            WHERE user_id = \(userID) AND revoked_at IS NULL AND id IS DISTINCT FROM \(exceptID)
+            """
+        )
+    }
+
+    public func activeSessions(userID: String?, at now: Date, limit: Int) async throws -> [Session] {
+        try await self.rows(
+            """
+            SELECT \(unescaped: Self.sessionColumns) FROM sessions
+            WHERE (\(userID)::TEXT IS NULL OR user_id = \(userID)) AND revoked_at IS NULL AND idle_expires_at > \(now.millisecondsSince1970)
+            ORDER BY created_at DESC, id
+            LIMIT \(limit)
+            """
+        ) { try Self.session(from: $0) }
+    }
+
+    public func deleteSessions(endedBefore cutoff: Date, limit: Int) async throws -> Int {
+        let cutoff = cutoff.millisecondsSince1970
+        return try await self.count(
+            """
+            DELETE FROM sessions WHERE id IN (
+                SELECT id FROM sessions WHERE idle_expires_at < \(cutoff) OR revoked_at < \(cutoff)
+                LIMIT \(limit) FOR UPDATE SKIP LOCKED
+            )
+            """
+        )
+    }
+
+    public func insertUser(_ user: User) async throws {
+        do {
+            try await self.execute(
+                """
+                INSERT INTO users (id, username, password_hash, created_at)
+                VALUES (\(user.id), \(user.username), \(user.passwordHash), \(user.createdAt.millisecondsSince1970))
+                """
+            )
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
+            throw UserExistsError(username: user.username)
+        }
+    }
+
+    public func user(username: String) async throws -> User? {
+        try await self.rows("SELECT id, username, password_hash, created_at FROM users WHERE lower(username) = lower(\(username))") {
+            try Self.user(from: $0)
+        }.first
+    }
+
+    public func user(id: String) async throws -> User? {
+        try await self.rows("SELECT id, username, password_hash, created_at FROM users WHERE id = \(id)") { try Self.user(from: $0) }.first
+    }
+
+    public func users() async throws -> [User] {
+        try await self.rows("SELECT id, username, password_hash, created_at FROM users ORDER BY lower(username)") { try Self.user(from: $0) }
+    }
+
+    public func throttleCounter(key: String) async throws -> ThrottleCounter? {
+        try await self.rows("SELECT failures, window_started_at FROM throttle_counters WHERE key = \(key)") { row in
+            let (failures, started) = try row.decode((Int, Int64).self)
+            return ThrottleCounter(failures: failures, windowStartedAt: Date(millisecondsSince1970: started))
+        }.first
+    }
+
+    public func recordFailure(key: String, at now: Date, window: Duration) async throws -> ThrottleCounter {
+        let now = now.millisecondsSince1970
+        let horizon = now - Int64(window.timeInterval * 1000)
+        let counters = try await self.rows(
+            """
+            INSERT INTO throttle_counters AS c (key, failures, window_started_at) VALUES (\(key), 1, \(now))
+            ON CONFLICT (key) DO UPDATE SET
+                failures = CASE WHEN c.window_started_at <= \(horizon) THEN 1 ELSE c.failures + 1 END,
+                window_started_at = CASE WHEN c.window_started_at <= \(horizon) THEN \(now) ELSE c.window_started_at END
+            RETURNING failures, window_started_at
+            """
+        ) { row in
+            let (failures, started) = try row.decode((Int, Int64).self)
+            return ThrottleCounter(failures: failures, windowStartedAt: Date(millisecondsSince1970: started))
+        }
+        guard let counter = counters.first else { throw StoreUnavailableError(underlying: "the counter upsert returned no row") }
+        return counter
+    }
+
+    public func clearThrottle(key: String) async throws {
+        try await self.execute("DELETE FROM throttle_counters WHERE key = \(key)")
+    }
+
+    public func deleteThrottleCounters(startedBefore cutoff: Date) async throws -> Int {
+        try await self.count("DELETE FROM throttle_counters WHERE window_started_at < \(cutoff.millisecondsSince1970)")
+    }
+
+    // MARK: Helpers
+
+    static let sessionColumns = """
+        id, token_hash, user_id, created_at, last_seen_at, idle_expires_at, absolute_expires_at, revoked_at, \
+        revocation_reason, data, data_version, ip_address, user_agent, label, csrf_token
+        """
+
+    /// Runs `body` with the client, mapping failures that mean "the store cannot serve now" to
+    /// ``StoreUnavailableError``.
+    func perform<T>(_ body: (PostgresClient) async throws -> T) async throws -> T {
+        do {
+            return try await body(self.client)
+        } catch let error as PSQLError {
+            throw Self.mapped(error)
+        }
+    }
+
+    func rows<T>(_ query: PostgresQuery, _ transform: (PostgresRow) throws -> T) async throws -> [T] {
+        try await self.perform { client in
+            var result: [T] = []
+            for try await row in try await client.query(query, logger: self.logger) {
+                result.append(try transform(row))
+            }
+            return result
+        }
+    }
+
+    func execute(_ query: PostgresQuery) async throws {
+        _ = try await self.rows(query) { _ in () }
+    }
+
+    /// Runs a data-changing statement and returns how many rows it changed.
+    func count(_ statement: PostgresQuery) async throws -> Int {
+        var query = PostgresQuery(unsafeSQL: "WITH changed AS (\(statement.sql) RETURNING 1) SELECT count(*) FROM changed")
+        query.binds = statement.binds
+        return try await self.rows(query) { try $0.decode(Int.self) }.first ?? 0
+    }
+
+    static func mapped(_ error: PSQLError) -> any Error {
+        switch error.code {
+        case .server:
+            let state = error.serverInfo?[.sqlState] ?? ""
+            // Connection failures (08), serialization and deadlock (40), resources (53),
+            // operator intervention such as a shutting-down server (57).
+            if ["08", "40", "53", "57"].contains(String(state.prefix(2))) {
+                return StoreUnavailableError(underlying: "PostgreSQL \(state): \(error.serverInfo?[.message] ?? "")")
+            }
+            return error
+        case .connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown, .poolClosed, .queryCancelled:
+            return StoreUnavailableError(underlying: "PostgreSQL \(error.code)")
+        default:
+            return error
+        }
+    }
+
+    static func encode(_ data: [String: JSONValue]) throws -> String {
+        String(decoding: try JSONEncoder().encode(data), as: UTF8.self)
+    }
+
+    static func session(from row: PostgresRow) throws -> Session {
+        let cells = row.makeRandomAccess()
+        let tokenHash = try cells["token_hash"].decode(ByteBuffer.self)
+        let data = try JSONDecoder().decode([String: JSONValue].self, from: Data(try cells["data"].decode(String.self).utf8))
+        return Session(
+            id: try cells["id"].decode(String.self),
+            tokenHash: TokenHash(bytes: Array(tokenHash.readableBytesView)),
+            userID: try cells["user_id"].decode(String.self),
+            createdAt: Date(millisecondsSince1970: try cells["created_at"].decode(Int64.self)),
+            lastSeenAt: Date(millisecondsSince1970: try cells["last_seen_at"].decode(Int64.self)),
+            idleExpiresAt: Date(millisecondsSince1970: try cells["idle_expires_at"].decode(Int64.self)),
+            absoluteExpiresAt: Date(millisecondsSince1970: try cells["absolute_expires_at"].decode(Int64.self)),
+            revokedAt: try cells["revoked_at"].decode(Int64?.self).map(Date.init(millisecondsSince1970:)),
+            revocationReason: try cells["revocation_reason"].decode(String?.self),
+            data: data,
+            dataVersion: try cells["data_version"].decode(Int.self),
+            metadata: SessionMetadata(
+                ipAddress: try cells["ip_address"].decode(String?.self),
+                userAgent: try cells["user_agent"].decode(String?.self),
+                label: try cells["label"].decode(String?.self)
+            ),
+            csrfToken: try cells["csrf_token"].decode(String.self)
+        )
+    }
+
+    static func user(from row: PostgresRow) throws -> User {
+        let (id, username, hash, created) = try row.decode((String, String, String, Int64).self)
+        return User(id: id, username: username, passwordHash: hash, createdAt: Date(millisecondsSince1970: created))
+    }
+}
