@@ -13,7 +13,7 @@ struct Serve: AsyncParsableCommand {
         discussion: "Every option can also be set by its TESSERA_… environment variable; the flag wins."
     )
 
-    @OptionGroup var data: DataDirectoryOptions
+    @OptionGroup var data: StoreOptions
 
     @Option(help: "The address to listen on (env TESSERA_HOST; default 127.0.0.1).")
     var host: String?
@@ -88,41 +88,60 @@ struct Serve: AsyncParsableCommand {
 
         do {
             let directory = self.data.directory
-            let store = try directory.openStore()
-            let serviceKey = try directory.serviceKey()
-            let sessions = SessionManager(store: store, policy: policy)
+            try directory.prepare()
+            let storeDescription = try self.data.describeStore()
+            let serviceKey = try Self.serviceKey(directory: directory)
+            let cookie = SessionCookie(secure: secure)
             let throttle = LoginThrottlePolicy(maxFailuresPerAccount: maxFailures)
-            let login = try await PasswordLogin(sessions: sessions, hasher: BcryptPasswordHasher(cost: UInt8(cost)), throttle: throttle)
-            let service = TesseraHTTPService(
-                login: login,
-                serviceKey: ServiceAPIKey(key: serviceKey.key),
-                configuration: .init(cookie: SessionCookie(secure: secure), trustForwardedFor: trustForwardedFor)
-            )
+            let hasher = BcryptPasswordHasher(cost: UInt8(cost))
+            try await self.data.withStore(logger: logger) { base in
+                let store = ResilientStore(base)
+                let sessions = SessionManager(store: store, policy: policy)
+                let login = try await PasswordLogin(sessions: sessions, hasher: hasher, throttle: throttle)
+                let service = TesseraHTTPService(
+                    login: login,
+                    serviceKey: ServiceAPIKey(key: serviceKey.key),
+                    configuration: .init(cookie: cookie, trustForwardedFor: trustForwardedFor)
+                )
 
-            say("Tessera data directory: \(directory.url.path) (SQLite: \(directory.databasePath))")
-            if serviceKey.generated {
-                say("Generated the service API key (shown once; kept in \(directory.serviceKeyPath), mode 0600):")
-                say("  \(serviceKey.key)")
+                say("Tessera data directory: \(directory.url.path)")
+                say("Store: \(storeDescription)")
+                if serviceKey.generated {
+                    say("Generated the service API key (shown once; kept in \(directory.serviceKeyPath), mode 0600):")
+                    say("  \(serviceKey.key)")
+                }
+                say(
+                    "Sessions: idle timeout \(policy.idleTimeout.humanReadable), absolute timeout \(policy.absoluteTimeout.humanReadable), "
+                        + "cookie \(cookie.name)"
+                )
+
+                let app = Application(
+                    router: service.buildRouter(),
+                    configuration: .init(address: .hostname(host, port: port), serverName: "Tessera"),
+                    services: [SessionSweeper(sessions: sessions, throttle: throttle, logger: logger)],
+                    onServerRunning: { channel in
+                        let port = channel.localAddress?.port ?? port
+                        say("Tessera listening on http://\(host):\(port)")
+                    },
+                    logger: logger
+                )
+                try await app.runService()
             }
-            say(
-                "Sessions: idle timeout \(policy.idleTimeout.humanReadable), absolute timeout \(policy.absoluteTimeout.humanReadable), "
-                    + "cookie \(SessionCookie(secure: secure).name)"
-            )
-
-            let app = Application(
-                router: service.buildRouter(),
-                configuration: .init(address: .hostname(host, port: port), serverName: "Tessera"),
-                services: [SessionSweeper(sessions: sessions, throttle: throttle, logger: logger)],
-                onServerRunning: { channel in
-                    let port = channel.localAddress?.port ?? port
-                    say("Tessera listening on http://\(host):\(port)")
-                },
-                logger: logger
-            )
-            try await app.runService()
         } catch let error as CommandError {
             FileHandle.standardError.write(Data("tessera: \(error)\n".utf8))
             throw ExitCode.failure
         }
+    }
+
+    /// The service API key: `TESSERA_SERVICE_API_KEY` (every node of a cluster needs the same
+    /// one), else the data directory's key, generated on first start.
+    static func serviceKey(directory: DataDirectory) throws -> (key: String, generated: Bool) {
+        if let key = Setting.environment["TESSERA_SERVICE_API_KEY"], !key.isEmpty {
+            guard key.hasPrefix(ServiceAPIKey.prefix), key.count >= 24 else {
+                throw CommandError("TESSERA_SERVICE_API_KEY must start with \(ServiceAPIKey.prefix) and be at least 24 characters.")
+            }
+            return (key, false)
+        }
+        return try directory.serviceKey()
     }
 }

@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import Tessera
-import TesseraSQLite
 
 /// `tessera sessions`: list and revoke sessions.
 struct Sessions: AsyncParsableCommand {
@@ -16,13 +15,14 @@ struct Sessions: AsyncParsableCommand {
         @Option(help: "Only this user's (a username, or the subject a service named).")
         var user: String?
 
-        @OptionGroup var data: DataDirectoryOptions
+        @OptionGroup var data: StoreOptions
 
         func run() async throws {
             try await reportingErrors {
-                let store = try self.data.directory.openStore()
-                let userID = try await resolveSubject(self.user, in: store)
-                let sessions = try await SessionManager(store: store).activeSessions(userID: userID, limit: 10_000)
+                let user = self.user
+                let sessions = try await self.data.withStore { store in
+                    try await SessionManager(store: store).activeSessions(userID: try await resolveSubject(user, in: store), limit: 10_000)
+                }
                 if sessions.isEmpty {
                     print("No active sessions.")
                     return
@@ -49,7 +49,7 @@ struct Sessions: AsyncParsableCommand {
         @Option(help: "Revoke every session of this user (a username, or a subject).")
         var user: String?
 
-        @OptionGroup var data: DataDirectoryOptions
+        @OptionGroup var data: StoreOptions
 
         func validate() throws {
             guard (self.id == nil) != (self.user == nil) else {
@@ -59,25 +59,28 @@ struct Sessions: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                let store = try self.data.directory.openStore()
-                let sessions = SessionManager(store: store)
-                if let id = self.id {
-                    guard try await sessions.revoke(sessionID: id, reason: "admin") else {
-                        throw CommandError("No unrevoked session has the id \(id).")
+                let (id, user) = (self.id, self.user)
+                let message = try await self.data.withStore { store -> String in
+                    let sessions = SessionManager(store: store)
+                    if let id {
+                        guard try await sessions.revoke(sessionID: id, reason: "admin") else {
+                            throw CommandError("No unrevoked session has the id \(id).")
+                        }
+                        return "Revoked session \(id)."
                     }
-                    print("Revoked session \(id).")
-                } else if let user = self.user {
-                    let userID = try await resolveSubject(user, in: store) ?? user
+                    let name = user ?? ""
+                    let userID = try await resolveSubject(name, in: store) ?? name
                     let count = try await sessions.revokeAll(userID: userID, reason: "admin")
-                    print("Revoked \(count) session\(count == 1 ? "" : "s") of \(user).")
+                    return "Revoked \(count) session\(count == 1 ? "" : "s") of \(name)."
                 }
+                print(message)
             }
         }
     }
 }
 
 /// A username's user id; a name that is no username is taken as a subject id as it is.
-func resolveSubject(_ name: String?, in store: SQLiteSessionStore) async throws -> String? {
+func resolveSubject(_ name: String?, in store: any SessionStore) async throws -> String? {
     guard let name else { return nil }
     return try await store.user(username: name)?.id ?? name
 }

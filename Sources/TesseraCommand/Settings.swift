@@ -1,6 +1,9 @@
 import ArgumentParser
 import Foundation
+import Logging
+import PostgresNIO
 import Tessera
+import TesseraPostgres
 
 /// A setting given by a flag, else by its `TESSERA_…` environment variable, else by default.
 struct Setting {
@@ -41,12 +44,67 @@ struct Setting {
     }
 }
 
-/// The data directory option every subcommand shares.
-struct DataDirectoryOptions: ParsableArguments {
+/// Where Tessera keeps its data: the data directory, and the store (SQLite in the data
+/// directory unless `--store` names a PostgreSQL database).
+struct StoreOptions: ParsableArguments {
     @Option(name: .customLong("data-dir"), help: "Where Tessera keeps its data (env TESSERA_DATA_DIR; default ./.tessera).")
     var path: String?
 
+    @Option(
+        name: .customLong("store"),
+        help: "The store: postgres://USER:PASSWORD@HOST:PORT/DATABASE for several nodes (env TESSERA_STORE; default SQLite in the data directory)."
+    )
+    var store: String?
+
     var directory: DataDirectory {
         DataDirectory(path: Setting.string(self.path, env: "TESSERA_DATA_DIR", default: ".tessera"))
+    }
+
+    /// The PostgreSQL configuration, when a PostgreSQL store is named.
+    func postgresConfiguration() throws -> PostgresSessionStore.Configuration? {
+        guard let url = self.store ?? Setting.environment["TESSERA_STORE"], !url.isEmpty else { return nil }
+        do {
+            return try PostgresSessionStore.Configuration(url: url)
+        } catch let error as PostgresSessionStore.InvalidURLError {
+            throw CommandError("--store (or TESSERA_STORE): \(error)")
+        }
+    }
+
+    /// A sentence naming the store, without secrets.
+    func describeStore() throws -> String {
+        if let postgres = try self.postgresConfiguration() { return "PostgreSQL \(postgres.redactedDescription)" }
+        return "SQLite \(self.directory.databasePath)"
+    }
+
+    /// Opens the store, runs `body` with it and closes it. A PostgreSQL store's pool runs for
+    /// the duration of `body`, and its migrations are applied first.
+    func withStore<T: Sendable>(logger: Logger = Logger(label: "tessera"), _ body: @Sendable (any SessionStore) async throws -> T) async throws -> T {
+        guard let configuration = try self.postgresConfiguration() else {
+            return try await body(try self.directory.openStore())
+        }
+        // The pool logs each failed connection attempt; only problems matter here.
+        var postgresLogger = logger
+        postgresLogger.logLevel = max(logger.logLevel, .warning)
+        let store = PostgresSessionStore(configuration: configuration, logger: postgresLogger)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await store.run() }
+            defer { group.cancelAll() }
+            do {
+                try await withDeadline(.seconds(10)) { try await store.checkConnection() }
+                try await withDeadline(.seconds(10)) { try await store.migrate() }
+            } catch {
+                throw CommandError("Cannot use the PostgreSQL store \(configuration.redactedDescription): \(Self.reason(error)).")
+            }
+            return try await body(store)
+        }
+    }
+
+    static func reason(_ error: any Error) -> String {
+        if let error = error as? StoreUnavailableError { return error.underlying }
+        if let error = error as? PSQLError {
+            if let message = error.serverInfo?[.message] { return message }
+            return "\(error.code)"
+        }
+        return "\(error)"
     }
 }

@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import Tessera
 import TesseraHummingbird
-import TesseraSQLite
 
 /// `tessera users`: the people who log in with a password.
 struct Users: AsyncParsableCommand {
@@ -17,7 +16,7 @@ struct Users: AsyncParsableCommand {
         @Argument(help: "The username (1 to 256 characters).")
         var name: String
 
-        @OptionGroup var data: DataDirectoryOptions
+        @OptionGroup var data: StoreOptions
 
         @Option(help: "The bcrypt cost, 4 to 31 (env TESSERA_BCRYPT_COST; default 12).")
         var bcryptCost: Int?
@@ -33,13 +32,14 @@ struct Users: AsyncParsableCommand {
                     throw CommandError("No password on standard input. Pipe it in: echo 'secret' | tessera users add \(self.name)")
                 }
                 guard password.utf8.count <= 1024 else { throw CommandError("The password may be at most 1024 bytes.") }
-                let store = try self.data.directory.openStore()
                 let hash = try await BcryptPasswordHasher(cost: UInt8(cost)).hash(password)
                 let user = User(id: makeUserID(), username: self.name, passwordHash: hash, createdAt: Date().truncatedToMilliseconds)
-                do {
-                    try await store.insertUser(user)
-                } catch let error as UserExistsError {
-                    throw CommandError(error.description)
+                try await self.data.withStore { store in
+                    do {
+                        try await store.insertUser(user)
+                    } catch let error as UserExistsError {
+                        throw CommandError(error.description)
+                    }
                 }
                 print("Added user \(user.username) (\(user.id)).")
             }
@@ -49,11 +49,11 @@ struct Users: AsyncParsableCommand {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List users.")
 
-        @OptionGroup var data: DataDirectoryOptions
+        @OptionGroup var data: StoreOptions
 
         func run() async throws {
             try await reportingErrors {
-                let users = try await self.data.directory.openStore().users()
+                let users = try await self.data.withStore { try await $0.users() }
                 if users.isEmpty {
                     print("No users yet. Add one with: tessera users add NAME")
                     return

@@ -119,6 +119,39 @@ public final class PostgresSessionStore: SessionStore, Service {
         await self.client.run()
     }
 
+    /// Opens one connection outside the pool and closes it, so that a configuration problem
+    /// (server down, wrong password, missing database) is reported with PostgreSQL's own reason
+    /// instead of a pool that keeps retrying.
+    ///
+    /// - Throws: ``ConnectionCheckError`` with a sentence that never contains the password.
+    public func checkConnection() async throws {
+        var configuration = PostgresConnection.Configuration(
+            host: self.configuration.host,
+            port: self.configuration.port,
+            username: self.configuration.username,
+            password: self.configuration.password,
+            database: self.configuration.database,
+            tls: .disable
+        )
+        configuration.options.connectTimeout = .init(self.configuration.connectTimeout)
+        do {
+            let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: self.logger)
+            try await connection.close()
+        } catch let error as PSQLError {
+            if let message = error.serverInfo?[.message] {
+                throw ConnectionCheckError(reason: message)
+            }
+            let underlying = error.underlying.map { "\($0)" } ?? "\(error.code)"
+            throw ConnectionCheckError(reason: underlying.contains("refused") ? "connection refused" : underlying)
+        }
+    }
+
+    /// The store could not be reached.
+    public struct ConnectionCheckError: Error, CustomStringConvertible {
+        public var reason: String
+        public var description: String { self.reason }
+    }
+
     // MARK: Migrations
 
     /// The migrations this version of Tessera knows, oldest first. Never edit one that shipped.
@@ -236,6 +269,7 @@ public final class PostgresSessionStore: SessionStore, Service {
                 \(session.idleExpiresAt.millisecondsSince1970), \(session.absoluteExpiresAt.millisecondsSince1970),
                 \(session.revokedAt?.millisecondsSince1970), \(session.revocationReason), \(data), \(session.dataVersion),
                 \(session.metadata.ipAddress), \(session.metadata.userAgent), \(session.metadata.label), \(session.csrfToken))
+            ON CONFLICT (id) DO NOTHING
             """
         )
     }

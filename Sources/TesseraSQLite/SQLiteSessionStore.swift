@@ -108,6 +108,7 @@ public final class SQLiteSessionStore: SessionStore {
                         absolute_expires_at, revoked_at, revocation_reason, data, data_version, ip_address, user_agent, label,
                         csrf_token)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (id) DO NOTHING
                     """,
                 arguments: [
                     session.id, Data(session.tokenHash.bytes), session.userID, session.createdAt.millisecondsSince1970,

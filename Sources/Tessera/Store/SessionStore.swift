@@ -11,7 +11,8 @@ public protocol SessionStore: Sendable {
 
     // MARK: Sessions
 
-    /// Inserts a new session.
+    /// Inserts a new session. Idempotent: inserting a session whose id exists changes nothing,
+    /// so a retry after a lost acknowledgement is safe.
     func insertSession(_ session: Session) async throws
 
     /// The session whose token hashes to `tokenHash`, whatever its state.

@@ -1,0 +1,205 @@
+public import Foundation
+import Synchronization
+
+/// Wraps any store so that a store that hiccups does not fail users, and a store that is down
+/// fails them fast and honestly.
+///
+/// - Transient failures (``StoreUnavailableError``: connection resets, timeouts, busy or
+///   serialization failures) are retried with exponential backoff and full jitter.
+/// - Every call, retries included, answers within ``Configuration/deadline``: at the latest
+///   then it throws ``StoreUnavailableError``, which the service answers with `503` and
+///   `Retry-After`, never a hang.
+/// - After ``Configuration/breakerThreshold`` calls in a row have failed, a circuit breaker
+///   opens: calls fail at once for ``Configuration/breakerCooldown``, then one call at a time
+///   probes the store, and the first success closes the breaker. Recovery needs no restart.
+public final class ResilientStore: SessionStore {
+    /// Retry, deadline and breaker settings.
+    public struct Configuration: Sendable {
+        /// Attempts per call, the first included (default 3).
+        public var attempts: Int
+        /// The backoff before the first retry; it doubles for each further one (default 100 ms).
+        public var initialBackoff: Duration
+        /// The longest backoff (default 1 s).
+        public var maximumBackoff: Duration
+        /// The longest a call may take, retries included (default 1.5 s).
+        public var deadline: Duration
+        /// Failed calls in a row that open the breaker (default 5).
+        public var breakerThreshold: Int
+        /// How long an open breaker refuses calls before letting a probe through (default 1 s).
+        public var breakerCooldown: Duration
+
+        public init(
+            attempts: Int = 3,
+            initialBackoff: Duration = .milliseconds(100),
+            maximumBackoff: Duration = .seconds(1),
+            deadline: Duration = .milliseconds(1500),
+            breakerThreshold: Int = 5,
+            breakerCooldown: Duration = .seconds(1)
+        ) {
+            self.attempts = max(1, attempts)
+            self.initialBackoff = initialBackoff
+            self.maximumBackoff = maximumBackoff
+            self.deadline = deadline
+            self.breakerThreshold = max(1, breakerThreshold)
+            self.breakerCooldown = breakerCooldown
+        }
+
+        /// The most a retry after `retry` earlier retries may wait: the exponential backoff
+        /// `initialBackoff × 2^retry`, capped at `maximumBackoff`. The actual wait is drawn
+        /// uniformly from zero to this ("full jitter").
+        public func backoffCeiling(retry: Int) -> Duration {
+            let factor = 1 << min(max(retry, 0), 20)
+            return min(self.initialBackoff * factor, self.maximumBackoff)
+        }
+    }
+
+    /// The breaker's state, for readiness checks and metrics.
+    public enum BreakerState: Sendable, Hashable {
+        case closed
+        case open(until: ContinuousClock.Instant)
+        case halfOpen
+    }
+
+    struct Breaker {
+        var consecutiveFailures = 0
+        var openUntil: ContinuousClock.Instant?
+        var probing = false
+    }
+
+    public let base: any SessionStore
+    public let configuration: Configuration
+    private let breaker = Mutex(Breaker())
+    private let sleep: @Sendable (Duration) async throws -> Void
+
+    /// - Parameters:
+    ///   - base: the store to protect
+    ///   - configuration: retry, deadline and breaker settings
+    public init(_ base: any SessionStore, configuration: Configuration = .init()) {
+        self.base = base
+        self.configuration = configuration
+        self.sleep = { try await Task.sleep(for: $0) }
+    }
+
+    /// The breaker's state now.
+    public var breakerState: BreakerState {
+        self.breaker.withLock { breaker in
+            guard let until = breaker.openUntil else { return .closed }
+            return ContinuousClock.now < until ? .open(until: until) : .halfOpen
+        }
+    }
+
+    /// Runs `operation` with retries, a deadline and the breaker.
+    func run<T: Sendable>(_ operation: @escaping @Sendable (any SessionStore) async throws -> T) async throws -> T {
+        try self.admit()
+        let started = ContinuousClock.now
+        let deadline = started + self.configuration.deadline
+        var retry = 0
+        while true {
+            let remaining = deadline - ContinuousClock.now
+            do {
+                guard remaining > .zero else { throw StoreUnavailableError(underlying: "deadline reached") }
+                let base = self.base
+                let value = try await withDeadline(remaining) { try await operation(base) }
+                self.recordSuccess()
+                return value
+            } catch let error as StoreUnavailableError {
+                let ceiling = self.configuration.backoffCeiling(retry: retry)
+                let wait = Duration.nanoseconds(Int64.random(in: 0...max(0, ceiling.nanoseconds)))
+                retry += 1
+                guard retry < self.configuration.attempts, ContinuousClock.now + wait < deadline, !Task.isCancelled else {
+                    self.recordFailure()
+                    throw error
+                }
+                try await self.sleep(wait)
+            } catch {
+                // A definite answer (a constraint, a missing row): the store is up.
+                self.recordSuccess()
+                throw error
+            }
+        }
+    }
+
+    private func admit() throws {
+        let now = ContinuousClock.now
+        try self.breaker.withLock { breaker in
+            guard let until = breaker.openUntil else { return }
+            if now < until || breaker.probing {
+                throw StoreUnavailableError(underlying: "circuit breaker open")
+            }
+            breaker.probing = true
+        }
+    }
+
+    private func recordSuccess() {
+        self.breaker.withLock { $0 = Breaker() }
+    }
+
+    private func recordFailure() {
+        let cooldown = self.configuration.breakerCooldown
+        let threshold = self.configuration.breakerThreshold
+        self.breaker.withLock { breaker in
+            breaker.consecutiveFailures += 1
+            breaker.probing = false
+            if breaker.consecutiveFailures >= threshold || breaker.openUntil != nil {
+                breaker.openUntil = ContinuousClock.now + cooldown
+            }
+        }
+    }
+
+    // MARK: SessionStore
+
+    public func ping() async throws { try await self.run { try await $0.ping() } }
+    public func insertSession(_ session: Session) async throws { try await self.run { try await $0.insertSession(session) } }
+    public func session(tokenHash: TokenHash) async throws -> Session? { try await self.run { try await $0.session(tokenHash: tokenHash) } }
+    public func session(id: String) async throws -> Session? { try await self.run { try await $0.session(id: id) } }
+
+    public func touchSession(id: String, lastSeenAt: Date, idleExpiresAt: Date) async throws -> Bool {
+        try await self.run { try await $0.touchSession(id: id, lastSeenAt: lastSeenAt, idleExpiresAt: idleExpiresAt) }
+    }
+
+    public func updateSessionData(id: String, expectedVersion: Int, data: [String: JSONValue]) async throws -> Int? {
+        try await self.run { try await $0.updateSessionData(id: id, expectedVersion: expectedVersion, data: data) }
+    }
+
+    public func revokeSession(id: String, at: Date, reason: String) async throws -> Bool {
+        try await self.run { try await $0.revokeSession(id: id, at: at, reason: reason) }
+    }
+
+    public func revokeSessions(userID: String, except exceptID: String?, at: Date, reason: String) async throws -> Int {
+        try await self.run { try await $0.revokeSessions(userID: userID, except: exceptID, at: at, reason: reason) }
+    }
+
+    public func activeSessions(userID: String?, at now: Date, limit: Int) async throws -> [Session] {
+        try await self.run { try await $0.activeSessions(userID: userID, at: now, limit: limit) }
+    }
+
+    public func deleteSessions(endedBefore cutoff: Date, limit: Int) async throws -> Int {
+        try await self.run { try await $0.deleteSessions(endedBefore: cutoff, limit: limit) }
+    }
+
+    public func insertUser(_ user: User) async throws { try await self.run { try await $0.insertUser(user) } }
+    public func user(username: String) async throws -> User? { try await self.run { try await $0.user(username: username) } }
+    public func user(id: String) async throws -> User? { try await self.run { try await $0.user(id: id) } }
+    public func users() async throws -> [User] { try await self.run { try await $0.users() } }
+
+    public func throttleCounter(key: String) async throws -> ThrottleCounter? {
+        try await self.run { try await $0.throttleCounter(key: key) }
+    }
+
+    public func recordFailure(key: String, at now: Date, window: Duration) async throws -> ThrottleCounter {
+        try await self.run { try await $0.recordFailure(key: key, at: now, window: window) }
+    }
+
+    public func clearThrottle(key: String) async throws { try await self.run { try await $0.clearThrottle(key: key) } }
+
+    public func deleteThrottleCounters(startedBefore cutoff: Date) async throws -> Int {
+        try await self.run { try await $0.deleteThrottleCounters(startedBefore: cutoff) }
+    }
+}
+
+extension Duration {
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = self.components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}
