@@ -5,6 +5,10 @@
 #
 #   scripts/postgres-test-server.sh start   # installs PostgreSQL from Debian's packages if missing
 #   scripts/postgres-test-server.sh stop
+#   scripts/postgres-test-server.sh pause    # an outage: stop immediately, keep the data
+#   scripts/postgres-test-server.sh resume   # start again on the same data
+# TESSERA_PG_DIR and TESSERA_PG_PORT choose another directory and port (default
+# /tmp/tessera-test-postgres and 54329), for a server of a test's own.
 set -euo pipefail
 
 dir=${TESSERA_PG_DIR:-/tmp/tessera-test-postgres}
@@ -13,6 +17,10 @@ url="postgres://tessera:tessera@127.0.0.1:${port}/tessera_test"
 
 pg_bin() {
     ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1
+}
+
+server_options() {
+    echo "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$dir -c max_connections=200"
 }
 
 as_postgres() {
@@ -40,8 +48,7 @@ start)
     [[ $(id -u) -eq 0 ]] && chown postgres: "$dir/pwfile"
     as_postgres "$bin/initdb" -D "$dir/data" -U postgres --pwfile="$dir/pwfile" \
         --auth-local=trust --auth-host=scram-sha-256 -E UTF8 >"$dir/initdb.log"
-    as_postgres "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
-        -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$dir -c max_connections=200" start >/dev/null
+    as_postgres "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -o "$(server_options)" start >/dev/null
     as_postgres "$bin/psql" -h "$dir" -p "$port" -U postgres -q -v ON_ERROR_STOP=1 \
         -c "CREATE ROLE tessera LOGIN PASSWORD 'tessera'" \
         -c "CREATE DATABASE tessera_test OWNER tessera" >/dev/null
@@ -53,8 +60,14 @@ stop)
         as_postgres "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
     fi
     ;;
+pause)
+    as_postgres "$(pg_bin)/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null
+    ;;
+resume)
+    as_postgres "$(pg_bin)/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -o "$(server_options)" start >/dev/null
+    ;;
 *)
-    echo "usage: $0 start|stop" >&2
+    echo "usage: $0 start|stop|pause|resume" >&2
     exit 2
     ;;
 esac

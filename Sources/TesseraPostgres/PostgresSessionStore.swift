@@ -108,7 +108,9 @@ public final class PostgresSessionStore: SessionStore, Service {
         )
         clientConfiguration.options.maximumConnections = configuration.maximumConnections
         clientConfiguration.options.connectTimeout = configuration.connectTimeout
-        clientConfiguration.options.additionalStartupParameters = [("search_path", configuration.schema)]
+        clientConfiguration.options.additionalStartupParameters = [
+            ("search_path", configuration.schema), ("application_name", "tessera"),
+        ]
         self.configuration = configuration
         self.client = PostgresClient(configuration: clientConfiguration, backgroundLogger: logger)
         self.logger = logger

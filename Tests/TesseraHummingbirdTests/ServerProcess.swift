@@ -102,3 +102,28 @@ final class ServerProcess {
         if self.process.isRunning { Foundation.kill(self.process.processIdentifier, SIGKILL) }
     }
 }
+
+/// Runs a program to completion with its output discarded, through `posix_spawn` and `waitpid`.
+/// (Foundation's `Process.waitUntilExit` can miss the exit of a short-lived child on Linux.)
+func spawnAndWait(_ path: String, _ arguments: [String], environment: [String: String] = [:]) throws -> Int32 {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+    let argv = ([path] + arguments).map { strdup($0) } + [nil]
+    let merged = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    let envp = merged.map { strdup("\($0.key)=\($0.value)") } + [nil]
+    defer {
+        argv.forEach { free($0) }
+        envp.forEach { free($0) }
+    }
+    var pid = pid_t()
+    let spawned = posix_spawn(&pid, path, &actions, nil, argv, envp)
+    guard spawned == 0 else { throw HarnessError("cannot start \(path): error \(spawned)") }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) == -1 {
+        guard errno == EINTR else { throw HarnessError("waitpid failed for \(path): errno \(errno)") }
+    }
+    // WIFEXITED / WEXITSTATUS
+    return (status & 0x7f) == 0 ? (status >> 8) & 0xff : -1
+}

@@ -21,6 +21,37 @@ import TesseraTestSupport
         }
     }
 
+    @Test func aStoreOutageIsAFast503WithRetryAfterAndTesseraRecoversByItself() async throws {
+        let harness = try await ServiceHarness(resilience: .init(deadline: .milliseconds(800), breakerCooldown: .milliseconds(100)))
+        try await harness.test { client in
+            let browser = try await client.logIn()
+            for mode in [FaultyStore.Mode.down, .hanging] {
+                harness.faults.set(mode)
+                for _ in 0..<3 {
+                    let started = ContinuousClock.now
+                    let (response, body) = try await client.json("/v1/session", headers: browser.headers)
+                    #expect(ContinuousClock.now - started < .seconds(2))
+                    #expect(response.status == .serviceUnavailable)
+                    #expect(body.errorCode == "STORE_UNAVAILABLE")
+                    #expect(response.headers[.retryAfter] == "1")
+                    // The session is not declared dead because the store is.
+                    #expect(response.headers[.setCookie] == nil)
+                }
+                let (ready, readyBody) = try await client.json("/readyz")
+                #expect(ready.status == .serviceUnavailable && readyBody.errorCode == "STORE_UNAVAILABLE")
+            }
+            harness.faults.set(.healthy)
+            // Once the breaker's cooldown has passed, the same session validates again.
+            var recovered = false
+            for _ in 0..<50 where !recovered {
+                try await Task.sleep(for: .milliseconds(50))
+                recovered = try await client.json("/v1/session", headers: browser.headers).0.status == .ok
+            }
+            #expect(recovered)
+            #expect(try await client.json("/readyz").0.status == .ok)
+        }
+    }
+
     @Test func everyResponseCarriesACorrelationID() async throws {
         let harness = try await ServiceHarness()
         try await harness.test { client in

@@ -19,14 +19,18 @@ struct ServiceHarness {
     let store: CountingStore
     let service: TesseraHTTPService
     let hasher: CountingHasher
+    /// The injector of store failures, under the resilience layer the service really uses.
+    let faults: FaultyStore
 
     init(
         policy: SessionPolicy = .init(),
         throttle: LoginThrottlePolicy = .init(),
         configuration: TesseraHTTPService.Configuration = .init(trustForwardedFor: true),
-        users: [String] = ["alice", "bob"]
+        users: [String] = ["alice", "bob"],
+        resilience: ResilientStore.Configuration = .init()
     ) async throws {
-        self.store = CountingStore(try self.directory.sqliteStore())
+        self.faults = FaultyStore(try self.directory.sqliteStore())
+        self.store = CountingStore(ResilientStore(self.faults, configuration: resilience))
         self.hasher = CountingHasher(base: BcryptPasswordHasher(cost: 4))
         let sessions = SessionManager(store: self.store, policy: policy, clock: self.clock)
         let login = try await PasswordLogin(sessions: sessions, hasher: self.hasher, throttle: throttle)

@@ -225,7 +225,11 @@ import TesseraTestSupport
             let sessions = SessionManager(store: try await fixture.open(), clock: self.clock, maxDataSize: 100)
             let created = try await sessions.createSession(userID: "u", data: ["a": .number(1)])
             await #expect(throws: TesseraError.dataTooLarge(limit: 100)) {
-                _ = try await sessions.updateData(of: created.session, expectedVersion: 1, patch: ["big": .string(String(repeating: "x", count: 200))])
+                _ = try await sessions.updateData(
+                    of: created.session,
+                    expectedVersion: 1,
+                    patch: ["big": .string(String(repeating: "x", count: 200))]
+                )
             }
             let stored = try #require(try await sessions.store.session(id: created.session.id))
             #expect(stored.data == ["a": .number(1)])

@@ -5,7 +5,8 @@ import Synchronization
 /// fails them fast and honestly.
 ///
 /// - Transient failures (``StoreUnavailableError``: connection resets, timeouts, busy or
-///   serialization failures) are retried with exponential backoff and full jitter.
+///   serialization failures, an attempt with no answer within
+///   ``Configuration/attemptTimeout``) are retried with exponential backoff and full jitter.
 /// - Every call, retries included, answers within ``Configuration/deadline``: at the latest
 ///   then it throws ``StoreUnavailableError``, which the service answers with `503` and
 ///   `Retry-After`, never a hang.
@@ -23,6 +24,9 @@ public final class ResilientStore: SessionStore {
         public var maximumBackoff: Duration
         /// The longest a call may take, retries included (default 1.5 s).
         public var deadline: Duration
+        /// The longest one attempt may take before it counts as failed and is retried (default
+        /// 500 ms): a connection that silently died must not use up the whole deadline.
+        public var attemptTimeout: Duration
         /// Failed calls in a row that open the breaker (default 5).
         public var breakerThreshold: Int
         /// How long an open breaker refuses calls before letting a probe through (default 1 s).
@@ -33,6 +37,7 @@ public final class ResilientStore: SessionStore {
             initialBackoff: Duration = .milliseconds(100),
             maximumBackoff: Duration = .seconds(1),
             deadline: Duration = .milliseconds(1500),
+            attemptTimeout: Duration = .milliseconds(500),
             breakerThreshold: Int = 5,
             breakerCooldown: Duration = .seconds(1)
         ) {
@@ -40,6 +45,7 @@ public final class ResilientStore: SessionStore {
             self.initialBackoff = initialBackoff
             self.maximumBackoff = maximumBackoff
             self.deadline = deadline
+            self.attemptTimeout = attemptTimeout
             self.breakerThreshold = max(1, breakerThreshold)
             self.breakerCooldown = breakerCooldown
         }
@@ -99,7 +105,7 @@ public final class ResilientStore: SessionStore {
             do {
                 guard remaining > .zero else { throw StoreUnavailableError(underlying: "deadline reached") }
                 let base = self.base
-                let value = try await withDeadline(remaining) { try await operation(base) }
+                let value = try await withDeadline(min(remaining, self.configuration.attemptTimeout)) { try await operation(base) }
                 self.recordSuccess()
                 return value
             } catch let error as StoreUnavailableError {

@@ -1,0 +1,142 @@
+public import Foundation
+import Synchronization
+public import Tessera
+
+/// Wraps a real store and injects the failures a store shows in the field: a number of
+/// transient failures, an outage (every call fails), or a hang (calls never answer). Calls that
+/// are let through reach the wrapped store unchanged.
+public final class FaultyStore: SessionStore {
+    public enum Mode: Sendable {
+        case healthy
+        /// Every call fails with ``StoreUnavailableError``.
+        case down
+        /// Every call waits until cancelled: a store that stopped answering.
+        case hanging
+    }
+
+    private struct State {
+        var mode = Mode.healthy
+        var transientFailures = 0
+        var calls = 0
+    }
+
+    public let base: any SessionStore
+    private let state = Mutex(State())
+
+    public init(_ base: any SessionStore) {
+        self.base = base
+    }
+
+    /// The next `count` calls fail with ``StoreUnavailableError``.
+    public func failNext(_ count: Int) { self.state.withLock { $0.transientFailures = count } }
+    public func set(_ mode: Mode) { self.state.withLock { $0.mode = mode } }
+    /// Calls that reached this store (failed or not).
+    public var calls: Int { self.state.withLock { $0.calls } }
+
+    func gate() async throws {
+        let mode = self.state.withLock { state -> Mode in
+            state.calls += 1
+            if state.transientFailures > 0 {
+                state.transientFailures -= 1
+                return .down
+            }
+            return state.mode
+        }
+        switch mode {
+        case .healthy: return
+        case .down: throw StoreUnavailableError(underlying: "injected failure")
+        case .hanging:
+            while true { try await Task.sleep(for: .seconds(3600)) }
+        }
+    }
+
+    public func ping() async throws {
+        try await self.gate()
+        try await self.base.ping()
+    }
+
+    public func insertSession(_ session: Session) async throws {
+        try await self.gate()
+        try await self.base.insertSession(session)
+    }
+
+    public func session(tokenHash: TokenHash) async throws -> Session? {
+        try await self.gate()
+        return try await self.base.session(tokenHash: tokenHash)
+    }
+
+    public func session(id: String) async throws -> Session? {
+        try await self.gate()
+        return try await self.base.session(id: id)
+    }
+
+    public func touchSession(id: String, lastSeenAt: Date, idleExpiresAt: Date) async throws -> Bool {
+        try await self.gate()
+        return try await self.base.touchSession(id: id, lastSeenAt: lastSeenAt, idleExpiresAt: idleExpiresAt)
+    }
+
+    public func updateSessionData(id: String, expectedVersion: Int, data: [String: JSONValue]) async throws -> Int? {
+        try await self.gate()
+        return try await self.base.updateSessionData(id: id, expectedVersion: expectedVersion, data: data)
+    }
+
+    public func revokeSession(id: String, at: Date, reason: String) async throws -> Bool {
+        try await self.gate()
+        return try await self.base.revokeSession(id: id, at: at, reason: reason)
+    }
+
+    public func revokeSessions(userID: String, except exceptID: String?, at: Date, reason: String) async throws -> Int {
+        try await self.gate()
+        return try await self.base.revokeSessions(userID: userID, except: exceptID, at: at, reason: reason)
+    }
+
+    public func activeSessions(userID: String?, at now: Date, limit: Int) async throws -> [Session] {
+        try await self.gate()
+        return try await self.base.activeSessions(userID: userID, at: now, limit: limit)
+    }
+
+    public func deleteSessions(endedBefore cutoff: Date, limit: Int) async throws -> Int {
+        try await self.gate()
+        return try await self.base.deleteSessions(endedBefore: cutoff, limit: limit)
+    }
+
+    public func insertUser(_ user: User) async throws {
+        try await self.gate()
+        try await self.base.insertUser(user)
+    }
+
+    public func user(username: String) async throws -> User? {
+        try await self.gate()
+        return try await self.base.user(username: username)
+    }
+
+    public func user(id: String) async throws -> User? {
+        try await self.gate()
+        return try await self.base.user(id: id)
+    }
+
+    public func users() async throws -> [User] {
+        try await self.gate()
+        return try await self.base.users()
+    }
+
+    public func throttleCounter(key: String) async throws -> ThrottleCounter? {
+        try await self.gate()
+        return try await self.base.throttleCounter(key: key)
+    }
+
+    public func recordFailure(key: String, at now: Date, window: Duration) async throws -> ThrottleCounter {
+        try await self.gate()
+        return try await self.base.recordFailure(key: key, at: now, window: window)
+    }
+
+    public func clearThrottle(key: String) async throws {
+        try await self.gate()
+        try await self.base.clearThrottle(key: key)
+    }
+
+    public func deleteThrottleCounters(startedBefore cutoff: Date) async throws -> Int {
+        try await self.gate()
+        return try await self.base.deleteThrottleCounters(startedBefore: cutoff)
+    }
+}
