@@ -246,6 +246,19 @@ public final class PostgresSessionStore: SessionStore, Service {
         try await self.execute("DROP SCHEMA IF EXISTS \(unescaped: self.configuration.schema) CASCADE")
     }
 
+    /// The migrations this version of Tessera knows, oldest first, named as
+    /// ``appliedMigrations()`` names them.
+    public static var knownMigrations: [String] { Self.migrations.map { "v\($0.version): \($0.name)" } }
+
+    /// The database server's clock, for clock-skew checks.
+    public func serverTime() async throws -> Date {
+        let milliseconds =
+            try await self.rows("SELECT (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT") {
+                try $0.decode(Int64.self)
+            }.first ?? 0
+        return Date(millisecondsSince1970: milliseconds)
+    }
+
     /// The migrations applied to the database, oldest first.
     public func appliedMigrations() async throws -> [String] {
         try await self.rows("SELECT version, name FROM tessera_migrations ORDER BY version") { row in

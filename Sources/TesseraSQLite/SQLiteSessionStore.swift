@@ -26,7 +26,8 @@ public final class SQLiteSessionStore: SessionStore {
     let pool: DatabasePool
 
     /// Opens (creating it if needed) the database at `path` and runs pending migrations.
-    public init(path: String, configuration: Configuration = .init()) throws {
+    /// - Parameter runMigrations: `false` to inspect a database as it is (as `tessera doctor` does).
+    public init(path: String, configuration: Configuration = .init(), runMigrations: Bool = true) throws {
         var config = GRDB.Configuration()
         config.busyMode = .timeout(configuration.busyTimeout.timeInterval)
         config.maximumReaderCount = configuration.maximumReaderCount
@@ -37,7 +38,7 @@ public final class SQLiteSessionStore: SessionStore {
         self.path = path
         do {
             self.pool = try DatabasePool(path: path, configuration: config)
-            try Self.migrator.migrate(self.pool)
+            if runMigrations { try Self.migrator.migrate(self.pool) }
         } catch {
             throw Self.mapped(error)
         }
@@ -87,6 +88,9 @@ public final class SQLiteSessionStore: SessionStore {
         }
         return migrator
     }
+
+    /// The migrations this version of Tessera knows, oldest first.
+    public static var knownMigrations: [String] { Self.migrator.migrations }
 
     /// The migrations applied to the database, oldest first.
     public func appliedMigrations() async throws -> [String] {

@@ -152,5 +152,37 @@ import TesseraTestSupport
         #expect(notADirectory.status != 0)
         #expect(notADirectory.output.contains("is a file, not a directory"))
         #expect(!notADirectory.output.contains("Fatal error"))
+
+        let unreachable = try ServerProcess.run(["serve", "--data-dir", directory.path, "--port", "0", "--store", "postgres://u:pw@127.0.0.1:1/db"])
+        #expect(unreachable.status != 0)
+        #expect(unreachable.output.contains("Cannot use the PostgreSQL store postgres://u:•••@127.0.0.1:1/db: connection refused."))
+        let malformedURL = try ServerProcess.run(["serve", "--data-dir", directory.path, "--port", "0", "--store", "postgres://nohost"])
+        #expect(malformedURL.status != 0)
+        #expect(malformedURL.output.contains("The PostgreSQL URL cannot be used"))
+    }
+
+    @Test func doctorReportsProblemsInPlainSentencesAndNeverShowsSecrets() throws {
+        let directory = TemporaryDirectory()
+        let data = directory.url.appendingPathComponent("data").path
+        #expect(try ServerProcess.run(["users", "add", "gus", "--data-dir", data], input: "pw\n", environment: Self.environment).status == 0)
+        let secret = "tsk_" + String(repeating: "s3cr3t", count: 6)
+        let healthy = try ServerProcess.run(["doctor", "--data-dir", data], environment: ["TESSERA_SERVICE_API_KEY": secret])
+        #expect(healthy.status == 0, "\(healthy.output)")
+        #expect(healthy.output.contains("Migrations: 1 of 1 applied"))
+        #expect(healthy.output.contains("TESSERA_SERVICE_API_KEY: set (secret, not shown)"))
+        #expect(!healthy.output.contains(secret))
+
+        let password = "hunter2-not-shown"
+        let unreachable = try ServerProcess.run(
+            ["doctor", "--data-dir", data, "--store", "postgres://tessera:\(password)@127.0.0.1:1/tessera"],
+            environment: [:]
+        )
+        #expect(unreachable.status != 0)
+        #expect(unreachable.output.contains("cannot be reached: connection refused."))
+        #expect(!unreachable.output.contains(password))
+
+        let malformed = try ServerProcess.run(["doctor", "--data-dir", data, "--store", "mysql://x"])
+        #expect(malformed.status != 0)
+        #expect(malformed.output.contains("The PostgreSQL URL cannot be used"))
     }
 }

@@ -303,4 +303,30 @@ import TesseraTestSupport
             try await task.value
         }
     }
+
+    @Test(arguments: StoreKind.available) func activityRecordedByOneNodeKeepsTheSessionAliveOnAnother(kind: StoreKind) async throws {
+        try await StoreFixture.with(kind) { fixture in
+            // Two nodes: their own store handles and activity coalescers, one database, one clock.
+            let nodeA = self.manager(try await fixture.open())
+            let nodeB = self.manager(try await fixture.open())
+            let created = try await nodeA.createSession(userID: "u")
+            let start = self.clock.now
+
+            self.clock.advance(by: .seconds(14 * 60))
+            _ = try await nodeB.authenticate(token: created.token.rawValue)
+            self.clock.advance(by: .seconds(14 * 60))
+            let seenByA = try await nodeA.authenticate(token: created.token.rawValue)
+            #expect(seenByA.idleExpiresAt == start.addingTimeInterval(28 * 60 + 15 * 60))
+
+            // A late write from a node with an older view never moves the deadline back.
+            #expect(
+                try await nodeB.store.touchSession(id: created.session.id, lastSeenAt: start.addingTimeInterval(20 * 60), idleExpiresAt: start)
+                    == false
+            )
+
+            self.clock.advance(by: .seconds(15 * 60))
+            await self.expectExpired(.idle) { _ = try await nodeA.authenticate(token: created.token.rawValue) }
+            await self.expectExpired(.idle) { _ = try await nodeB.authenticate(token: created.token.rawValue) }
+        }
+    }
 }

@@ -1,0 +1,167 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Tessera
+import TesseraPostgres
+import TesseraSQLite
+
+/// `tessera doctor`: checks the configuration, the store and the clock, and says plainly what is
+/// wrong. Changes nothing: it applies no migration.
+struct Doctor: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check the configuration, the store, its migrations and the clock.",
+        discussion: "Prints which settings and secrets are set, never their values. Exits non-zero when something is wrong."
+    )
+
+    @OptionGroup var data: StoreOptions
+
+    /// Every environment variable Tessera reads; the secret ones are only said to be set.
+    static let settings: [(name: String, secret: Bool)] = [
+        ("TESSERA_DATA_DIR", false), ("TESSERA_STORE", true), ("TESSERA_HOST", false), ("TESSERA_PORT", false),
+        ("TESSERA_IDLE_TIMEOUT", false), ("TESSERA_ABSOLUTE_TIMEOUT", false), ("TESSERA_ACTIVITY_GRANULARITY", false),
+        ("TESSERA_SECURE_COOKIES", false), ("TESSERA_TRUST_FORWARDED_FOR", false), ("TESSERA_BCRYPT_COST", false),
+        ("TESSERA_MAX_FAILED_LOGINS", false), ("TESSERA_LOG_LEVEL", false), ("TESSERA_SERVICE_API_KEY", true),
+    ]
+
+    func run() async throws {
+        var problems: [String] = []
+        say("Settings:")
+        for (name, secret) in Self.settings {
+            guard let value = Setting.environment[name], !value.isEmpty else {
+                say("  \(name): not set")
+                continue
+            }
+            say("  \(name): \(secret ? "set (secret, not shown)" : value)")
+        }
+
+        let directory = self.data.directory
+        let postgres: PostgresSessionStore.Configuration?
+        do {
+            postgres = try self.data.postgresConfiguration()
+        } catch {
+            problems.append("\(error)")
+            postgres = nil
+        }
+
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: directory.url.path, isDirectory: &isDirectory) {
+            if !isDirectory.boolValue {
+                problems.append("The data directory \(directory.url.path) is a file, not a directory.")
+            } else if !FileManager.default.isWritableFile(atPath: directory.url.path) {
+                problems.append("The data directory \(directory.url.path) is not writable.")
+            } else {
+                say("Data directory: \(directory.url.path) (writable)")
+            }
+        } else {
+            say("Data directory: \(directory.url.path) (not created yet; `tessera serve` creates it)")
+        }
+        if Setting.environment["TESSERA_SERVICE_API_KEY"].map({ !$0.isEmpty }) != true {
+            let hasKey = FileManager.default.fileExists(atPath: directory.serviceKeyPath)
+            say("Service API key: \(hasKey ? "in \(directory.serviceKeyPath)" : "not generated yet")")
+        }
+
+        if let postgres {
+            problems += await self.checkPostgres(postgres)
+        } else if FileManager.default.fileExists(atPath: directory.databasePath) {
+            problems += await self.checkSQLite(path: directory.databasePath)
+        } else {
+            say("Store: SQLite \(directory.databasePath) (not created yet)")
+        }
+
+        let year = Calendar(identifier: .gregorian).component(.year, from: Date())
+        if year < 2024 {
+            problems.append("The system clock says \(Date().formatted(.iso8601)); session deadlines would be wrong.")
+        }
+
+        if problems.isEmpty {
+            say("No problems found.")
+            return
+        }
+        say("Problems:")
+        for problem in problems { say("  - \(problem)") }
+        throw ExitCode.failure
+    }
+
+    func checkSQLite(path: String) async -> [String] {
+        do {
+            let store = try SQLiteSessionStore(path: path, runMigrations: false)
+            let latency = try await Self.latency { try await store.ping() }
+            say("Store: SQLite \(path), reachable (median round trip \(Self.milliseconds(latency)))")
+            return Self.migrationProblems(applied: try await store.appliedMigrations(), known: SQLiteSessionStore.knownMigrations)
+                + (await Self.clockProblems(store))
+        } catch {
+            return ["The SQLite store \(path) cannot be read: \(error)."]
+        }
+    }
+
+    func checkPostgres(_ configuration: PostgresSessionStore.Configuration) async -> [String] {
+        var logger = Logger(label: "tessera.doctor")
+        logger.logLevel = .critical
+        let store = PostgresSessionStore(configuration: configuration, logger: logger)
+        do {
+            try await withDeadline(.seconds(10)) { try await store.checkConnection() }
+        } catch {
+            return ["The PostgreSQL store \(configuration.redactedDescription) cannot be reached: \(StoreOptions.reason(error))."]
+        }
+        return await withTaskGroup(of: Void.self) { group -> [String] in
+            group.addTask { await store.run() }
+            defer { group.cancelAll() }
+            do {
+                let latency = try await Self.latency { try await store.ping() }
+                say("Store: PostgreSQL \(configuration.redactedDescription), reachable (median round trip \(Self.milliseconds(latency)))")
+                let applied = (try? await store.appliedMigrations()) ?? []
+                var problems = Self.migrationProblems(applied: applied, known: PostgresSessionStore.knownMigrations)
+                let skew = try await store.serverTime().timeIntervalSince(Date())
+                say("Clock: \(String(format: "%+.3f", skew)) s against the database server")
+                if abs(skew) > 2 {
+                    problems.append(
+                        "This machine's clock is \(String(format: "%.1f", abs(skew))) s \(skew > 0 ? "behind" : "ahead of") the database server's; deadlines differ between nodes. Synchronise the clocks (NTP)."
+                    )
+                }
+                return problems + (await Self.clockProblems(store))
+            } catch {
+                return ["The PostgreSQL store \(configuration.redactedDescription) fails: \(StoreOptions.reason(error))."]
+            }
+        }
+    }
+
+    /// The median of five pings.
+    static func latency(_ ping: () async throws -> Void) async throws -> Duration {
+        var samples: [Duration] = []
+        for _ in 0..<5 {
+            let started = ContinuousClock.now
+            try await ping()
+            samples.append(ContinuousClock.now - started)
+        }
+        return samples.sorted()[samples.count / 2]
+    }
+
+    static func milliseconds(_ duration: Duration) -> String {
+        String(format: "%.2f ms", duration.timeInterval * 1000)
+    }
+
+    static func migrationProblems(applied: [String], known: [String]) -> [String] {
+        say("Migrations: \(applied.count) of \(known.count) applied\(applied.last.map { " (latest: \($0))" } ?? "")")
+        let unknown = applied.filter { !known.contains($0) }
+        if !unknown.isEmpty {
+            return [
+                "The store has migrations this version of Tessera does not know (\(unknown.joined(separator: ", "))); it was used by a newer Tessera."
+            ]
+        }
+        let pending = known.filter { !applied.contains($0) }
+        if !pending.isEmpty {
+            say("  pending: \(pending.joined(separator: ", ")) (`tessera serve` applies them on start)")
+        }
+        return []
+    }
+
+    /// The clock must not be behind the newest session the store holds.
+    static func clockProblems(_ store: any SessionStore) async -> [String] {
+        guard let newest = try? await store.activeSessions(userID: nil, at: Date.distantPast, limit: 1).first else { return [] }
+        let behind = newest.createdAt.timeIntervalSince(Date())
+        if behind > 5 {
+            return ["The system clock is \(Int(behind)) s behind the newest session's creation time; it went backwards."]
+        }
+        return []
+    }
+}
