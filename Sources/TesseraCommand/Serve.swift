@@ -96,7 +96,9 @@ struct Serve: AsyncParsableCommand {
             let hasher = BcryptPasswordHasher(cost: UInt8(cost))
             try await self.data.withStore(logger: logger) { base in
                 let store = ResilientStore(base)
-                let sessions = SessionManager(store: store, policy: policy)
+                // Activity is written in batches, once a second, by the flusher below.
+                let activity = ActivityBuffer()
+                let sessions = SessionManager(store: store, policy: policy, activityBuffer: activity)
                 let login = try await PasswordLogin(sessions: sessions, hasher: hasher, throttle: throttle)
                 let service = TesseraHTTPService(
                     login: login,
@@ -118,7 +120,11 @@ struct Serve: AsyncParsableCommand {
                 let app = Application(
                     router: service.buildRouter(),
                     configuration: .init(address: .hostname(host, port: port), serverName: "Tessera"),
-                    services: [SessionSweeper(sessions: sessions, throttle: throttle, logger: logger)],
+                    // Shut down in reverse order: the server first, then the flusher's last flush.
+                    services: [
+                        ActivityFlusher(buffer: activity, store: store, interval: .seconds(1), logger: logger),
+                        SessionSweeper(sessions: sessions, throttle: throttle, logger: logger),
+                    ],
                     onServerRunning: { channel in
                         let port = channel.localAddress?.port ?? port
                         say("Tessera listening on http://\(host):\(port)")

@@ -310,6 +310,22 @@ public final class PostgresSessionStore: SessionStore, Service {
         ) > 0
     }
 
+    @discardableResult
+    public func touchSessions(_ updates: [ActivityUpdate]) async throws -> Int {
+        guard !updates.isEmpty else { return 0 }
+        let ids = updates.map(\.sessionID)
+        let lastSeen = updates.map { $0.lastSeenAt.millisecondsSince1970 }
+        let idle = updates.map { $0.idleExpiresAt.millisecondsSince1970 }
+        return try await self.count(
+            """
+            UPDATE sessions AS s
+            SET last_seen_at = GREATEST(s.last_seen_at, v.last_seen), idle_expires_at = GREATEST(s.idle_expires_at, v.idle)
+            FROM unnest(\(ids)::TEXT[], \(lastSeen)::BIGINT[], \(idle)::BIGINT[]) AS v(id, last_seen, idle)
+            WHERE s.id = v.id AND s.revoked_at IS NULL AND (s.last_seen_at < v.last_seen OR s.idle_expires_at < v.idle)
+            """
+        )
+    }
+
     public func updateSessionData(id: String, expectedVersion: Int, data: [String: JSONValue]) async throws -> Int? {
         let encoded = try Self.encode(data)
         return try await self.rows(

@@ -152,6 +152,27 @@ public final class SQLiteSessionStore: SessionStore {
         }
     }
 
+    @discardableResult
+    public func touchSessions(_ updates: [ActivityUpdate]) async throws -> Int {
+        guard !updates.isEmpty else { return 0 }
+        return try await self.write { db in
+            let statement = try db.cachedStatement(
+                sql: """
+                    UPDATE sessions SET last_seen_at = MAX(last_seen_at, ?1), idle_expires_at = MAX(idle_expires_at, ?2)
+                    WHERE id = ?3 AND revoked_at IS NULL AND (last_seen_at < ?1 OR idle_expires_at < ?2)
+                    """
+            )
+            var changed = 0
+            for update in updates {
+                try statement.execute(
+                    arguments: [update.lastSeenAt.millisecondsSince1970, update.idleExpiresAt.millisecondsSince1970, update.sessionID]
+                )
+                changed += db.changesCount
+            }
+            return changed
+        }
+    }
+
     public func updateSessionData(id: String, expectedVersion: Int, data: [String: JSONValue]) async throws -> Int? {
         let encoded = try Self.encode(data)
         return try await self.write { db in

@@ -40,6 +40,11 @@ public final class CountingStore: SessionStore {
         return try await self.base.touchSession(id: id, lastSeenAt: lastSeenAt, idleExpiresAt: idleExpiresAt)
     }
 
+    public func touchSessions(_ updates: [ActivityUpdate]) async throws -> Int {
+        self.record("touchSessions")
+        return try await self.base.touchSessions(updates)
+    }
+
     public func updateSessionData(id: String, expectedVersion: Int, data: [String: JSONValue]) async throws -> Int? {
         self.record("updateSessionData")
         return try await self.base.updateSessionData(id: id, expectedVersion: expectedVersion, data: data)

@@ -75,6 +75,11 @@ public final class FaultyStore: SessionStore {
         return try await self.base.touchSession(id: id, lastSeenAt: lastSeenAt, idleExpiresAt: idleExpiresAt)
     }
 
+    public func touchSessions(_ updates: [ActivityUpdate]) async throws -> Int {
+        try await self.gate()
+        return try await self.base.touchSessions(updates)
+    }
+
     public func updateSessionData(id: String, expectedVersion: Int, data: [String: JSONValue]) async throws -> Int? {
         try await self.gate()
         return try await self.base.updateSessionData(id: id, expectedVersion: expectedVersion, data: data)

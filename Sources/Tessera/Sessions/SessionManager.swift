@@ -16,6 +16,8 @@ public struct SessionManager: Sendable {
     public let clock: any WallClock
     /// The largest session data accepted, in bytes of JSON.
     public let maxDataSize: Int
+    /// Where activity goes when it is written in batches; `nil` writes it at once.
+    public let activityBuffer: ActivityBuffer?
     let coalescer: ActivityCoalescer
 
     /// - Parameters:
@@ -23,11 +25,20 @@ public struct SessionManager: Sendable {
     ///   - policy: timeouts and activity granularity
     ///   - clock: the source of "now" (inject a ``ManualClock`` in tests)
     ///   - maxDataSize: the largest session data accepted, in bytes of JSON (default 16 KiB)
-    public init(store: any SessionStore, policy: SessionPolicy = .init(), clock: any WallClock = SystemClock(), maxDataSize: Int = 16 * 1024) {
+    ///   - activityBuffer: buffer activity for an ``ActivityFlusher`` to write in batches; by
+    ///     default each due activity write happens before the request is answered
+    public init(
+        store: any SessionStore,
+        policy: SessionPolicy = .init(),
+        clock: any WallClock = SystemClock(),
+        maxDataSize: Int = 16 * 1024,
+        activityBuffer: ActivityBuffer? = nil
+    ) {
         self.store = store
         self.policy = policy
         self.clock = clock
         self.maxDataSize = maxDataSize
+        self.activityBuffer = activityBuffer
         self.coalescer = ActivityCoalescer(granularity: policy.activityGranularity)
     }
 
@@ -80,6 +91,10 @@ public struct SessionManager: Sendable {
             throw TesseraError.tokenInvalid
         }
         let now = self.now
+        // Activity this node recorded and has not written yet counts as much as stored activity.
+        if let pending = self.coalescer.pendingActivity(sessionID: session.id, now: now), pending > session.lastSeenAt {
+            self.apply(activity: pending, to: &session)
+        }
         if let reason = session.endReason(at: now) {
             throw TesseraError.sessionExpired(reason)
         }
@@ -87,23 +102,30 @@ public struct SessionManager: Sendable {
         return session
     }
 
+    private func apply(activity: Date, to session: inout Session) {
+        session.lastSeenAt = activity
+        session.idleExpiresAt = min(
+            activity.addingTimeInterval(self.policy.idleTimeout.timeInterval).truncatedToMilliseconds,
+            session.absoluteExpiresAt
+        )
+    }
+
     private func slide(_ session: inout Session, now: Date) async throws {
-        let idleTimeout = self.policy.idleTimeout.timeInterval
-        if let activity = self.coalescer.claim(sessionID: session.id, storedLastSeen: session.lastSeenAt, now: now) {
-            let idle = min(activity.addingTimeInterval(idleTimeout).truncatedToMilliseconds, session.absoluteExpiresAt)
+        guard let activity = self.coalescer.claim(sessionID: session.id, storedLastSeen: session.lastSeenAt, now: now) else { return }
+        var updated = session
+        self.apply(activity: activity, to: &updated)
+        let update = ActivityUpdate(sessionID: session.id, lastSeenAt: updated.lastSeenAt, idleExpiresAt: updated.idleExpiresAt)
+        if let buffer = self.activityBuffer {
+            buffer.record(update)
+        } else {
             do {
-                try await self.store.touchSession(id: session.id, lastSeenAt: activity, idleExpiresAt: idle)
+                try await self.store.touchSession(id: session.id, lastSeenAt: update.lastSeenAt, idleExpiresAt: update.idleExpiresAt)
             } catch {
                 self.coalescer.release(sessionID: session.id, claimed: activity)
                 throw error
             }
-            session.lastSeenAt = activity
-            session.idleExpiresAt = idle
-        } else if let pending = self.coalescer.pendingActivity(sessionID: session.id, now: now), pending > session.lastSeenAt {
-            // Another request of this window is writing this activity; report what it writes.
-            session.lastSeenAt = pending
-            session.idleExpiresAt = min(pending.addingTimeInterval(idleTimeout).truncatedToMilliseconds, session.absoluteExpiresAt)
         }
+        session = updated
     }
 
     // MARK: Listing and revoking

@@ -117,6 +117,9 @@ public final class ResilientStore: SessionStore {
                     throw error
                 }
                 try await self.sleep(wait)
+            } catch is CancellationError {
+                // The caller went away: that says nothing about the store.
+                throw CancellationError()
             } catch {
                 // A definite answer (a constraint, a missing row): the store is up.
                 self.recordSuccess()
@@ -161,6 +164,10 @@ public final class ResilientStore: SessionStore {
 
     public func touchSession(id: String, lastSeenAt: Date, idleExpiresAt: Date) async throws -> Bool {
         try await self.run { try await $0.touchSession(id: id, lastSeenAt: lastSeenAt, idleExpiresAt: idleExpiresAt) }
+    }
+
+    public func touchSessions(_ updates: [ActivityUpdate]) async throws -> Int {
+        try await self.run { try await $0.touchSessions(updates) }
     }
 
     public func updateSessionData(id: String, expectedVersion: Int, data: [String: JSONValue]) async throws -> Int? {

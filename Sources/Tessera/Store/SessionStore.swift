@@ -27,6 +27,14 @@ public protocol SessionStore: Sendable {
     @discardableResult
     func touchSession(id: String, lastSeenAt: Date, idleExpiresAt: Date) async throws -> Bool
 
+    /// Records the activity of many sessions in one durable write. For each update,
+    /// `lastSeenAt` and `idleExpiresAt` become the greater of the stored and the given value
+    /// (`GREATEST`), so batches from several nodes, in any order, never move a deadline back.
+    /// Revoked sessions are left alone.
+    /// - Returns: how many sessions changed.
+    @discardableResult
+    func touchSessions(_ updates: [ActivityUpdate]) async throws -> Int
+
     /// Replaces the session's data if its version is still `expectedVersion`.
     /// - Returns: the new version, or `nil` when the version had moved on (or the session is gone).
     func updateSessionData(id: String, expectedVersion: Int, data: [String: JSONValue]) async throws -> Int?
@@ -89,4 +97,17 @@ public struct UserExistsError: Error, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "A user called '\(self.username)' already exists." }
+}
+
+/// Activity of one session to record: see ``SessionStore/touchSessions(_:)``.
+public struct ActivityUpdate: Sendable, Hashable {
+    public var sessionID: String
+    public var lastSeenAt: Date
+    public var idleExpiresAt: Date
+
+    public init(sessionID: String, lastSeenAt: Date, idleExpiresAt: Date) {
+        self.sessionID = sessionID
+        self.lastSeenAt = lastSeenAt
+        self.idleExpiresAt = idleExpiresAt
+    }
 }
