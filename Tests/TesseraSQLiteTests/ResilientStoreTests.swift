@@ -70,6 +70,31 @@ import TesseraTestSupport
         #expect(resilient.breakerState == .closed)
     }
 
+    @Test func aCancelledProbeHandsTheTurnToTheNextCall() async throws {
+        let (faulty, resilient, sessions) = try self.stores(
+            .init(attempts: 1, deadline: .seconds(5), attemptTimeout: .seconds(5), breakerThreshold: 1, breakerCooldown: .milliseconds(50))
+        )
+        let created = try await sessions.createSession(userID: "u")
+        faulty.set(.down)
+        await #expect(throws: StoreUnavailableError.self) { _ = try await sessions.authenticate(token: created.token.rawValue) }
+        try await Task.sleep(for: .milliseconds(80))
+        #expect(resilient.breakerState == .halfOpen)
+
+        // The probe hangs and its caller gives up.
+        faulty.set(.hanging)
+        let probe = Task { try await sessions.authenticate(token: created.token.rawValue) }
+        for _ in 0..<100 where faulty.calls < 3 {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        probe.cancel()
+        _ = await probe.result
+
+        // The next call probes the (now healthy) store and closes the breaker.
+        faulty.set(.healthy)
+        _ = try await sessions.authenticate(token: created.token.rawValue)
+        #expect(resilient.breakerState == .closed)
+    }
+
     @Test func backoffGrowsExponentiallyUpToItsCap() {
         let configuration = ResilientStore.Configuration(initialBackoff: .milliseconds(100), maximumBackoff: .milliseconds(700))
         #expect(configuration.backoffCeiling(retry: 0) == .milliseconds(100))

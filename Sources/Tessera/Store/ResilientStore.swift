@@ -96,7 +96,10 @@ public final class ResilientStore: SessionStore {
 
     /// Runs `operation` with retries, a deadline and the breaker.
     func run<T: Sendable>(_ operation: @escaping @Sendable (any SessionStore) async throws -> T) async throws -> T {
-        try self.admit()
+        let isProbe = try self.admit()
+        // A probe that ends without a verdict (its caller was cancelled) gives back its turn,
+        // so that the next call probes instead of the breaker waiting forever.
+        defer { if isProbe { self.breaker.withLock { $0.probing = false } } }
         let started = ContinuousClock.now
         let deadline = started + self.configuration.deadline
         var retry = 0
@@ -128,14 +131,17 @@ public final class ResilientStore: SessionStore {
         }
     }
 
-    private func admit() throws {
+    /// Lets a call through, or refuses it while the breaker is open.
+    /// - Returns: whether the call is the one probe of a half-open breaker.
+    private func admit() throws -> Bool {
         let now = ContinuousClock.now
-        try self.breaker.withLock { breaker in
-            guard let until = breaker.openUntil else { return }
+        return try self.breaker.withLock { breaker in
+            guard let until = breaker.openUntil else { return false }
             if now < until || breaker.probing {
                 throw StoreUnavailableError(underlying: "circuit breaker open")
             }
             breaker.probing = true
+            return true
         }
     }
 
