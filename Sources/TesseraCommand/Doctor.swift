@@ -20,7 +20,8 @@ struct Doctor: AsyncParsableCommand {
         ("TESSERA_DATA_DIR", false), ("TESSERA_STORE", true), ("TESSERA_HOST", false), ("TESSERA_PORT", false),
         ("TESSERA_IDLE_TIMEOUT", false), ("TESSERA_ABSOLUTE_TIMEOUT", false), ("TESSERA_ACTIVITY_GRANULARITY", false),
         ("TESSERA_SECURE_COOKIES", false), ("TESSERA_TRUST_FORWARDED_FOR", false), ("TESSERA_BCRYPT_COST", false),
-        ("TESSERA_MAX_FAILED_LOGINS", false), ("TESSERA_LOG_LEVEL", false), ("TESSERA_SERVICE_API_KEY", true),
+        ("TESSERA_MAX_FAILED_LOGINS", false), ("TESSERA_LOG_LEVEL", false), ("TESSERA_STORE_ATTEMPTS", false),
+        ("TESSERA_STORE_BACKOFF", false), ("TESSERA_SERVICE_API_KEY", true),
     ]
 
     func run() async throws {

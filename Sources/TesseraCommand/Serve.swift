@@ -42,6 +42,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Failed logins per account per window before throttling (env TESSERA_MAX_FAILED_LOGINS; default 5).")
     var maxFailedLogins: Int?
 
+    @Option(help: "Attempts per store call when the store fails transiently, 1 to 10 (env TESSERA_STORE_ATTEMPTS; default 3).")
+    var storeAttempts: Int?
+
+    @Option(help: "The backoff before the first store retry, doubling after (env TESSERA_STORE_BACKOFF; default 100ms).")
+    var storeBackoff: String?
+
     @Option(help: "trace, debug, info, notice, warning, error or critical (env TESSERA_LOG_LEVEL; default info).")
     var logLevel: String?
 
@@ -76,6 +82,10 @@ struct Serve: AsyncParsableCommand {
             range: 1...1_000_000,
             default: 5
         )
+        let resilience = ResilientStore.Configuration(
+            attempts: try Setting.integer(self.storeAttempts, env: "TESSERA_STORE_ATTEMPTS", option: "--store-attempts", range: 1...10, default: 3),
+            initialBackoff: try Setting.duration(self.storeBackoff, env: "TESSERA_STORE_BACKOFF", option: "--store-backoff", default: .milliseconds(100))
+        )
         let secure = Setting.flag(self.secureCookies, env: "TESSERA_SECURE_COOKIES")
         let trustForwardedFor = Setting.flag(self.trustForwardedFor, env: "TESSERA_TRUST_FORWARDED_FOR")
 
@@ -95,7 +105,7 @@ struct Serve: AsyncParsableCommand {
             let throttle = LoginThrottlePolicy(maxFailuresPerAccount: maxFailures)
             let hasher = BcryptPasswordHasher(cost: UInt8(cost))
             try await self.data.withStore(logger: logger) { base in
-                let store = ResilientStore(base)
+                let store = ResilientStore(base, configuration: resilience)
                 // Activity is written in batches, once a second, by the flusher below.
                 let activity = ActivityBuffer()
                 let sessions = SessionManager(store: store, policy: policy, activityBuffer: activity)
