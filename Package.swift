@@ -104,6 +104,15 @@ let package = Package(
             path: "Examples/ProtectedApp",
             swiftSettings: swiftSettings
         ),
+        // The baseline for scripts/bench-http.sh: a bare Hummingbird route.
+        .executableTarget(
+            name: "BareRoute",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird")
+            ],
+            path: "Benchmarks/BareRoute",
+            swiftSettings: swiftSettings
+        ),
         // Helpers shared by the test targets.
         .target(
             name: "TesseraTestSupport",
