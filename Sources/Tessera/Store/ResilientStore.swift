@@ -75,7 +75,6 @@ public final class ResilientStore: SessionStore {
     public let base: any SessionStore
     public let configuration: Configuration
     private let breaker = Mutex(Breaker())
-    private let sleep: @Sendable (Duration) async throws -> Void
 
     /// - Parameters:
     ///   - base: the store to protect
@@ -83,7 +82,6 @@ public final class ResilientStore: SessionStore {
     public init(_ base: any SessionStore, configuration: Configuration = .init()) {
         self.base = base
         self.configuration = configuration
-        self.sleep = { try await Task.sleep(for: $0) }
     }
 
     /// The breaker's state now.
@@ -119,7 +117,7 @@ public final class ResilientStore: SessionStore {
                     self.recordFailure()
                     throw error
                 }
-                try await self.sleep(wait)
+                try await Task.sleep(for: wait)
             } catch is CancellationError {
                 // The caller went away: that says nothing about the store.
                 throw CancellationError()
