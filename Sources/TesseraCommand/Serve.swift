@@ -84,7 +84,12 @@ struct Serve: AsyncParsableCommand {
         )
         let resilience = ResilientStore.Configuration(
             attempts: try Setting.integer(self.storeAttempts, env: "TESSERA_STORE_ATTEMPTS", option: "--store-attempts", range: 1...10, default: 3),
-            initialBackoff: try Setting.duration(self.storeBackoff, env: "TESSERA_STORE_BACKOFF", option: "--store-backoff", default: .milliseconds(100))
+            initialBackoff: try Setting.duration(
+                self.storeBackoff,
+                env: "TESSERA_STORE_BACKOFF",
+                option: "--store-backoff",
+                default: .milliseconds(100)
+            )
         )
         let secure = Setting.flag(self.secureCookies, env: "TESSERA_SECURE_COOKIES")
         let trustForwardedFor = Setting.flag(self.trustForwardedFor, env: "TESSERA_TRUST_FORWARDED_FOR")

@@ -26,6 +26,18 @@ import TesseraTestSupport
         }
     }
 
+    @Test func whoAmIReadsEachUserOnceNotOnEveryRequest() async throws {
+        let harness = try await ServiceHarness()
+        try await harness.test { client in
+            let browser = try await client.logIn()
+            for _ in 0..<10 {
+                let (_, body) = try await client.json("/v1/session", headers: browser.headers)
+                #expect((body["user"] as? [String: Any])?["username"] as? String == "alice")
+            }
+            #expect(harness.store.count("userByID") == 1)
+        }
+    }
+
     @Test func whoAmIReportsTheSlidDeadlines() async throws {
         let harness = try await ServiceHarness()
         try await harness.test { client in

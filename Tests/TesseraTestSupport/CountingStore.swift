@@ -71,7 +71,10 @@ public final class CountingStore: SessionStore {
 
     public func insertUser(_ user: User) async throws { try await self.base.insertUser(user) }
     public func user(username: String) async throws -> User? { try await self.base.user(username: username) }
-    public func user(id: String) async throws -> User? { try await self.base.user(id: id) }
+    public func user(id: String) async throws -> User? {
+        self.record("userByID")
+        return try await self.base.user(id: id)
+    }
     public func users() async throws -> [User] { try await self.base.users() }
     public func throttleCounter(key: String) async throws -> ThrottleCounter? { try await self.base.throttleCounter(key: key) }
 

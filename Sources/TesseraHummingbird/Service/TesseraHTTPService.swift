@@ -31,6 +31,7 @@ public struct TesseraHTTPService: Sendable {
     public let login: PasswordLogin
     public let serviceKey: ServiceAPIKey?
     public let configuration: Configuration
+    let usernames = UsernameCache()
 
     /// - Parameters:
     ///   - login: checks passwords and creates sessions (its ``PasswordLogin/sessions`` serve the rest)
@@ -142,11 +143,11 @@ public struct TesseraHTTPService: Sendable {
     @Sendable func whoAmI(_ request: Request, context: TesseraRequestContext) async throws -> Response {
         let authenticated = try context.requireSession()
         let session = authenticated.session
-        let user = try await self.sessions.store.user(id: session.userID)
+        let username = try await self.usernames.username(of: session.userID, in: self.sessions.store)
         return Response.json(
             WhoAmIResponse(
                 session: SessionBody(session),
-                user: UserBody(id: session.userID, username: user?.username),
+                user: UserBody(id: session.userID, username: username),
                 csrfToken: authenticated.credential == .cookie ? session.csrfToken : nil
             ),
             headers: [.eTag: Self.eTag(session.dataVersion)]
