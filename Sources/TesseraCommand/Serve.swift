@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Hummingbird
 import Logging
+import ServiceLifecycle
 import Tessera
 import TesseraHummingbird
 import TesseraSQLite
@@ -48,6 +49,15 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The backoff before the first store retry, doubling after (env TESSERA_STORE_BACKOFF; default 100ms).")
     var storeBackoff: String?
 
+    @Option(help: "Sessions cached in memory per node; 0 reads the store on every request (env TESSERA_CACHE_SIZE; default 100000).")
+    var cacheSize: Int?
+
+    @Option(
+        help:
+            "The longest a write made elsewhere (another node, the tessera command) goes unseen by this node's cache (env TESSERA_CACHE_STALENESS; default 1s)."
+    )
+    var cacheStaleness: String?
+
     @Option(help: "trace, debug, info, notice, warning, error or critical (env TESSERA_LOG_LEVEL; default info).")
     var logLevel: String?
 
@@ -91,6 +101,20 @@ struct Serve: AsyncParsableCommand {
                 default: .milliseconds(100)
             )
         )
+        let cacheSize = try Setting.integer(
+            self.cacheSize,
+            env: "TESSERA_CACHE_SIZE",
+            option: "--cache-size",
+            range: 0...10_000_000,
+            default: 100_000
+        )
+        let staleness = try Setting.duration(
+            self.cacheStaleness,
+            env: "TESSERA_CACHE_STALENESS",
+            option: "--cache-staleness",
+            default: .seconds(1)
+        )
+        guard staleness >= .milliseconds(100) else { throw ValidationError("--cache-staleness must be at least 100ms.") }
         let secure = Setting.flag(self.secureCookies, env: "TESSERA_SECURE_COOKIES")
         let trustForwardedFor = Setting.flag(self.trustForwardedFor, env: "TESSERA_TRUST_FORWARDED_FOR")
 
@@ -113,7 +137,13 @@ struct Serve: AsyncParsableCommand {
                 let store = ResilientStore(base, configuration: resilience)
                 // Activity is written in batches, once a second, by the flusher below.
                 let activity = ActivityBuffer()
-                let sessions = SessionManager(store: store, policy: policy, activityBuffer: activity)
+                // The cache is read-through; the feed below keeps it current, and it is bypassed
+                // whenever the feed cannot be read within the staleness bound.
+                let cache =
+                    cacheSize > 0
+                    ? SessionCache(configuration: .init(capacity: cacheSize, stalenessBound: staleness, pollInterval: staleness / 4))
+                    : nil
+                let sessions = SessionManager(store: store, policy: policy, activityBuffer: activity, cache: cache)
                 let login = try await PasswordLogin(sessions: sessions, hasher: hasher, throttle: throttle)
                 let service = TesseraHTTPService(
                     login: login,
@@ -131,15 +161,25 @@ struct Serve: AsyncParsableCommand {
                     "Sessions: idle timeout \(policy.idleTimeout.humanReadable), absolute timeout \(policy.absoluteTimeout.humanReadable), "
                         + "cookie \(cookie.name)"
                 )
+                if cache != nil {
+                    say(
+                        "Session cache: up to \(cacheSize) sessions; writes made elsewhere are seen within \(staleness.humanReadable)"
+                            + (base is any SessionChangeNotifier ? " (announced at once by the store)" : "")
+                    )
+                }
+                var services: [any Service] = [
+                    ActivityFlusher(buffer: activity, store: store, interval: .seconds(1), logger: logger),
+                    SessionSweeper(sessions: sessions, throttle: throttle, logger: logger),
+                ]
+                if let cache {
+                    services.append(SessionChangeFeed(cache: cache, store: store, notifier: base as? any SessionChangeNotifier, logger: logger))
+                }
 
                 let app = Application(
                     router: service.buildRouter(),
                     configuration: .init(address: .hostname(host, port: port), serverName: "Tessera"),
                     // Shut down in reverse order: the server first, then the flusher's last flush.
-                    services: [
-                        ActivityFlusher(buffer: activity, store: store, interval: .seconds(1), logger: logger),
-                        SessionSweeper(sessions: sessions, throttle: throttle, logger: logger),
-                    ],
+                    services: services,
                     onServerRunning: { channel in
                         let port = channel.localAddress?.port ?? port
                         say("Tessera listening on http://\(host):\(port)")

@@ -10,7 +10,7 @@ public import Tessera
 /// The store owns a `PostgresClient`, whose connection pool runs as a `Service`: run the store
 /// (it is a `Service`) alongside the application, then call ``migrate()`` before serving.
 /// Times are stored as integer milliseconds since 1970, as in the SQLite store.
-public final class PostgresSessionStore: SessionStore, Service {
+public final class PostgresSessionStore: SessionStore, SessionChangeNotifier, Service {
     /// Where and how to connect.
     public struct Configuration: Sendable {
         public var host: String
@@ -127,6 +127,20 @@ public final class PostgresSessionStore: SessionStore, Service {
     ///
     /// - Throws: ``ConnectionCheckError`` with a sentence that never contains the password.
     public func checkConnection() async throws {
+        do {
+            let connection = try await PostgresConnection.connect(configuration: self.connectionConfiguration, id: 0, logger: self.logger)
+            try await connection.close()
+        } catch let error as PSQLError {
+            if let message = error.serverInfo?[.message] {
+                throw ConnectionCheckError(reason: message)
+            }
+            let underlying = error.underlying.map { "\($0)" } ?? "\(error.code)"
+            throw ConnectionCheckError(reason: underlying.contains("refused") ? "connection refused" : underlying)
+        }
+    }
+
+    /// The settings of a connection outside the pool.
+    var connectionConfiguration: PostgresConnection.Configuration {
         var configuration = PostgresConnection.Configuration(
             host: self.configuration.host,
             port: self.configuration.port,
@@ -136,16 +150,8 @@ public final class PostgresSessionStore: SessionStore, Service {
             tls: .disable
         )
         configuration.options.connectTimeout = .init(self.configuration.connectTimeout)
-        do {
-            let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: self.logger)
-            try await connection.close()
-        } catch let error as PSQLError {
-            if let message = error.serverInfo?[.message] {
-                throw ConnectionCheckError(reason: message)
-            }
-            let underlying = error.underlying.map { "\($0)" } ?? "\(error.code)"
-            throw ConnectionCheckError(reason: underlying.contains("refused") ? "connection refused" : underlying)
-        }
+        configuration.options.additionalStartupParameters = [("application_name", "tessera")]
+        return configuration
     }
 
     /// The store could not be reached.
@@ -201,7 +207,21 @@ public final class PostgresSessionStore: SessionStore, Service {
                 """,
                 "CREATE INDEX throttle_counters_by_window ON throttle_counters (window_started_at)",
             ]
-        )
+        ),
+        (
+            2, "session change feed",
+            [
+                """
+                CREATE TABLE session_changes (
+                    seq BIGSERIAL PRIMARY KEY,
+                    session_id TEXT,
+                    user_id TEXT,
+                    changed_at BIGINT NOT NULL
+                )
+                """,
+                "CREATE INDEX session_changes_by_time ON session_changes (changed_at)",
+            ]
+        ),
     ]
 
     /// Applies pending migrations in one transaction under an advisory lock, so that nodes
@@ -326,35 +346,125 @@ public final class PostgresSessionStore: SessionStore, Service {
         )
     }
 
-    public func updateSessionData(id: String, expectedVersion: Int, data: [String: JSONValue]) async throws -> Int? {
+    public func updateSessionData(id: String, expectedVersion: Int, data: [String: JSONValue], at: Date) async throws -> Int? {
         let encoded = try Self.encode(data)
-        return try await self.rows(
-            """
-            UPDATE sessions SET data = \(encoded), data_version = data_version + 1
-            WHERE id = \(id) AND data_version = \(expectedVersion)
-            RETURNING data_version
-            """
-        ) { try $0.decode(Int.self) }.first
+        return try await self.changing(sessionID: id, at: at) { connection in
+            let version = try await connection.query(
+                """
+                UPDATE sessions SET data = \(encoded), data_version = data_version + 1
+                WHERE id = \(id) AND data_version = \(expectedVersion)
+                RETURNING data_version
+                """,
+                logger: self.logger
+            ).decode(Int.self).first { _ in true }
+            return (version, version != nil)
+        }
     }
 
     @discardableResult
     public func revokeSession(id: String, at: Date, reason: String) async throws -> Bool {
-        try await self.count(
-            """
-            UPDATE sessions SET revoked_at = \(at.millisecondsSince1970), revocation_reason = \(reason)
-            WHERE id = \(id) AND revoked_at IS NULL
-            """
-        ) > 0
+        try await self.changing(sessionID: id, at: at) { connection in
+            let revoked =
+                try await Self.count(
+                    """
+                    UPDATE sessions SET revoked_at = \(at.millisecondsSince1970), revocation_reason = \(reason)
+                    WHERE id = \(id) AND revoked_at IS NULL
+                    """,
+                    on: connection,
+                    logger: self.logger
+                ) > 0
+            return (revoked, revoked)
+        }
     }
 
     @discardableResult
     public func revokeSessions(userID: String, except exceptID: String?, at: Date, reason: String) async throws -> Int {
-        try await self.count(
-            """
-            UPDATE sessions SET revoked_at = \(at.millisecondsSince1970), revocation_reason = \(reason)
-            WHERE user_id = \(userID) AND revoked_at IS NULL AND id IS DISTINCT FROM \(exceptID)
-            """
-        )
+        try await self.changing(userID: userID, at: at) { connection in
+            let revoked = try await Self.count(
+                """
+                UPDATE sessions SET revoked_at = \(at.millisecondsSince1970), revocation_reason = \(reason)
+                WHERE user_id = \(userID) AND revoked_at IS NULL AND id IS DISTINCT FROM \(exceptID)
+                """,
+                on: connection,
+                logger: self.logger
+            )
+            return (revoked, revoked > 0)
+        }
+    }
+
+    // MARK: The change feed
+
+    /// The channel on which commits of changes are announced: one per schema, so that stores
+    /// in different schemas of one database do not wake each other.
+    var changeChannel: String { "tessera_changes_\(self.configuration.schema)" }
+
+    public func sessionChanges(after cursor: Int64, limit: Int) async throws -> [SessionChange] {
+        try await self.rows("SELECT seq, session_id, user_id FROM session_changes WHERE seq > \(cursor) ORDER BY seq LIMIT \(limit)") { row in
+            let (sequence, sessionID, userID) = try row.decode((Int64, String?, String?).self)
+            return SessionChange(sequence: sequence, subject: sessionID.map { .session(id: $0) } ?? .user(id: userID ?? ""))
+        }
+    }
+
+    public func latestSessionChange() async throws -> Int64 {
+        try await self.rows("SELECT coalesce(max(seq), 0) FROM session_changes") { try $0.decode(Int64.self) }.first ?? 0
+    }
+
+    public func deleteSessionChanges(before cutoff: Date) async throws -> Int {
+        try await self.count("DELETE FROM session_changes WHERE changed_at < \(cutoff.millisecondsSince1970)")
+    }
+
+    /// Listens on this schema's channel on a connection of its own (not one of the pool's), so
+    /// that a node learns of another node's revocation in milliseconds.
+    public func listenForSessionChanges(_ onChange: @escaping @Sendable () -> Void) async throws {
+        let connection = try await PostgresConnection.connect(configuration: self.connectionConfiguration, id: 1, logger: self.logger)
+        do {
+            try await connection.listen(on: self.changeChannel) { notifications in
+                // Changes may have committed before LISTEN took effect: read the feed once now.
+                onChange()
+                for try await _ in notifications {
+                    onChange()
+                }
+            }
+            try? await connection.close()
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+    }
+
+    /// Runs a write and, when it changed something, records the change in the feed and
+    /// announces it, all in one transaction.
+    ///
+    /// Sequence numbers must become visible in order, or a reader could move past one whose
+    /// transaction has not committed yet. So the change is recorded under a transaction-scoped
+    /// advisory lock taken after the write itself: changes are serialized for the few
+    /// microseconds between taking the lock and committing, and a number is drawn only by the
+    /// holder of the lock.
+    func changing<T>(
+        sessionID: String? = nil,
+        userID: String? = nil,
+        at: Date,
+        _ write: @escaping (PostgresConnection) async throws -> (T, changed: Bool)
+    ) async throws -> T {
+        try await self.perform { client in
+            try await client.withTransaction(logger: self.logger) { connection in
+                let (result, changed) = try await write(connection)
+                guard changed else { return result }
+                try await connection.query(
+                    "SELECT pg_advisory_xact_lock(hashtext(\(self.changeChannel)))",
+                    logger: self.logger
+                )
+                try await connection.query(
+                    """
+                    INSERT INTO session_changes (session_id, user_id, changed_at)
+                    VALUES (\(sessionID), \(userID), \(at.millisecondsSince1970))
+                    """,
+                    logger: self.logger
+                )
+                try await connection.query("SELECT pg_notify(\(self.changeChannel), '')", logger: self.logger)
+                return result
+            }
+        }
     }
 
     public func activeSessions(userID: String?, at now: Date, limit: Int) async throws -> [Session] {
@@ -470,6 +580,13 @@ public final class PostgresSessionStore: SessionStore, Service {
 
     func execute(_ query: PostgresQuery) async throws {
         _ = try await self.rows(query) { _ in () }
+    }
+
+    /// Runs a data-changing statement on `connection` and returns how many rows it changed.
+    static func count(_ statement: PostgresQuery, on connection: PostgresConnection, logger: Logger) async throws -> Int {
+        var query = PostgresQuery(unsafeSQL: "WITH changed AS (\(statement.sql) RETURNING 1) SELECT count(*) FROM changed")
+        query.binds = statement.binds
+        return try await connection.query(query, logger: logger).decode(Int.self).first { _ in true } ?? 0
     }
 
     /// Runs a data-changing statement and returns how many rows it changed.

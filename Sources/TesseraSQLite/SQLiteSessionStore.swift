@@ -86,6 +86,19 @@ public final class SQLiteSessionStore: SessionStore {
                     """
             )
         }
+        migrator.registerMigration("v2: session change feed") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE session_changes (
+                        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                        session_id TEXT,
+                        user_id TEXT,
+                        changed_at INTEGER NOT NULL
+                    );
+                    CREATE INDEX session_changes_by_time ON session_changes(changed_at);
+                    """
+            )
+        }
         return migrator
     }
 
@@ -173,14 +186,16 @@ public final class SQLiteSessionStore: SessionStore {
         }
     }
 
-    public func updateSessionData(id: String, expectedVersion: Int, data: [String: JSONValue]) async throws -> Int? {
+    public func updateSessionData(id: String, expectedVersion: Int, data: [String: JSONValue], at: Date) async throws -> Int? {
         let encoded = try Self.encode(data)
         return try await self.write { db in
             try db.execute(
                 sql: "UPDATE sessions SET data = ?, data_version = data_version + 1 WHERE id = ? AND data_version = ?",
                 arguments: [encoded, id, expectedVersion]
             )
-            return db.changesCount > 0 ? expectedVersion + 1 : nil
+            guard db.changesCount > 0 else { return nil }
+            try Self.recordChange(db, sessionID: id, at: at)
+            return expectedVersion + 1
         }
     }
 
@@ -191,7 +206,9 @@ public final class SQLiteSessionStore: SessionStore {
                 sql: "UPDATE sessions SET revoked_at = ?, revocation_reason = ? WHERE id = ? AND revoked_at IS NULL",
                 arguments: [at.millisecondsSince1970, reason, id]
             )
-            return db.changesCount > 0
+            guard db.changesCount > 0 else { return false }
+            try Self.recordChange(db, sessionID: id, at: at)
+            return true
         }
     }
 
@@ -205,7 +222,9 @@ public final class SQLiteSessionStore: SessionStore {
                     """,
                 arguments: [at.millisecondsSince1970, reason, userID, exceptID]
             )
-            return db.changesCount
+            let revoked = db.changesCount
+            if revoked > 0 { try Self.recordChange(db, userID: userID, at: at) }
+            return revoked
         }
     }
 
@@ -222,6 +241,45 @@ public final class SQLiteSessionStore: SessionStore {
                 arguments: [userID, now.millisecondsSince1970, limit]
             ).map(Self.session(from:))
         }
+    }
+
+    // MARK: The change feed
+
+    public func sessionChanges(after cursor: Int64, limit: Int) async throws -> [SessionChange] {
+        try await self.read { db in
+            try Row.fetchAll(
+                db,
+                sql: "SELECT seq, session_id, user_id FROM session_changes WHERE seq > ? ORDER BY seq LIMIT ?",
+                arguments: [cursor, limit]
+            ).map { row in
+                let sessionID: String? = row["session_id"]
+                let subject: SessionChange.Subject = sessionID.map { .session(id: $0) } ?? .user(id: row["user_id"])
+                return SessionChange(sequence: row["seq"], subject: subject)
+            }
+        }
+    }
+
+    public func latestSessionChange() async throws -> Int64 {
+        try await self.read { db in
+            // The AUTOINCREMENT counter survives deleting the newest rows; max(seq) would not.
+            try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'session_changes'") ?? 0
+        }
+    }
+
+    public func deleteSessionChanges(before cutoff: Date) async throws -> Int {
+        try await self.write { db in
+            try db.execute(sql: "DELETE FROM session_changes WHERE changed_at < ?", arguments: [cutoff.millisecondsSince1970])
+            return db.changesCount
+        }
+    }
+
+    /// Records a change in the feed, in the transaction of the write it describes. SQLite has
+    /// one writer at a time, so sequence numbers commit in order.
+    private static func recordChange(_ db: Database, sessionID: String? = nil, userID: String? = nil, at: Date) throws {
+        try db.execute(
+            sql: "INSERT INTO session_changes (session_id, user_id, changed_at) VALUES (?, ?, ?)",
+            arguments: [sessionID, userID, at.millisecondsSince1970]
+        )
     }
 
     public func deleteSessions(endedBefore cutoff: Date, limit: Int) async throws -> Int {

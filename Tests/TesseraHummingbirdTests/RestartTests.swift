@@ -127,12 +127,24 @@ import TesseraTestSupport
 
         let listed = try ServerProcess.run(["sessions", "list", "--user", "carol", "--data-dir", data])
         #expect(listed.status == 0 && listed.output.contains(id))
+        // Validated twice, so the service holds it in its cache.
+        for _ in 0..<2 {
+            #expect(try await self.send(.GET, server.baseURL + "/v1/session", headers: [("Cookie", cookie)]).status == 200)
+        }
         let revoked = try ServerProcess.run(["sessions", "revoke", id, "--data-dir", data])
         #expect(revoked.status == 0, "\(revoked.output)")
-        // Revoked from another process: the running service refuses the session at once.
-        let after = try await self.send(.GET, server.baseURL + "/v1/session", headers: [("Cookie", cookie)])
+        // Revoked from another process: the running service refuses the session within its
+        // cache's staleness bound (1 s), through the store's change feed.
+        let revokedAt = ContinuousClock.now
+        var after = try await self.send(.GET, server.baseURL + "/v1/session", headers: [("Cookie", cookie)])
+        while after.status == 200, ContinuousClock.now - revokedAt < .seconds(3) {
+            try await Task.sleep(for: .milliseconds(20))
+            after = try await self.send(.GET, server.baseURL + "/v1/session", headers: [("Cookie", cookie)])
+        }
+        let seenAfter = ContinuousClock.now - revokedAt
         #expect(after.status == 401)
         #expect((after.json["error"] as? [String: Any])?["reason"] as? String == "revoked")
+        #expect(seenAfter < .seconds(1), "the revocation was seen after \(seenAfter)")
         #expect(try ServerProcess.run(["sessions", "revoke", id, "--data-dir", data]).status != 0)
 
         // SIGTERM shuts the service down gracefully.
@@ -168,7 +180,7 @@ import TesseraTestSupport
         let secret = "tsk_" + String(repeating: "s3cr3t", count: 6)
         let healthy = try ServerProcess.run(["doctor", "--data-dir", data], environment: ["TESSERA_SERVICE_API_KEY": secret])
         #expect(healthy.status == 0, "\(healthy.output)")
-        #expect(healthy.output.contains("Migrations: 1 of 1 applied"))
+        #expect(healthy.output.contains("Migrations: 2 of 2 applied"))
         #expect(healthy.output.contains("TESSERA_SERVICE_API_KEY: set (secret, not shown)"))
         #expect(!healthy.output.contains(secret))
 

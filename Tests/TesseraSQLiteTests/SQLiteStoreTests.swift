@@ -10,10 +10,11 @@ import TesseraTestSupport
 
     @Test func migrationsRunOnOpenAndAreRecorded() async throws {
         let store = try self.directory.sqliteStore()
-        #expect(try await store.appliedMigrations() == ["v1: sessions, users, throttle counters"])
+        #expect(try await store.appliedMigrations() == ["v1: sessions, users, throttle counters", "v2: session change feed"])
+        #expect(try await store.appliedMigrations() == SQLiteSessionStore.knownMigrations)
         // Opening again applies nothing twice.
         let again = try self.directory.sqliteStore()
-        #expect(try await again.appliedMigrations().count == 1)
+        #expect(try await again.appliedMigrations().count == 2)
     }
 
     @Test func databaseIsInWriteAheadLogModeAndStoresNoToken() async throws {

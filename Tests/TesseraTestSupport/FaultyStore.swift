@@ -80,9 +80,9 @@ public final class FaultyStore: SessionStore {
         return try await self.base.touchSessions(updates)
     }
 
-    public func updateSessionData(id: String, expectedVersion: Int, data: [String: JSONValue]) async throws -> Int? {
+    public func updateSessionData(id: String, expectedVersion: Int, data: [String: JSONValue], at: Date) async throws -> Int? {
         try await self.gate()
-        return try await self.base.updateSessionData(id: id, expectedVersion: expectedVersion, data: data)
+        return try await self.base.updateSessionData(id: id, expectedVersion: expectedVersion, data: data, at: at)
     }
 
     public func revokeSession(id: String, at: Date, reason: String) async throws -> Bool {
@@ -98,6 +98,21 @@ public final class FaultyStore: SessionStore {
     public func activeSessions(userID: String?, at now: Date, limit: Int) async throws -> [Session] {
         try await self.gate()
         return try await self.base.activeSessions(userID: userID, at: now, limit: limit)
+    }
+
+    public func sessionChanges(after cursor: Int64, limit: Int) async throws -> [SessionChange] {
+        try await self.gate()
+        return try await self.base.sessionChanges(after: cursor, limit: limit)
+    }
+
+    public func latestSessionChange() async throws -> Int64 {
+        try await self.gate()
+        return try await self.base.latestSessionChange()
+    }
+
+    public func deleteSessionChanges(before cutoff: Date) async throws -> Int {
+        try await self.gate()
+        return try await self.base.deleteSessionChanges(before: cutoff)
     }
 
     public func deleteSessions(endedBefore cutoff: Date, limit: Int) async throws -> Int {

@@ -18,6 +18,9 @@ public struct SessionManager: Sendable {
     public let maxDataSize: Int
     /// Where activity goes when it is written in batches; `nil` writes it at once.
     public let activityBuffer: ActivityBuffer?
+    /// Sessions read recently, so that most validations cost no store read; `nil` reads the
+    /// store every time.
+    public let cache: SessionCache?
     let coalescer: ActivityCoalescer
 
     /// - Parameters:
@@ -27,18 +30,21 @@ public struct SessionManager: Sendable {
     ///   - maxDataSize: the largest session data accepted, in bytes of JSON (default 16 KiB)
     ///   - activityBuffer: buffer activity for an ``ActivityFlusher`` to write in batches; by
     ///     default each due activity write happens before the request is answered
+    ///   - cache: a cache of validated sessions, kept current by a ``SessionChangeFeed``
     public init(
         store: any SessionStore,
         policy: SessionPolicy = .init(),
         clock: any WallClock = SystemClock(),
         maxDataSize: Int = 16 * 1024,
-        activityBuffer: ActivityBuffer? = nil
+        activityBuffer: ActivityBuffer? = nil,
+        cache: SessionCache? = nil
     ) {
         self.store = store
         self.policy = policy
         self.clock = clock
         self.maxDataSize = maxDataSize
         self.activityBuffer = activityBuffer
+        self.cache = cache
         self.coalescer = ActivityCoalescer(granularity: policy.activityGranularity)
     }
 
@@ -87,19 +93,46 @@ public struct SessionManager: Sendable {
         guard let presented, !presented.isEmpty else { throw TesseraError.tokenMissing }
         guard let token = SessionToken(presented) else { throw TesseraError.tokenInvalid }
         let hash = token.hash
-        guard var session = try await self.store.session(tokenHash: hash), session.tokenHash.constantTimeEquals(hash) else {
-            throw TesseraError.tokenInvalid
+        let cached = self.cache?.session(tokenHash: hash)
+        var session: Session
+        if let cached {
+            session = cached
+        } else {
+            session = try await self.read(tokenHash: hash)
         }
         let now = self.now
-        // Activity this node recorded and has not written yet counts as much as stored activity.
-        if let pending = self.coalescer.pendingActivity(sessionID: session.id, now: now), pending > session.lastSeenAt {
-            self.apply(activity: pending, to: &session)
+        var reason = self.endReason(of: &session, now: now)
+        if cached != nil, reason == .idle {
+            // Another node may have seen activity this one has not: ask the store before refusing.
+            session = try await self.read(tokenHash: hash)
+            reason = self.endReason(of: &session, now: now)
         }
-        if let reason = session.endReason(at: now) {
+        if let reason {
             throw TesseraError.sessionExpired(reason)
         }
         try await self.slide(&session, now: now)
         return session
+    }
+
+    /// Reads a session from the store, and keeps it in the cache.
+    private func read(tokenHash hash: TokenHash) async throws -> Session {
+        let marker = self.cache?.readMarker
+        guard let session = try await self.store.session(tokenHash: hash), session.tokenHash.constantTimeEquals(hash) else {
+            throw TesseraError.tokenInvalid
+        }
+        if let cache = self.cache, let marker {
+            cache.insert(session, readAt: marker)
+        }
+        return session
+    }
+
+    /// Why `session` has ended at `now`, if it has, counting activity this node recorded and has
+    /// not written yet as much as stored activity.
+    private func endReason(of session: inout Session, now: Date) -> SessionEndReason? {
+        if let pending = self.coalescer.pendingActivity(sessionID: session.id, now: now), pending > session.lastSeenAt {
+            self.apply(activity: pending, to: &session)
+        }
+        return session.endReason(at: now)
     }
 
     private func apply(activity: Date, to session: inout Session) {
@@ -125,6 +158,7 @@ public struct SessionManager: Sendable {
                 throw error
             }
         }
+        self.cache?.recordActivity(tokenHash: session.tokenHash, lastSeenAt: updated.lastSeenAt, idleExpiresAt: updated.idleExpiresAt)
         session = updated
     }
 
@@ -146,6 +180,7 @@ public struct SessionManager: Sendable {
             else { return false }
         }
         let revoked = try await self.store.revokeSession(id: sessionID, at: self.now, reason: reason)
+        self.cache?.invalidate(.session(id: sessionID))
         self.coalescer.forget(sessionID: sessionID)
         return revoked
     }
@@ -154,7 +189,9 @@ public struct SessionManager: Sendable {
     /// - Returns: how many sessions were revoked.
     @discardableResult
     public func revokeAll(userID: String, keeping: String? = nil, reason: String) async throws -> Int {
-        try await self.store.revokeSessions(userID: userID, except: keeping, at: self.now, reason: reason)
+        let revoked = try await self.store.revokeSessions(userID: userID, except: keeping, at: self.now, reason: reason)
+        self.cache?.invalidate(.user(id: userID))
+        return revoked
     }
 
     // MARK: Data
@@ -168,7 +205,9 @@ public struct SessionManager: Sendable {
         }
         let merged = session.data.merging(patch: patch)
         try self.checkDataSize(merged)
-        guard let version = try await self.store.updateSessionData(id: session.id, expectedVersion: expectedVersion, data: merged) else {
+        let version = try await self.store.updateSessionData(id: session.id, expectedVersion: expectedVersion, data: merged, at: self.now)
+        self.cache?.invalidate(.session(id: session.id))
+        guard let version else {
             let current = try await self.store.session(id: session.id)?.dataVersion ?? session.dataVersion
             throw TesseraError.versionConflict(current: current)
         }

@@ -29,6 +29,9 @@ public struct SessionSweeper: Service {
         self.logger = logger
     }
 
+    /// How long the change feed keeps a change: far longer than any cache may lag behind it.
+    public static let changeRetention = Duration.seconds(3600)
+
     /// Sweeps every ``interval`` until graceful shutdown or cancellation, then returns.
     public func run() async throws {
         do {
@@ -64,6 +67,8 @@ public struct SessionSweeper: Service {
             // Let requests in between batches.
             await Task.yield()
         }
+        // Readers of the change feed are at most a staleness bound behind, or start over.
+        _ = try await self.sessions.store.deleteSessionChanges(before: now.addingTimeInterval(-Self.changeRetention.timeInterval))
         let throttleCutoff = now.addingTimeInterval(-self.throttle.window.timeInterval)
         let counters = try await self.sessions.store.deleteThrottleCounters(startedBefore: throttleCutoff)
         if total > 0 || counters > 0 {

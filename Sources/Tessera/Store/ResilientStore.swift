@@ -174,8 +174,8 @@ public final class ResilientStore: SessionStore {
         try await self.run { try await $0.touchSessions(updates) }
     }
 
-    public func updateSessionData(id: String, expectedVersion: Int, data: [String: JSONValue]) async throws -> Int? {
-        try await self.run { try await $0.updateSessionData(id: id, expectedVersion: expectedVersion, data: data) }
+    public func updateSessionData(id: String, expectedVersion: Int, data: [String: JSONValue], at: Date) async throws -> Int? {
+        try await self.run { try await $0.updateSessionData(id: id, expectedVersion: expectedVersion, data: data, at: at) }
     }
 
     public func revokeSession(id: String, at: Date, reason: String) async throws -> Bool {
@@ -188,6 +188,18 @@ public final class ResilientStore: SessionStore {
 
     public func activeSessions(userID: String?, at now: Date, limit: Int) async throws -> [Session] {
         try await self.run { try await $0.activeSessions(userID: userID, at: now, limit: limit) }
+    }
+
+    public func sessionChanges(after cursor: Int64, limit: Int) async throws -> [SessionChange] {
+        try await self.run { try await $0.sessionChanges(after: cursor, limit: limit) }
+    }
+
+    public func latestSessionChange() async throws -> Int64 {
+        try await self.run { try await $0.latestSessionChange() }
+    }
+
+    public func deleteSessionChanges(before cutoff: Date) async throws -> Int {
+        try await self.run { try await $0.deleteSessionChanges(before: cutoff) }
     }
 
     public func deleteSessions(endedBefore cutoff: Date, limit: Int) async throws -> Int {

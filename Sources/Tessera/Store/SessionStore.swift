@@ -35,9 +35,10 @@ public protocol SessionStore: Sendable {
     @discardableResult
     func touchSessions(_ updates: [ActivityUpdate]) async throws -> Int
 
-    /// Replaces the session's data if its version is still `expectedVersion`.
+    /// Replaces the session's data if its version is still `expectedVersion`; `at` is when, for
+    /// the change feed.
     /// - Returns: the new version, or `nil` when the version had moved on (or the session is gone).
-    func updateSessionData(id: String, expectedVersion: Int, data: [String: JSONValue]) async throws -> Int?
+    func updateSessionData(id: String, expectedVersion: Int, data: [String: JSONValue], at: Date) async throws -> Int?
 
     /// Revokes one session. Revoking is permanent; a second revocation keeps the first time.
     /// - Returns: whether the session existed and was not already revoked.
@@ -52,6 +53,25 @@ public protocol SessionStore: Sendable {
     /// The sessions of `userID` (of everyone with `nil`) that are neither revoked nor expired at
     /// `now`, newest first, at most `limit`.
     func activeSessions(userID: String?, at now: Date, limit: Int) async throws -> [Session]
+
+    // MARK: The change feed
+
+    /// Changes recorded after `cursor`, in the order they committed, at most `limit`.
+    ///
+    /// Every revocation and every data update records one change in the same transaction as
+    /// the write, so a node that reads the feed learns of every write made through any node or
+    /// process; ``SessionCache`` uses it to drop what it holds. Sequence numbers only grow and
+    /// are never reused.
+    func sessionChanges(after cursor: Int64, limit: Int) async throws -> [SessionChange]
+
+    /// Where a new reader of the feed starts: the sequence number of the newest committed change
+    /// (or a smaller one, such as 0 when the feed is empty), so that reading after it returns
+    /// every change that commits later.
+    func latestSessionChange() async throws -> Int64
+
+    /// Deletes changes recorded before `cutoff`.
+    /// - Returns: how many were deleted.
+    func deleteSessionChanges(before cutoff: Date) async throws -> Int
 
     /// Deletes up to `limit` sessions that ended (revoked or expired) before `cutoff`.
     /// - Returns: how many were deleted.
@@ -110,4 +130,32 @@ public struct ActivityUpdate: Sendable, Hashable {
         self.lastSeenAt = lastSeenAt
         self.idleExpiresAt = idleExpiresAt
     }
+}
+
+/// One entry of the change feed: see ``SessionStore/sessionChanges(after:limit:)``.
+public struct SessionChange: Sendable, Hashable {
+    /// What changed.
+    public enum Subject: Sendable, Hashable {
+        /// One session was revoked or its data changed.
+        case session(id: String)
+        /// Sessions of this user were revoked.
+        case user(id: String)
+    }
+
+    /// The change's place in the feed.
+    public var sequence: Int64
+    public var subject: Subject
+
+    public init(sequence: Int64, subject: Subject) {
+        self.sequence = sequence
+        self.subject = subject
+    }
+}
+
+/// A store that can announce new changes as they commit, so that readers of the change feed
+/// need not wait for their next poll.
+public protocol SessionChangeNotifier: Sendable {
+    /// Calls `onChange` once when listening starts and then whenever changes have committed,
+    /// until the task is cancelled. Throws when the listening connection is lost.
+    func listenForSessionChanges(_ onChange: @escaping @Sendable () -> Void) async throws
 }
