@@ -144,13 +144,29 @@ public struct TesseraHTTPService: Sendable {
         let authenticated = try context.requireSession()
         let session = authenticated.session
         let username = try await self.usernames.username(of: session.userID, in: self.sessions.store)
-        return Response.json(
-            WhoAmIResponse(
-                session: SessionBody(session),
-                user: UserBody(id: session.userID, username: username),
-                csrfToken: authenticated.credential == .cookie ? session.csrfToken : nil
-            ),
-            headers: [.eTag: Self.eTag(session.dataVersion)]
+        // The hot path: written directly, as JSONEncoder would write `WhoAmIResponse`.
+        var writer = JSONWriter()
+        writer.beginObject()
+        if authenticated.credential == .cookie {
+            writer.key("csrfToken")
+            writer.string(session.csrfToken)
+        }
+        writer.key("session")
+        writer.session(session)
+        writer.key("user")
+        writer.beginObject()
+        writer.key("id")
+        writer.string(session.userID)
+        if let username {
+            writer.key("username")
+            writer.string(username)
+        }
+        writer.endObject()
+        writer.endObject()
+        return Response(
+            status: .ok,
+            headers: [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store", .eTag: Self.eTag(session.dataVersion)],
+            body: .init(byteBuffer: writer.buffer)
         )
     }
 
