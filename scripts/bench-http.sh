@@ -7,6 +7,7 @@
 #   scripts/bench-http.sh                     # 1,000 sessions, 10 s per run, 64 connections
 #   SESSIONS=5000 DURATION=20s CONNECTIONS=128 scripts/bench-http.sh
 #   STORED=1000000 scripts/bench-http.sh      # also preload this many other sessions
+#   PERF_OUT=/tmp/perf.data scripts/bench-http.sh  # also profile the service (perf record)
 #
 # Needs wrk (apt-get install wrk) and python3. Exits non-zero only when it cannot run.
 set -euo pipefail
@@ -124,7 +125,12 @@ print(n*{'us':0.001,'ms':1,'s':1000}[u])" "$1"
 }
 
 echo "Tessera HTTP benchmark: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, wrk -t$threads -c$connections -d$duration, $sessions sessions rotated, $stored preloaded"
-run bare "bare route GET /v1/session" "http://127.0.0.1:$bare_port/v1/session" ""
+# The bare route gets the same requests from the same Lua script (it ignores the token), so
+# that wrk does the same work for both.
+run bare "bare route GET /v1/session" "http://127.0.0.1:$bare_port/v1/session" "$work/validate.lua"
+if [[ -n ${PERF_OUT:-} ]]; then # profile the service while it validates
+    perf record -F 499 -g -o "$PERF_OUT" -p "${pids[0]}" -- sleep 5 >/dev/null 2>&1 &
+fi
 run validate "tessera GET /v1/session" "http://127.0.0.1:$tessera_port/v1/session" "$work/validate.lua"
 run create "tessera POST /v1/sessions (durable)" "http://127.0.0.1:$tessera_port/v1/sessions" "$work/create.lua"
 

@@ -1,23 +1,38 @@
 public import HTTPTypes
 import Foundation
+import Synchronization
 import Tessera
 
 extension HTTPField.Name {
     /// `X-Correlation-ID`: names a request across services and log lines.
-    public static var correlationID: Self { .init("X-Correlation-ID")! }
+    public static let correlationID = Self("X-Correlation-ID")!
     /// `X-CSRF-Token`: the CSRF token cookie-authenticated unsafe requests must carry.
-    public static var csrfToken: Self { .init("X-CSRF-Token")! }
+    public static let csrfToken = Self("X-CSRF-Token")!
     /// `X-Forwarded-For`: the client address, as a trusted reverse proxy reports it.
-    public static var forwardedFor: Self { .init("X-Forwarded-For")! }
+    public static let forwardedFor = Self("X-Forwarded-For")!
 }
 
 extension HTTPFields {
     /// The token of `Authorization: Bearer …` (the scheme matched case-insensitively), if any.
     var bearerToken: String? {
         guard let authorization = self[.authorization] else { return nil }
-        let parts = authorization.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
-        return String(parts[1].trimmingCharacters(in: .whitespaces))
+        // On the bytes: this runs on every request.
+        let bytes = authorization.utf8
+        var index = bytes.startIndex
+        for expected in "bearer".utf8 {
+            guard index != bytes.endIndex, bytes[index] | 0x20 == expected else { return nil }
+            index = bytes.index(after: index)
+        }
+        guard index != bytes.endIndex, bytes[index] == UInt8(ascii: " ") else { return nil }
+        while index != bytes.endIndex, bytes[index] == UInt8(ascii: " ") || bytes[index] == UInt8(ascii: "\t") {
+            index = bytes.index(after: index)
+        }
+        var end = bytes.endIndex
+        while end > index, bytes[bytes.index(before: end)] == UInt8(ascii: " ") || bytes[bytes.index(before: end)] == UInt8(ascii: "\t") {
+            end = bytes.index(before: end)
+        }
+        guard index != end else { return nil }
+        return String(authorization[index..<end])
     }
 
     /// The request's `X-Correlation-ID` when it is usable: 1 to 128 letters, digits and `-_.:`,
@@ -33,7 +48,15 @@ extension HTTPFields {
     }
 }
 
-/// A new correlation id, for requests that did not send a usable one.
+/// A new correlation id, for requests that did not send a usable one: `req_`, 64 random bits
+/// drawn once per process, and a counter. Unique across processes and restarts without a
+/// system call per request; correlation ids name requests and are not secrets.
 func makeCorrelationID() -> String {
-    makeIdentifier(prefix: "req_", byteCount: 12)
+    let number = CorrelationIDs.counter.add(1, ordering: .relaxed).newValue
+    return CorrelationIDs.prefix + String(number, radix: 36)
+}
+
+private enum CorrelationIDs {
+    static let prefix = "req_" + Base64URL.encode(secureRandomBytes(count: 8)) + "-"
+    static let counter = Atomic<UInt64>(0)
 }

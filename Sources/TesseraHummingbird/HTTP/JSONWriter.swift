@@ -154,14 +154,24 @@ package struct JSONWriter {
 
     // MARK: Bytes
 
+    /// `value` in decimal, zero-padded to `count` digits.
     private mutating func digits(_ value: Int64, count: Int) {
-        var divisor: Int64 = 1
-        for _ in 1..<count { divisor *= 10 }
-        var rest = value
-        while divisor > 0 {
-            self.buffer.writeInteger(UInt8(ascii: "0") + UInt8(rest / divisor % 10))
-            rest %= divisor
-            divisor /= 10
+        let zero = UInt8(ascii: "0")
+        switch count {
+        case 2:
+            self.buffer.writeMultipleIntegers(zero + UInt8(value / 10), zero + UInt8(value % 10))
+        case 3:
+            self.buffer.writeMultipleIntegers(zero + UInt8(value / 100), zero + UInt8(value / 10 % 10), zero + UInt8(value % 10))
+        case 4:
+            self.buffer.writeMultipleIntegers(
+                zero + UInt8(value / 1000),
+                zero + UInt8(value / 100 % 10),
+                zero + UInt8(value / 10 % 10),
+                zero + UInt8(value % 10)
+            )
+        default:
+            let text = String(value)
+            self.buffer.writeString(String(repeating: "0", count: max(0, count - text.count)) + text)
         }
     }
 
