@@ -139,7 +139,7 @@ struct Serve: AsyncParsableCommand {
                     cacheSize > 0
                     ? SessionCache(configuration: .init(capacity: cacheSize, stalenessBound: staleness, pollInterval: staleness / 4))
                     : nil
-                let sessions = SessionManager(store: store, policy: policy, activityBuffer: activity, cache: cache)
+                let sessions = SessionManager(store: store, policy: policy, activityBuffer: activity, cache: cache, groupCommit: true)
                 let login = try await PasswordLogin(sessions: sessions, hasher: hasher, throttle: throttle)
                 let service = TesseraHTTPService(
                     login: login,

@@ -294,19 +294,31 @@ public final class PostgresSessionStore: SessionStore, SessionChangeNotifier, Se
     }
 
     public func insertSession(_ session: Session) async throws {
-        let data = try Self.encode(session.data)
-        try await self.execute(
-            """
-            INSERT INTO sessions (id, token_hash, user_id, created_at, last_seen_at, idle_expires_at, absolute_expires_at,
-                revoked_at, revocation_reason, data, data_version, ip_address, user_agent, label, csrf_token)
-            VALUES (\(session.id), \(ByteBuffer(bytes: session.tokenHash.bytes)), \(session.userID),
-                \(session.createdAt.millisecondsSince1970), \(session.lastSeenAt.millisecondsSince1970),
-                \(session.idleExpiresAt.millisecondsSince1970), \(session.absoluteExpiresAt.millisecondsSince1970),
-                \(session.revokedAt?.millisecondsSince1970), \(session.revocationReason), \(data), \(session.dataVersion),
-                \(session.metadata.ipAddress), \(session.metadata.userAgent), \(session.metadata.label), \(session.csrfToken))
-            ON CONFLICT (id) DO NOTHING
-            """
-        )
+        try await self.insertSessions([session])
+    }
+
+    public func insertSessions(_ sessions: [Session]) async throws {
+        guard !sessions.isEmpty else { return }
+        let rows = try sessions.map { session in (session, try Self.encode(session.data)) }
+        try await self.perform { client in
+            try await client.withTransaction(logger: self.logger) { connection in
+                for (session, data) in rows {
+                    try await connection.query(
+                        """
+                        INSERT INTO sessions (id, token_hash, user_id, created_at, last_seen_at, idle_expires_at, absolute_expires_at,
+                            revoked_at, revocation_reason, data, data_version, ip_address, user_agent, label, csrf_token)
+                        VALUES (\(session.id), \(ByteBuffer(bytes: session.tokenHash.bytes)), \(session.userID),
+                            \(session.createdAt.millisecondsSince1970), \(session.lastSeenAt.millisecondsSince1970),
+                            \(session.idleExpiresAt.millisecondsSince1970), \(session.absoluteExpiresAt.millisecondsSince1970),
+                            \(session.revokedAt?.millisecondsSince1970), \(session.revocationReason), \(data), \(session.dataVersion),
+                            \(session.metadata.ipAddress), \(session.metadata.userAgent), \(session.metadata.label), \(session.csrfToken))
+                        ON CONFLICT (id) DO NOTHING
+                        """,
+                        logger: self.logger
+                    )
+                }
+            }
+        }
     }
 
     public func session(tokenHash: TokenHash) async throws -> Session? {

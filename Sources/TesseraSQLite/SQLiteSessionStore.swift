@@ -117,31 +117,41 @@ public final class SQLiteSessionStore: SessionStore {
     // MARK: Sessions
 
     public func insertSession(_ session: Session) async throws {
-        let data = try Self.encode(session.data)
+        try await self.insertSessions([session])
+    }
+
+    public func insertSessions(_ sessions: [Session]) async throws {
+        guard !sessions.isEmpty else { return }
+        let rows = try sessions.map { session in (session, try Self.encode(session.data)) }
         try await self.write { db in
-            try db.execute(
+            let statement = try db.cachedStatement(
                 sql: """
                     INSERT INTO sessions (id, token_hash, user_id, created_at, last_seen_at, idle_expires_at,
                         absolute_expires_at, revoked_at, revocation_reason, data, data_version, ip_address, user_agent, label,
                         csrf_token)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT (id) DO NOTHING
-                    """,
-                arguments: [
+                    """
+            )
+            for (session, data) in rows {
+                try statement.execute(arguments: [
                     session.id, Data(session.tokenHash.bytes), session.userID, session.createdAt.millisecondsSince1970,
                     session.lastSeenAt.millisecondsSince1970, session.idleExpiresAt.millisecondsSince1970,
                     session.absoluteExpiresAt.millisecondsSince1970, session.revokedAt?.millisecondsSince1970,
                     session.revocationReason, data, session.dataVersion, session.metadata.ipAddress,
                     session.metadata.userAgent, session.metadata.label, session.csrfToken,
-                ]
-            )
+                ])
+            }
         }
     }
 
     public func session(tokenHash: TokenHash) async throws -> Session? {
         try await self.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM sessions WHERE token_hash = ?", arguments: [Data(tokenHash.bytes)])
-                .map(Self.session(from:))
+            try Row.fetchOne(
+                try db.cachedStatement(sql: "SELECT * FROM sessions WHERE token_hash = ?"),
+                arguments: [Data(tokenHash.bytes)]
+            )
+            .map(Self.session(from:))
         }
     }
 

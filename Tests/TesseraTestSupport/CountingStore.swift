@@ -23,6 +23,11 @@ public final class CountingStore: SessionStore {
 
     public func ping() async throws { try await self.base.ping() }
 
+    public func insertSessions(_ sessions: [Session]) async throws {
+        self.record("insertSessions")
+        try await self.base.insertSessions(sessions)
+    }
+
     public func insertSession(_ session: Session) async throws {
         self.record("insertSession")
         try await self.base.insertSession(session)

@@ -12,6 +12,8 @@ public final class FaultyStore: SessionStore {
         case down
         /// Every call waits until cancelled: a store that stopped answering.
         case hanging
+        /// Calls wait until the mode changes, then behave as the new mode says.
+        case paused
     }
 
     private struct State {
@@ -34,7 +36,7 @@ public final class FaultyStore: SessionStore {
     public var calls: Int { self.state.withLock { $0.calls } }
 
     func gate() async throws {
-        let mode = self.state.withLock { state -> Mode in
+        var mode = self.state.withLock { state -> Mode in
             state.calls += 1
             if state.transientFailures > 0 {
                 state.transientFailures -= 1
@@ -42,8 +44,12 @@ public final class FaultyStore: SessionStore {
             }
             return state.mode
         }
+        while mode == .paused {
+            try await Task.sleep(for: .milliseconds(1))
+            mode = self.state.withLock { $0.mode }
+        }
         switch mode {
-        case .healthy: return
+        case .healthy, .paused: return
         case .down: throw StoreUnavailableError(underlying: "injected failure")
         case .hanging:
             while true { try await Task.sleep(for: .seconds(3600)) }
@@ -53,6 +59,11 @@ public final class FaultyStore: SessionStore {
     public func ping() async throws {
         try await self.gate()
         try await self.base.ping()
+    }
+
+    public func insertSessions(_ sessions: [Session]) async throws {
+        try await self.gate()
+        try await self.base.insertSessions(sessions)
     }
 
     public func insertSession(_ session: Session) async throws {

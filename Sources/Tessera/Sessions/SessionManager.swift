@@ -21,6 +21,8 @@ public struct SessionManager: Sendable {
     /// Sessions read recently, so that most validations cost no store read; `nil` reads the
     /// store every time.
     public let cache: SessionCache?
+    /// Group commit of new sessions; `nil` writes each on its own.
+    public let insertBatcher: SessionInsertBatcher?
     let coalescer: ActivityCoalescer
 
     /// - Parameters:
@@ -31,13 +33,15 @@ public struct SessionManager: Sendable {
     ///   - activityBuffer: buffer activity for an ``ActivityFlusher`` to write in batches; by
     ///     default each due activity write happens before the request is answered
     ///   - cache: a cache of validated sessions, kept current by a ``SessionChangeFeed``
+    ///   - groupCommit: write sessions created concurrently in shared transactions
     public init(
         store: any SessionStore,
         policy: SessionPolicy = .init(),
         clock: any WallClock = SystemClock(),
         maxDataSize: Int = 16 * 1024,
         activityBuffer: ActivityBuffer? = nil,
-        cache: SessionCache? = nil
+        cache: SessionCache? = nil,
+        groupCommit: Bool = false
     ) {
         self.store = store
         self.policy = policy
@@ -45,6 +49,7 @@ public struct SessionManager: Sendable {
         self.maxDataSize = maxDataSize
         self.activityBuffer = activityBuffer
         self.cache = cache
+        self.insertBatcher = groupCommit ? SessionInsertBatcher(store: store) : nil
         self.coalescer = ActivityCoalescer(granularity: policy.activityGranularity)
     }
 
@@ -76,7 +81,11 @@ public struct SessionManager: Sendable {
             metadata: metadata,
             csrfToken: Base64URL.encode(secureRandomBytes(count: 32))
         )
-        try await self.store.insertSession(session)
+        if let batcher = self.insertBatcher {
+            try await batcher.insert(session)
+        } else {
+            try await self.store.insertSession(session)
+        }
         return NewSession(session: session, token: token)
     }
 

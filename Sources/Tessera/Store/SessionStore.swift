@@ -15,6 +15,10 @@ public protocol SessionStore: Sendable {
     /// so a retry after a lost acknowledgement is safe.
     func insertSession(_ session: Session) async throws
 
+    /// Inserts new sessions in one durable transaction (group commit): all or none. Idempotent
+    /// like ``insertSession(_:)``.
+    func insertSessions(_ sessions: [Session]) async throws
+
     /// The session whose token hashes to `tokenHash`, whatever its state.
     func session(tokenHash: TokenHash) async throws -> Session?
 
