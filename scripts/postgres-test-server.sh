@@ -8,11 +8,11 @@
 #   scripts/postgres-test-server.sh pause    # an outage: stop immediately, keep the data
 #   scripts/postgres-test-server.sh resume   # start again on the same data
 # TESSERA_PG_DIR and TESSERA_PG_PORT choose another directory and port (default
-# /tmp/tessera-test-postgres and 54329), for a server of a test's own.
+# /tmp/tessera-test-postgres and 25432), for a server of a test's own.
 set -euo pipefail
 
 dir=${TESSERA_PG_DIR:-/tmp/tessera-test-postgres}
-port=${TESSERA_PG_PORT:-54329}
+port=${TESSERA_PG_PORT:-25432}
 url="postgres://tessera:tessera@127.0.0.1:${port}/tessera_test"
 
 pg_bin() {

@@ -66,7 +66,7 @@ struct PostgresFaultTests {
     }
 
     @Test func anOutageIsAnswered503WithinTwoSecondsAndTesseraRecoversWithoutARestart() async throws {
-        let postgres = try OwnServer(port: 54341)
+        let postgres = try OwnServer(port: 25441)
         defer { try? postgres.control("stop") }
         let directory = TemporaryDirectory()
         let environment = RestartTests.environment.merging(["TESSERA_STORE": postgres.url]) { $1 }
@@ -124,7 +124,7 @@ struct PostgresFaultTests {
     }
 
     @Test func terminatedBackendConnectionsAreRetriedInvisibly() async throws {
-        let postgres = try OwnServer(port: 54342)
+        let postgres = try OwnServer(port: 25442)
         defer { try? postgres.control("stop") }
         let directory = TemporaryDirectory()
         let environment = RestartTests.environment.merging(["TESSERA_STORE": postgres.url, "TESSERA_LOG_LEVEL": "debug"]) { $1 }
