@@ -2,14 +2,21 @@
 # HTTP load on loopback with wrk: session validation (GET /v1/session with a rotating set of
 # bearer tokens) and durable session creation (POST /v1/sessions) against `tessera serve` on a
 # temporary SQLite data directory, and the same load on a bare Hummingbird route (BareRoute) in
-# the same run, as the baseline. Prints requests/s, p50 and p99 of each and their ratios.
+# the same run, as the baseline. Prints requests/s, p50 and p99 of each, their ratios, and the
+# service's resident memory.
 #
-#   scripts/bench-http.sh                     # 1,000 sessions, 10 s per run, 64 connections
+# The bare route and the service are measured in alternating rounds (ROUNDS, default 3) and
+# the medians are compared, so that a slow moment of the machine does not land on one side only.
+#
+#   scripts/bench-http.sh                      # 1,000 sessions, 10 s per run, 64 connections
 #   SESSIONS=5000 DURATION=20s CONNECTIONS=128 scripts/bench-http.sh
-#   STORED=1000000 scripts/bench-http.sh      # also preload this many other sessions
+#   STORED=1000000 scripts/bench-http.sh       # also preload this many other (valid) sessions
+#   STORED=1000000 SWEEP=1 scripts/bench-http.sh  # …ended long ago, so that the sweeper
+#                                              # deletes them while validation is measured
 #   PERF_OUT=/tmp/perf.data scripts/bench-http.sh  # also profile the service (perf record)
 #
-# Needs wrk (apt-get install wrk) and python3. Exits non-zero only when it cannot run.
+# Needs wrk (apt-get install wrk), sqlite3 for STORED, and python3. Exits non-zero only when it
+# cannot run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,8 +25,13 @@ duration=${DURATION:-10s}
 connections=${CONNECTIONS:-64}
 threads=${THREADS:-2}
 stored=${STORED:-0}
+sweep=${SWEEP:-0}
+rounds=${ROUNDS:-3}
 
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
+if [[ $stored -gt 0 ]]; then
+    command -v sqlite3 >/dev/null || { echo "sqlite3 is missing: apt-get install -y sqlite3" >&2; exit 1; }
+fi
 
 swift build -c release --product tessera >/dev/null 2>&1 || swift build -c release --product tessera
 swift build -c release --product BareRoute >/dev/null 2>&1 || swift build -c release --product BareRoute
@@ -35,7 +47,7 @@ cleanup() {
 trap cleanup EXIT
 
 wait_for_port() { # file prefix
-    for _ in $(seq 1 300); do
+    for _ in $(seq 1 600); do
         if port=$(grep -oE "$2 listening on http://127\.0\.0\.1:[0-9]+" "$1" 2>/dev/null | grep -oE '[0-9]+$'); then
             echo "$port"
             return 0
@@ -46,45 +58,63 @@ wait_for_port() { # file prefix
     exit 1
 }
 
+rss_mib() { # pid
+    awk '/VmRSS/ {printf "%.0f MiB", $2 / 1024}' "/proc/$1/status"
+}
+
 mkdir -p "$work/data"
 key="tsk_$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
 export TESSERA_SERVICE_API_KEY=$key TESSERA_LOG_LEVEL=warning
+db="$work/data/tessera.sqlite"
 
-if [[ $stored -gt 0 ]]; then
-    # Create the schema, then preload sessions straight into SQLite (random token hashes).
-    "$bin/tessera" users list --data-dir "$work/data" >/dev/null
-    now_ms=$(python3 -c 'import time; print(int(time.time()*1000))')
-    sqlite3 "$work/data/tessera.sqlite" <<SQL
-PRAGMA journal_mode=WAL;
-WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $stored)
-INSERT INTO sessions (id, token_hash, user_id, created_at, last_seen_at, idle_expires_at, absolute_expires_at,
-    data, data_version, csrf_token)
-SELECT 'ses_pre' || i, randomblob(32), 'user-' || (i % 10000), $now_ms, $now_ms, $now_ms + 900000, $now_ms + 9600000,
-    '{}', 1, 'c' FROM n;
-SQL
-fi
-
+# With SWEEP=1 the sweeper passes every 20 s, so that one pass meets the preloaded expired
+# sessions while validation is measured.
+if [[ $sweep == 1 ]]; then export TESSERA_SWEEP_INTERVAL=20s; fi
 "$bin/tessera" serve --data-dir "$work/data" --port 0 >"$work/tessera" 2>"$work/tessera.err" &
-pids+=($!)
+tessera_pid=$!
+pids+=("$tessera_pid")
 PORT=0 "$bin/BareRoute" >"$work/bare" 2>"$work/bare.err" &
 pids+=($!)
 tessera_port=$(wait_for_port "$work/tessera" Tessera)
 bare_port=$(wait_for_port "$work/bare" BareRoute)
+rss_started=$(rss_mib "$tessera_pid")
 
-# N sessions to validate, created through the API.
+# N sessions to validate, created through the API on 8 connections.
 python3 - "$tessera_port" "$key" "$sessions" >"$work/tokens" <<'PY'
-import http.client, json, sys
+import http.client, json, sys, threading
 port, key, count = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-conn = http.client.HTTPConnection("127.0.0.1", port)
-for i in range(count):
-    conn.request("POST", "/v1/sessions", json.dumps({"subject": f"bench-{i % 100}"}),
-                 {"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
-    response = conn.getresponse()
-    body = json.loads(response.read())
-    if response.status != 201:
-        sys.exit(f"session creation failed: {response.status} {body}")
-    print(body["token"])
+tokens = [None] * count
+def create(start):
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    for i in range(start, count, 8):
+        conn.request("POST", "/v1/sessions", json.dumps({"subject": f"bench-{i % 100}"}),
+                     {"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+        response = conn.getresponse()
+        body = json.loads(response.read())
+        if response.status != 201:
+            sys.exit(f"session creation failed: {response.status} {body}")
+        tokens[i] = body["token"]
+workers = [threading.Thread(target=create, args=(n,)) for n in range(8)]
+for w in workers: w.start()
+for w in workers: w.join()
+if None in tokens: sys.exit("session creation failed")
+print("\n".join(tokens))
 PY
+
+if [[ $stored -gt 0 ]]; then
+    # Preload sessions straight into SQLite (random token hashes), next to the running service.
+    # With SWEEP=1 they ended two days ago, past the retention, so the sweeper deletes them all.
+    now_ms=$(python3 -c 'import time; print(int(time.time()*1000))')
+    if [[ $sweep == 1 ]]; then base=$((now_ms - 2 * 86400000)); else base=$now_ms; fi
+    sqlite3 "$db" <<SQL
+.timeout 30000
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $stored)
+INSERT INTO sessions (id, token_hash, user_id, created_at, last_seen_at, idle_expires_at, absolute_expires_at,
+    data, data_version, csrf_token)
+SELECT 'ses_pre' || i, randomblob(32), 'user-' || (i % 10000), $base, $base, $base + 900000, $base + 9600000,
+    '{}', 1, 'c' FROM n;
+SQL
+fi
 
 cat >"$work/validate.lua" <<LUA
 local tokens = {}
@@ -113,9 +143,29 @@ run() { # key label url script
     p50=$(awk '$1 == "50%" {print $2}' "$out")
     p99=$(awk '$1 == "99%" {print $2}' "$out")
     non2xx=$(awk '/Non-2xx/ {print $5}' "$out")
-    printf '%-36s %12s req/s   p50 %9s   p99 %9s   non-2xx %s\n' "$2" "$rps" "$p50" "$p99" "${non2xx:-0}"
-    echo "$rps $p50 $p99" >"$work/$1.result"
+    printf '%-40s %12s req/s   p50 %9s   p99 %9s   non-2xx %s\n' "$2" "$rps" "$p50" "$p99" "${non2xx:-0}"
+    echo "$rps $p50 $p99" >>"$work/$1.results"
 }
+
+expired() {
+    if [[ $sweep == 1 ]]; then sqlite3 "$db" "SELECT count(*) FROM sessions WHERE id LIKE 'ses_pre%'"; fi
+}
+
+echo "Tessera HTTP benchmark: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, wrk -t$threads -c$connections -d$duration," \
+    "$sessions sessions rotated, $stored preloaded$([[ $sweep == 1 ]] && echo ' (expired, swept during the run)'), $rounds rounds"
+if [[ $sweep == 1 ]]; then echo "expired sessions left before the validation rounds: $(expired)"; fi
+# Both get the same requests from the same Lua script (the bare route ignores the token), so
+# that wrk does the same work for both.
+for round in $(seq 1 "$rounds"); do
+    run bare "round $round: bare route GET /v1/session" "http://127.0.0.1:$bare_port/v1/session" "$work/validate.lua"
+    if [[ -n ${PERF_OUT:-} && $round == 1 ]]; then # profile the service while it validates
+        perf record -F 499 -g -o "$PERF_OUT" -p "$tessera_pid" -- sleep 5 >/dev/null 2>&1 &
+    fi
+    run validate "round $round: tessera GET /v1/session" "http://127.0.0.1:$tessera_port/v1/session" "$work/validate.lua"
+done
+if [[ $sweep == 1 ]]; then echo "expired sessions left after the validation rounds: $(expired)"; fi
+rss_validated=$(rss_mib "$tessera_pid")
+run create "tessera POST /v1/sessions (durable)" "http://127.0.0.1:$tessera_port/v1/sessions" "$work/create.lua"
 
 to_ms() { # 1.23ms / 456.00us / 1.2s
     python3 -c "
@@ -124,20 +174,17 @@ v=sys.argv[1]; n=float(re.match(r'[0-9.]+', v).group()); u=v[len(re.match(r'[0-9
 print(n*{'us':0.001,'ms':1,'s':1000}[u])" "$1"
 }
 
-echo "Tessera HTTP benchmark: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, wrk -t$threads -c$connections -d$duration, $sessions sessions rotated, $stored preloaded"
-# The bare route gets the same requests from the same Lua script (it ignores the token), so
-# that wrk does the same work for both.
-run bare "bare route GET /v1/session" "http://127.0.0.1:$bare_port/v1/session" "$work/validate.lua"
-if [[ -n ${PERF_OUT:-} ]]; then # profile the service while it validates
-    perf record -F 499 -g -o "$PERF_OUT" -p "${pids[0]}" -- sleep 5 >/dev/null 2>&1 &
-fi
-run validate "tessera GET /v1/session" "http://127.0.0.1:$tessera_port/v1/session" "$work/validate.lua"
-run create "tessera POST /v1/sessions (durable)" "http://127.0.0.1:$tessera_port/v1/sessions" "$work/create.lua"
-
-read -r bare_rps bare_p50 bare_p99 <"$work/bare.result"
-read -r val_rps val_p50 val_p99 <"$work/validate.result"
-python3 - "$bare_rps" "$val_rps" "$(to_ms "$bare_p99")" "$(to_ms "$val_p99")" <<'PY'
-import sys
-bare, val, bare_p99, val_p99 = map(float, sys.argv[1:])
-print(f"validation / bare route: throughput {val / bare:.2f}x, p99 {val_p99 / bare_p99:.2f}x")
+python3 - "$work/bare.results" "$work/validate.results" <<'PY'
+import re, statistics, sys
+def ms(text):
+    number = float(re.match(r'[0-9.]+', text).group())
+    return number * {'us': 0.001, 'ms': 1, 's': 1000}[text[len(re.match(r'[0-9.]+', text).group()):]]
+def load(path):
+    rows = [line.split() for line in open(path)]
+    return statistics.median(float(r[0]) for r in rows), statistics.median(ms(r[2]) for r in rows)
+bare_rps, bare_p99 = load(sys.argv[1])
+val_rps, val_p99 = load(sys.argv[2])
+print(f"medians: bare route {bare_rps:.0f} req/s p99 {bare_p99:.2f}ms; tessera {val_rps:.0f} req/s p99 {val_p99:.2f}ms")
+print(f"validation / bare route: throughput {val_rps / bare_rps:.2f}x, p99 {val_p99 / bare_p99:.2f}x")
 PY
+echo "tessera resident memory: $rss_started after start, $rss_validated after validation ($(python3 -c "print(min($sessions, 100000))") sessions cached at most)"

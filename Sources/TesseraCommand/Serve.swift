@@ -58,6 +58,9 @@ struct Serve: AsyncParsableCommand {
     )
     var cacheStaleness: String?
 
+    @Option(help: "Time between sweeps of ended sessions, in batches of 500 (env TESSERA_SWEEP_INTERVAL; default 60s).")
+    var sweepInterval: String?
+
     @Option(help: "trace, debug, info, notice, warning, error or critical (env TESSERA_LOG_LEVEL; default info).")
     var logLevel: String?
 
@@ -114,6 +117,12 @@ struct Serve: AsyncParsableCommand {
             option: "--cache-staleness",
             default: .seconds(1)
         )
+        let sweepInterval = try Setting.duration(
+            self.sweepInterval,
+            env: "TESSERA_SWEEP_INTERVAL",
+            option: "--sweep-interval",
+            default: .seconds(60)
+        )
         guard staleness >= .milliseconds(100) else { throw ValidationError("--cache-staleness must be at least 100ms.") }
         let secure = Setting.flag(self.secureCookies, env: "TESSERA_SECURE_COOKIES")
         let trustForwardedFor = Setting.flag(self.trustForwardedFor, env: "TESSERA_TRUST_FORWARDED_FOR")
@@ -165,7 +174,7 @@ struct Serve: AsyncParsableCommand {
                 }
                 var services: [any Service] = [
                     ActivityFlusher(buffer: activity, store: store, interval: .seconds(1), logger: logger),
-                    SessionSweeper(sessions: sessions, throttle: throttle, logger: logger),
+                    SessionSweeper(sessions: sessions, throttle: throttle, interval: sweepInterval, logger: logger),
                 ]
                 if let cache {
                     services.append(SessionChangeFeed(cache: cache, store: store, notifier: base as? any SessionChangeNotifier, logger: logger))

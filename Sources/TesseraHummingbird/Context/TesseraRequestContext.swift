@@ -11,11 +11,26 @@ public enum CredentialSource: Sendable, Hashable {
 }
 
 /// A validated session and how the request presented it.
+///
+/// The session is kept in one shared box, so that copying a request context (every middleware
+/// does) costs one reference count rather than one per field of the session.
 public struct AuthenticatedSession: Sendable {
-    /// The session, with the deadlines the store now holds.
-    public var session: Session
+    private final class Box: Sendable {
+        let session: Session
+        init(_ session: Session) { self.session = session }
+    }
+
+    private let box: Box
     /// Where the token came from.
-    public var credential: CredentialSource
+    public let credential: CredentialSource
+
+    public init(session: Session, credential: CredentialSource) {
+        self.box = Box(session)
+        self.credential = credential
+    }
+
+    /// The session, with the deadlines the store now holds.
+    public var session: Session { self.box.session }
 }
 
 /// A request context that carries a correlation id.
@@ -47,14 +62,17 @@ public struct TesseraRequestContext: SessionRequestContext {
     public var coreContext: CoreRequestContextStorage
     public var correlationID: String
     public var authenticatedSession: AuthenticatedSession?
-    public let remoteAddress: SocketAddress?
+    let channel: any Channel
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.correlationID = ""
         self.authenticatedSession = nil
-        self.remoteAddress = source.channel.remoteAddress
+        self.channel = source.channel
     }
+
+    /// The address of the peer, read when asked for (most requests never ask).
+    public var remoteAddress: SocketAddress? { self.channel.remoteAddress }
 
     /// Request bodies are read explicitly with per-route limits; this bounds anything else.
     public var maxUploadSize: Int { 64 * 1024 }
