@@ -1,4 +1,6 @@
 import HTTPTypes
+import Hummingbird
+import NIOCore
 import Testing
 
 @testable import TesseraHummingbird
@@ -26,5 +28,43 @@ import Testing
         for id in ids.prefix(100) {
             #expect(HTTPFields([HTTPField(name: .correlationID, value: id)]).usableCorrelationID == id)
         }
+    }
+}
+
+@Suite struct SessionCookieReadingTests {
+    func request(_ cookies: [String]) -> Request {
+        var fields = HTTPFields()
+        for cookie in cookies { fields.append(HTTPField(name: .cookie, value: cookie)) }
+        return Request(
+            head: HTTPRequest(method: .get, scheme: "http", authority: "localhost", path: "/", headerFields: fields),
+            body: .init(buffer: ByteBuffer())
+        )
+    }
+
+    @Test(arguments: [
+        (["tessera_session=tss_a"], "tss_a"),
+        (["theme=dark; tessera_session=tss_a; lang=en"], "tss_a"),
+        (["theme=dark;tessera_session=tss_a"], "tss_a"),
+        (["x_tessera_session=tss_wrong; tessera_session=tss_a"], "tss_a"),
+        (["tessera_sessionx=tss_wrong", "tessera_session=tss_a"], "tss_a"),
+        // Quotes are part of the value (RFC 6265), so such a token fails to parse later.
+        (["tessera_session=\"tss_a\""], "\"tss_a\""),
+        (["tessera_session="], ""),
+    ])
+    func theSessionCookieIsFound(cookies: [String], token: String) {
+        #expect(SessionCookie().token(in: self.request(cookies)) == token)
+        // Hummingbird's full parser agrees.
+        #expect(self.request(cookies).cookies["tessera_session"]?.value ?? "" == token)
+    }
+
+    @Test(arguments: [[], ["theme=dark"], ["tessera_sessio=tss_a"], ["__Host-tessera_session=tss_a"]])
+    func noSessionCookieIsNil(cookies: [String]) {
+        #expect(SessionCookie().token(in: self.request(cookies)) == nil)
+    }
+
+    @Test func theSecureCookieHasItsOwnName() {
+        let request = self.request(["tessera_session=tss_plain; __Host-tessera_session=tss_secure"])
+        #expect(SessionCookie(secure: true).token(in: request) == "tss_secure")
+        #expect(SessionCookie(secure: false).token(in: request) == "tss_plain")
     }
 }

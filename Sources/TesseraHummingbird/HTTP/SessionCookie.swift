@@ -29,7 +29,26 @@ public struct SessionCookie: Sendable, Hashable {
     }
 
     /// The token the request's cookie carries, if any.
+    ///
+    /// Scans the `Cookie` fields for this one cookie on their bytes, rather than parsing every
+    /// cookie into a dictionary: this runs on every browser request.
     public func token(in request: Request) -> String? {
-        request.cookies[self.name]?.value
+        let name = self.name.utf8
+        for field in request.headers[values: .cookie] {
+            let bytes = field.utf8
+            var start = bytes.startIndex
+            while start < bytes.endIndex {
+                let end = bytes[start...].firstIndex(of: UInt8(ascii: ";")) ?? bytes.endIndex
+                var pair = bytes[start..<end]
+                while let first = pair.first, first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") { pair = pair.dropFirst() }
+                if pair.starts(with: name), pair.dropFirst(name.count).first == UInt8(ascii: "=") {
+                    var value = pair.dropFirst(name.count + 1)
+                    while let last = value.last, last == UInt8(ascii: " ") || last == UInt8(ascii: "\t") { value = value.dropLast() }
+                    return String(decoding: value, as: UTF8.self)
+                }
+                start = end < bytes.endIndex ? bytes.index(after: end) : end
+            }
+        }
+        return nil
     }
 }
