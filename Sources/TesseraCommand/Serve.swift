@@ -153,7 +153,7 @@ struct Serve: AsyncParsableCommand {
                 let service = TesseraHTTPService(
                     login: login,
                     serviceKey: ServiceAPIKey(key: serviceKey.key),
-                    configuration: .init(cookie: cookie, trustForwardedFor: trustForwardedFor)
+                    configuration: .init(cookie: cookie, trustForwardedFor: trustForwardedFor, requestLogLevel: level <= .debug ? .debug : nil)
                 )
 
                 say("Tessera data directory: \(directory.url.path)")

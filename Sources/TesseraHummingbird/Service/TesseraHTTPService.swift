@@ -1,6 +1,6 @@
 import Foundation
 public import Hummingbird
-import Logging
+public import Logging
 public import Tessera
 
 /// Tessera's HTTP API: log in, who am I, log out, list and revoke sessions, session data, and
@@ -13,10 +13,14 @@ public struct TesseraHTTPService: Sendable {
         /// Whether to take the client address from `X-Forwarded-For` (only behind a reverse proxy
         /// that sets it).
         public var trustForwardedFor: Bool
+        /// The level at which every request is logged (method and path), or `nil` to log none:
+        /// a service whose log level is above it saves a middleware per request.
+        public var requestLogLevel: Logger.Level?
 
-        public init(cookie: SessionCookie = .init(), trustForwardedFor: Bool = false) {
+        public init(cookie: SessionCookie = .init(), trustForwardedFor: Bool = false, requestLogLevel: Logger.Level? = .debug) {
             self.cookie = cookie
             self.trustForwardedFor = trustForwardedFor
+            self.requestLogLevel = requestLogLevel
         }
     }
 
@@ -62,9 +66,12 @@ public struct TesseraHTTPService: Sendable {
     /// The router of the whole API.
     public func buildRouter() -> Router<TesseraRequestContext> {
         let router = Router(context: TesseraRequestContext.self)
+        // The correlation middleware also turns errors into the one JSON shape, as
+        // ErrorMiddleware would (applications that mount the authenticator use that one).
         router.add(middleware: CorrelationIDMiddleware())
-        router.add(middleware: LogRequestsMiddleware(.debug))
-        router.add(middleware: ErrorMiddleware())
+        if let level = self.configuration.requestLogLevel {
+            router.add(middleware: LogRequestsMiddleware(level))
+        }
 
         router.get("/healthz") { _, _ in Response.json(StatusResponse(status: "ok")) }
         router.get("/readyz") { _, _ in
