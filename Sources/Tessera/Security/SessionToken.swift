@@ -52,6 +52,16 @@ public struct TokenHash: Sendable, Hashable, CustomStringConvertible {
         self.bytes = Array(SHA256.hash(data: Array(text.utf8)))
     }
 
+    /// Hashes the digest's bytes in one go (the synthesized hashing would feed them one at a
+    /// time); cache lookups by token hash run on every request.
+    public func hash(into hasher: inout Hasher) {
+        self.bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
+    }
+
+    public static func == (lhs: TokenHash, rhs: TokenHash) -> Bool {
+        lhs.bytes == rhs.bytes
+    }
+
     /// Compares in constant time, for checks against a credential a client presented.
     public func constantTimeEquals(_ other: TokenHash) -> Bool {
         Tessera.constantTimeEquals(self.bytes, other.bytes)

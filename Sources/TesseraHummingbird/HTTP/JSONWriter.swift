@@ -8,34 +8,42 @@ package import Tessera
 /// It writes exactly what ``JSONCoding/encoder()`` would: keys sorted, dates in ISO 8601 UTC with
 /// milliseconds, no escaped slashes. A test compares the two on many inputs.
 package struct JSONWriter {
-    package var buffer: ByteBuffer
+    /// The bytes are gathered in an array (appending to it is cheaper than a `ByteBuffer`
+    /// write per piece) and copied into a buffer once, at the end.
+    private var bytes: [UInt8]
     private var needsComma = false
 
     package init(capacity: Int = 512) {
-        self.buffer = ByteBufferAllocator().buffer(capacity: capacity)
+        self.bytes = []
+        self.bytes.reserveCapacity(capacity)
+    }
+
+    /// What was written.
+    package var buffer: ByteBuffer {
+        ByteBuffer(bytes: self.bytes)
     }
 
     // MARK: Structure
 
     package mutating func beginObject() {
         self.separate()
-        self.buffer.writeInteger(UInt8(ascii: "{"))
+        self.append(UInt8(ascii: "{"))
         self.needsComma = false
     }
 
     package mutating func endObject() {
-        self.buffer.writeInteger(UInt8(ascii: "}"))
+        self.append(UInt8(ascii: "}"))
         self.needsComma = true
     }
 
     package mutating func beginArray() {
         self.separate()
-        self.buffer.writeInteger(UInt8(ascii: "["))
+        self.append(UInt8(ascii: "["))
         self.needsComma = false
     }
 
     package mutating func endArray() {
-        self.buffer.writeInteger(UInt8(ascii: "]"))
+        self.append(UInt8(ascii: "]"))
         self.needsComma = true
     }
 
@@ -43,12 +51,24 @@ package struct JSONWriter {
     package mutating func key(_ key: String) {
         self.separate()
         self.writeQuoted(key)
-        self.buffer.writeInteger(UInt8(ascii: ":"))
+        self.append(UInt8(ascii: ":"))
         self.needsComma = false
     }
 
+    private mutating func append(_ byte: UInt8) {
+        self.bytes.append(byte)
+    }
+
+    private mutating func append(_ text: StaticString) {
+        text.withUTF8Buffer { self.bytes.append(contentsOf: $0) }
+    }
+
+    private mutating func append(_ text: String) {
+        self.bytes.append(contentsOf: text.utf8)
+    }
+
     private mutating func separate() {
-        if self.needsComma { self.buffer.writeInteger(UInt8(ascii: ",")) }
+        if self.needsComma { self.append(UInt8(ascii: ",")) }
     }
 
     // MARK: Values
@@ -61,19 +81,19 @@ package struct JSONWriter {
 
     package mutating func integer(_ value: Int) {
         self.separate()
-        self.buffer.writeString(String(value))
+        self.append(String(value))
         self.needsComma = true
     }
 
     package mutating func bool(_ value: Bool) {
         self.separate()
-        self.buffer.writeStaticString(value ? "true" : "false")
+        self.append(value ? "true" : "false")
         self.needsComma = true
     }
 
     package mutating func null() {
         self.separate()
-        self.buffer.writeStaticString("null")
+        self.append("null")
         self.needsComma = true
     }
 
@@ -81,10 +101,10 @@ package struct JSONWriter {
     package mutating func number(_ value: Double) {
         self.separate()
         if value == 0 {
-            self.buffer.writeInteger(UInt8(ascii: "0"))
+            self.append(UInt8(ascii: "0"))
         } else {
             let text = value.description
-            self.buffer.writeString(text.hasSuffix(".0") ? String(text.dropLast(2)) : text)
+            self.append(text.hasSuffix(".0") ? String(text.dropLast(2)) : text)
         }
         self.needsComma = true
     }
@@ -110,21 +130,21 @@ package struct JSONWriter {
         let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
         let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
 
-        self.buffer.writeInteger(UInt8(ascii: "\""))
+        self.append(UInt8(ascii: "\""))
         self.digits(year, count: year >= 10000 ? String(year).count : 4)
-        self.buffer.writeInteger(UInt8(ascii: "-"))
+        self.append(UInt8(ascii: "-"))
         self.digits(month, count: 2)
-        self.buffer.writeInteger(UInt8(ascii: "-"))
+        self.append(UInt8(ascii: "-"))
         self.digits(day, count: 2)
-        self.buffer.writeInteger(UInt8(ascii: "T"))
+        self.append(UInt8(ascii: "T"))
         self.digits(inDay / 3_600_000, count: 2)
-        self.buffer.writeInteger(UInt8(ascii: ":"))
+        self.append(UInt8(ascii: ":"))
         self.digits(inDay / 60_000 % 60, count: 2)
-        self.buffer.writeInteger(UInt8(ascii: ":"))
+        self.append(UInt8(ascii: ":"))
         self.digits(inDay / 1000 % 60, count: 2)
-        self.buffer.writeInteger(UInt8(ascii: "."))
+        self.append(UInt8(ascii: "."))
         self.digits(inDay % 1000, count: 3)
-        self.buffer.writeStaticString("Z\"")
+        self.append("Z\"")
         self.needsComma = true
     }
 
@@ -159,45 +179,46 @@ package struct JSONWriter {
         let zero = UInt8(ascii: "0")
         switch count {
         case 2:
-            self.buffer.writeMultipleIntegers(zero + UInt8(value / 10), zero + UInt8(value % 10))
+            self.bytes.append(zero + UInt8(value / 10))
+            self.bytes.append(zero + UInt8(value % 10))
         case 3:
-            self.buffer.writeMultipleIntegers(zero + UInt8(value / 100), zero + UInt8(value / 10 % 10), zero + UInt8(value % 10))
+            self.bytes.append(zero + UInt8(value / 100))
+            self.bytes.append(zero + UInt8(value / 10 % 10))
+            self.bytes.append(zero + UInt8(value % 10))
         case 4:
-            self.buffer.writeMultipleIntegers(
-                zero + UInt8(value / 1000),
-                zero + UInt8(value / 100 % 10),
-                zero + UInt8(value / 10 % 10),
-                zero + UInt8(value % 10)
-            )
+            self.bytes.append(zero + UInt8(value / 1000))
+            self.bytes.append(zero + UInt8(value / 100 % 10))
+            self.bytes.append(zero + UInt8(value / 10 % 10))
+            self.bytes.append(zero + UInt8(value % 10))
         default:
             let text = String(value)
-            self.buffer.writeString(String(repeating: "0", count: max(0, count - text.count)) + text)
+            self.append(String(repeating: "0", count: max(0, count - text.count)) + text)
         }
     }
 
     private mutating func writeQuoted(_ text: String) {
-        self.buffer.writeInteger(UInt8(ascii: "\""))
+        self.append(UInt8(ascii: "\""))
         if !text.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
-            self.buffer.writeString(text)
+            self.append(text)
         } else {
             for byte in text.utf8 {
                 switch byte {
-                case UInt8(ascii: "\""): self.buffer.writeStaticString("\\\"")
-                case UInt8(ascii: "\\"): self.buffer.writeStaticString("\\\\")
-                case 0x0A: self.buffer.writeStaticString("\\n")
-                case 0x0D: self.buffer.writeStaticString("\\r")
-                case 0x09: self.buffer.writeStaticString("\\t")
-                case 0x08: self.buffer.writeStaticString("\\b")
-                case 0x0C: self.buffer.writeStaticString("\\f")
+                case UInt8(ascii: "\""): self.append("\\\"")
+                case UInt8(ascii: "\\"): self.append("\\\\")
+                case 0x0A: self.append("\\n")
+                case 0x0D: self.append("\\r")
+                case 0x09: self.append("\\t")
+                case 0x08: self.append("\\b")
+                case 0x0C: self.append("\\f")
                 case ..<0x20:
-                    self.buffer.writeStaticString("\\u00")
-                    self.buffer.writeInteger(Self.hexDigits[Int(byte >> 4)])
-                    self.buffer.writeInteger(Self.hexDigits[Int(byte & 0x0F)])
-                default: self.buffer.writeInteger(byte)
+                    self.append("\\u00")
+                    self.append(Self.hexDigits[Int(byte >> 4)])
+                    self.append(Self.hexDigits[Int(byte & 0x0F)])
+                default: self.append(byte)
                 }
             }
         }
-        self.buffer.writeInteger(UInt8(ascii: "\""))
+        self.append(UInt8(ascii: "\""))
     }
 
     private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
