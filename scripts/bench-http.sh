@@ -5,8 +5,9 @@
 # the same run, as the baseline. Prints requests/s, p50 and p99 of each, their ratios, and the
 # service's resident memory.
 #
-# The bare route and the service are measured in alternating rounds (ROUNDS, default 3) and
-# the medians are compared, so that a slow moment of the machine does not land on one side only.
+# The bare route and the service are measured in alternating rounds (ROUNDS, default 5); each
+# round's ratio compares two runs seconds apart, and the median of those ratios is the headline,
+# so that the machine's drifting speed does not land on one side only.
 #
 #   scripts/bench-http.sh                      # 1,000 sessions, 10 s per run, 64 connections
 #   SESSIONS=5000 DURATION=20s CONNECTIONS=128 scripts/bench-http.sh
@@ -26,7 +27,7 @@ connections=${CONNECTIONS:-64}
 threads=${THREADS:-2}
 stored=${STORED:-0}
 sweep=${SWEEP:-0}
-rounds=${ROUNDS:-3}
+rounds=${ROUNDS:-5}
 
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
 if [[ $stored -gt 0 ]]; then
@@ -172,24 +173,21 @@ if [[ $sweep == 1 ]]; then echo "expired sessions left after the validation roun
 rss_validated=$(rss_mib "$tessera_pid")
 run create "tessera POST /v1/sessions (durable)" "http://127.0.0.1:$tessera_port/v1/sessions" "$work/create.lua"
 
-to_ms() { # 1.23ms / 456.00us / 1.2s
-    python3 -c "
-import re,sys
-v=sys.argv[1]; n=float(re.match(r'[0-9.]+', v).group()); u=v[len(re.match(r'[0-9.]+', v).group()):]
-print(n*{'us':0.001,'ms':1,'s':1000}[u])" "$1"
-}
-
 python3 - "$work/bare.results" "$work/validate.results" <<'PY'
 import re, statistics, sys
 def ms(text):
     number = float(re.match(r'[0-9.]+', text).group())
     return number * {'us': 0.001, 'ms': 1, 's': 1000}[text[len(re.match(r'[0-9.]+', text).group()):]]
-def load(path):
-    rows = [line.split() for line in open(path)]
-    return statistics.median(float(r[0]) for r in rows), statistics.median(ms(r[2]) for r in rows)
-bare_rps, bare_p99 = load(sys.argv[1])
-val_rps, val_p99 = load(sys.argv[2])
-print(f"medians: bare route {bare_rps:.0f} req/s p99 {bare_p99:.2f}ms; tessera {val_rps:.0f} req/s p99 {val_p99:.2f}ms")
-print(f"validation / bare route: throughput {val_rps / bare_rps:.2f}x, p99 {val_p99 / bare_p99:.2f}x")
+bare = [line.split() for line in open(sys.argv[1])]
+tessera = [line.split() for line in open(sys.argv[2])]
+bare_rps, tessera_rps = (statistics.median(float(r[0]) for r in rows) for rows in (bare, tessera))
+bare_p99, tessera_p99 = (statistics.median(ms(r[2]) for r in rows) for rows in (bare, tessera))
+print(f"medians: bare route {bare_rps:.0f} req/s p99 {bare_p99:.2f}ms; tessera {tessera_rps:.0f} req/s p99 {tessera_p99:.2f}ms")
+# Each round's two runs are minutes apart at most, so their ratio is the fairest comparison on a
+# machine whose speed drifts; the median over rounds is the headline.
+throughput = [float(t[0]) / float(b[0]) for b, t in zip(bare, tessera)]
+p99 = [ms(t[2]) / ms(b[2]) for b, t in zip(bare, tessera)]
+print("per round: throughput " + " ".join(f"{r:.2f}x" for r in throughput) + ", p99 " + " ".join(f"{r:.2f}x" for r in p99))
+print(f"validation / bare route (median of the rounds' ratios): throughput {statistics.median(throughput):.2f}x, p99 {statistics.median(p99):.2f}x")
 PY
 echo "tessera resident memory: $rss_started after start, $rss_validated after validation ($(python3 -c "print(min($sessions, 100000))") sessions cached at most)"

@@ -265,14 +265,33 @@ import TesseraTestSupport
         cache.markCurrent(asOf: self.clock.now)
         let sessions = (0..<5000).map { self.session($0) }
         for session in sessions { cache.insert(session, readAt: cache.readMarker) }
-        let count = cache.statistics.count
-        #expect(count <= 2048 && count >= 1024)
+        #expect(cache.statistics.count == 2048)
         // The newest are kept.
         #expect(cache.session(tokenHash: sessions[4999].tokenHash) == sessions[4999])
         #expect(cache.session(tokenHash: sessions[0].tokenHash) == nil)
         // Dropping by user reaches every shard.
         cache.invalidate(.user(id: "u"))
         #expect(cache.statistics.count == 0)
+    }
+
+    @Test func aWorkingSetOfExactlyTheCapacityStaysCachedHoweverItSpreadsOverShards() {
+        // Tokens spread unevenly over the 16 shards; the capacity is shared, so none is lost.
+        let cache = SessionCache(configuration: .init(capacity: 4096), clock: self.clock)
+        cache.markCurrent(asOf: self.clock.now)
+        let sessions = (0..<4096).map { self.session($0) }
+        for _ in 0..<3 {
+            for session in sessions where cache.session(tokenHash: session.tokenHash) == nil {
+                cache.insert(session, readAt: cache.readMarker)
+            }
+        }
+        #expect(cache.statistics.count == 4096)
+        #expect(sessions.allSatisfy { cache.session(tokenHash: $0.tokenHash) != nil })
+        // Invalidated and re-read sessions do not make the bookkeeping grow without bound.
+        for session in sessions.prefix(1000) {
+            cache.invalidate(.session(id: session.id))
+            cache.insert(session, readAt: cache.readMarker)
+        }
+        #expect(cache.statistics.count == 4096)
     }
 
     @Test func anUnfedCacheServesNothing() {

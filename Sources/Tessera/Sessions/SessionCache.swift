@@ -48,23 +48,31 @@ public final class SessionCache: Sendable {
     private struct Shard {
         var entries: [TokenHash: Session] = [:]
         var hashBySessionID: [String: TokenHash] = [:]
-        /// Insertion order, for dropping the oldest entry when the shard is full.
-        var ring: [TokenHash?]
-        var next = 0
+        /// Insertion order, oldest first from `head`, for dropping the oldest entry. It may name
+        /// entries that were invalidated since; those are skipped.
+        var order: [TokenHash] = []
+        var head = 0
 
-        init(capacity: Int) {
-            self.ring = Array(repeating: nil, count: capacity)
+        /// Adds `session`. - Returns: whether it is a new entry.
+        mutating func insert(_ session: Session) -> Bool {
+            if self.entries.updateValue(session, forKey: session.tokenHash) != nil { return false }
+            self.hashBySessionID[session.id] = session.tokenHash
+            self.order.append(session.tokenHash)
+            self.compactIfSparse()
+            return true
         }
 
-        mutating func insert(_ session: Session) {
-            guard !self.ring.isEmpty else { return }
-            if self.entries.updateValue(session, forKey: session.tokenHash) != nil { return }
-            if let evicted = self.ring[self.next], let old = self.entries.removeValue(forKey: evicted) {
-                self.hashBySessionID[old.id] = nil
+        /// Drops this shard's oldest entry. - Returns: whether there was one.
+        mutating func evictOldest() -> Bool {
+            while self.head < self.order.count {
+                let hash = self.order[self.head]
+                self.head += 1
+                if let session = self.entries.removeValue(forKey: hash) {
+                    self.hashBySessionID[session.id] = nil
+                    return true
+                }
             }
-            self.ring[self.next] = session.tokenHash
-            self.next = (self.next + 1) % self.ring.count
-            self.hashBySessionID[session.id] = session.tokenHash
+            return false
         }
 
         mutating func remove(sessionID: String) -> Bool {
@@ -81,13 +89,25 @@ public final class SessionCache: Sendable {
             }
             return doomed.count
         }
+
+        /// Keeps `order` within twice the live entries (plus some slack).
+        private mutating func compactIfSparse() {
+            guard self.order.count - self.head > 2 * self.entries.count + 64 else { return }
+            var seen = Set<TokenHash>()
+            var kept: [TokenHash] = []
+            // The last occurrence of a hash is its current insertion.
+            for hash in self.order[self.head...].reversed() where self.entries[hash] != nil && seen.insert(hash).inserted {
+                kept.append(hash)
+            }
+            self.order = kept.reversed()
+            self.head = 0
+        }
     }
 
     public let configuration: Configuration
     let clock: any WallClock
     private final class LockedShard: Sendable {
-        let mutex: Mutex<Shard>
-        init(capacity: Int) { self.mutex = Mutex(Shard(capacity: capacity)) }
+        let mutex = Mutex(Shard())
         func withLock<T: Sendable>(_ body: (inout sending Shard) throws -> sending T) rethrows -> T {
             try self.mutex.withLock(body)
         }
@@ -103,6 +123,8 @@ public final class SessionCache: Sendable {
     private let hits = Atomic<Int>(0)
     private let misses = Atomic<Int>(0)
     private let invalidations = Atomic<Int>(0)
+    /// Live entries across all shards, kept at or under the capacity.
+    private let count = Atomic<Int>(0)
 
     /// - Parameters:
     ///   - configuration: size and freshness
@@ -111,8 +133,7 @@ public final class SessionCache: Sendable {
         self.configuration = configuration
         self.clock = clock
         let shardCount = configuration.capacity >= 1024 ? 16 : 1
-        let perShard = (configuration.capacity + shardCount - 1) / shardCount
-        self.shards = (0..<shardCount).map { _ in LockedShard(capacity: perShard) }
+        self.shards = (0..<shardCount).map { _ in LockedShard() }
     }
 
     private func shard(for hash: TokenHash) -> LockedShard {
@@ -148,8 +169,12 @@ public final class SessionCache: Sendable {
     public func insert(_ session: Session, readAt marker: UInt64) {
         guard self.configuration.capacity > 0, self.isCurrent else { return }
         self.shard(for: session.tokenHash).withLock { shard in
-            guard self.generation.load(ordering: .acquiring) == marker else { return }
-            shard.insert(session)
+            guard self.generation.load(ordering: .acquiring) == marker, shard.insert(session) else { return }
+            // The capacity is shared by the shards, however unevenly tokens spread over them:
+            // the shard that grows drops its own oldest entry.
+            if self.count.add(1, ordering: .relaxed).newValue > self.configuration.capacity, shard.evictOldest() {
+                self.count.subtract(1, ordering: .relaxed)
+            }
         }
     }
 
@@ -168,11 +193,16 @@ public final class SessionCache: Sendable {
         self.generation.add(1, ordering: .acquiringAndReleasing)
         var dropped = 0
         for shard in self.shards {
+            let removed: Int
             switch subject {
             case .session(let id):
-                if shard.withLock({ $0.remove(sessionID: id) }) { dropped += 1 }
+                removed = shard.withLock { $0.remove(sessionID: id) ? 1 : 0 }
             case .user(let id):
-                dropped += shard.withLock { $0.remove(userID: id) }
+                removed = shard.withLock { $0.remove(userID: id) }
+            }
+            if removed > 0 {
+                self.count.subtract(removed, ordering: .relaxed)
+                dropped += removed
             }
         }
         self.invalidations.add(dropped, ordering: .relaxed)
@@ -182,9 +212,11 @@ public final class SessionCache: Sendable {
     public func removeAll() {
         self.generation.add(1, ordering: .acquiringAndReleasing)
         for shard in self.shards {
-            shard.withLock { shard in
-                shard = Shard(capacity: shard.ring.count)
+            let removed = shard.withLock { shard in
+                defer { shard = Shard() }
+                return shard.entries.count
             }
+            self.count.subtract(removed, ordering: .relaxed)
         }
     }
 
