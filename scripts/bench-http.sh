@@ -76,6 +76,7 @@ tessera_pid=$!
 pids+=("$tessera_pid")
 PORT=0 "$bin/BareRoute" >"$work/bare" 2>"$work/bare.err" &
 pids+=($!)
+bare_pid=$!
 tessera_port=$(wait_for_port "$work/tessera" Tessera)
 bare_port=$(wait_for_port "$work/bare" BareRoute)
 rss_started=$(rss_mib "$tessera_pid")
@@ -117,10 +118,18 @@ SELECT 'ses_pre' || i, randomblob(32), 'user-' || (i % 10000), $base, $base, $ba
 SQL
 fi
 
+# Each wrk thread walks its own stretch of the tokens, so that together they visit every one.
 cat >"$work/validate.lua" <<LUA
 local tokens = {}
 for line in io.lines("$work/tokens") do tokens[#tokens + 1] = line end
-local i = 0
+local threads, i = 0, 0
+function setup(thread)
+    thread:set("offset", threads)
+    threads = threads + 1
+end
+function init(args)
+    i = math.floor(offset * #tokens / $threads)
+end
 request = function()
     i = i % #tokens + 1
     return wrk.format("GET", "/v1/session", { ["Authorization"] = "Bearer " .. tokens[i] })
@@ -136,16 +145,27 @@ request = function()
 end
 LUA
 
-run() { # key label url script
+cpu_ticks() { # pid: user + system time of the process, in clock ticks
+    awk '{print $14 + $15}' "/proc/$1/stat"
+}
+
+run() { # key label url script pid
     local out="$work/$1.wrk"
+    local before after
+    before=$(cpu_ticks "$5")
     wrk -t"$threads" -c"$connections" -d"$duration" --latency ${4:+-s "$4"} "$3" >"$out"
+    after=$(cpu_ticks "$5")
+    local requests cpu_us
+    requests=$(awk '/requests in/ {print $1}' "$out")
+    # The server's CPU time per request: unlike requests/s, hardly moved by the machine's drift.
+    cpu_us=$(python3 -c "print(f'{($after - $before) / $(getconf CLK_TCK) * 1e6 / $requests:.1f}')")
     local rps p50 p99 non2xx
     rps=$(awk '/Requests\/sec/ {print $2}' "$out")
     p50=$(awk '$1 == "50%" {print $2}' "$out")
     p99=$(awk '$1 == "99%" {print $2}' "$out")
     non2xx=$(awk '/Non-2xx/ {print $5}' "$out")
-    printf '%-40s %12s req/s   p50 %9s   p99 %9s   non-2xx %s\n' "$2" "$rps" "$p50" "$p99" "${non2xx:-0}"
-    echo "$rps $p50 $p99" >>"$work/$1.results"
+    printf '%-40s %12s req/s   p50 %9s   p99 %9s   server CPU %6s µs/request   non-2xx %s\n' "$2" "$rps" "$p50" "$p99" "$cpu_us" "${non2xx:-0}"
+    echo "$rps $p50 $p99 $cpu_us" >>"$work/$1.results"
 }
 
 expired() {
@@ -163,15 +183,15 @@ wrk -t"$threads" -c"$connections" -d5s -s "$work/validate.lua" "http://127.0.0.1
 # Both get the same requests from the same Lua script (the bare route ignores the token), so
 # that wrk does the same work for both.
 for round in $(seq 1 "$rounds"); do
-    run bare "round $round: bare route GET /v1/session" "http://127.0.0.1:$bare_port/v1/session" "$work/validate.lua"
+    run bare "round $round: bare route GET /v1/session" "http://127.0.0.1:$bare_port/v1/session" "$work/validate.lua" "$bare_pid"
     if [[ -n ${PERF_OUT:-} && $round == 1 ]]; then # profile the service while it validates
         perf record -F 499 -g -o "$PERF_OUT" -p "$tessera_pid" -- sleep 5 >/dev/null 2>&1 &
     fi
-    run validate "round $round: tessera GET /v1/session" "http://127.0.0.1:$tessera_port/v1/session" "$work/validate.lua"
+    run validate "round $round: tessera GET /v1/session" "http://127.0.0.1:$tessera_port/v1/session" "$work/validate.lua" "$tessera_pid"
 done
 if [[ $sweep == 1 ]]; then echo "expired sessions left after the validation rounds: $(expired)"; fi
 rss_validated=$(rss_mib "$tessera_pid")
-run create "tessera POST /v1/sessions (durable)" "http://127.0.0.1:$tessera_port/v1/sessions" "$work/create.lua"
+run create "tessera POST /v1/sessions (durable)" "http://127.0.0.1:$tessera_port/v1/sessions" "$work/create.lua" "$tessera_pid"
 
 python3 - "$work/bare.results" "$work/validate.results" <<'PY'
 import re, statistics, sys
@@ -189,5 +209,7 @@ throughput = [float(t[0]) / float(b[0]) for b, t in zip(bare, tessera)]
 p99 = [ms(t[2]) / ms(b[2]) for b, t in zip(bare, tessera)]
 print("per round: throughput " + " ".join(f"{r:.2f}x" for r in throughput) + ", p99 " + " ".join(f"{r:.2f}x" for r in p99))
 print(f"validation / bare route (median of the rounds' ratios): throughput {statistics.median(throughput):.2f}x, p99 {statistics.median(p99):.2f}x")
+bare_cpu, tessera_cpu = (statistics.median(float(r[3]) for r in rows) for rows in (bare, tessera))
+print(f"server CPU per request (medians): bare route {bare_cpu:.1f} µs, tessera {tessera_cpu:.1f} µs ({tessera_cpu / bare_cpu:.2f}x)")
 PY
 echo "tessera resident memory: $rss_started after start, $rss_validated after validation ($(python3 -c "print(min($sessions, 100000))") sessions cached at most)"
