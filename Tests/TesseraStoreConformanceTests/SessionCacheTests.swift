@@ -123,9 +123,11 @@ import TesseraTestSupport
             let b = Node(try await fixture.open(), clock: self.clock)
             try await a.feed.poll()
             let created = try await b.sessions.createSession(userID: "u")
+            let kept = try await b.sessions.createSession(userID: "u")
             #expect(await a.status(created.token) == "valid")
+            #expect(await a.status(kept.token) == "valid")
             #expect(await a.status(created.token) == "valid")
-            #expect(a.reads == 1)
+            #expect(a.reads == 2)
 
             // A's feed has not been read for longer than the bound (say the store was
             // unreachable): A serves nothing from its cache, so B's revocation is seen at once.
@@ -133,14 +135,23 @@ import TesseraTestSupport
             #expect(!a.cache.isCurrent)
             try await b.sessions.revoke(sessionID: created.session.id, reason: "logout")
             #expect(await a.status(created.token) == "revoked")
-            #expect(a.reads == 2)
+            #expect(a.reads == 3)
 
-            // The next successful read starts over from an empty cache at the newest change.
-            let other = try await b.sessions.createSession(userID: "u")
-            #expect(await a.status(other.token) == "valid")
-            #expect(try await a.feed.poll() == 0)
+            // The next successful read applies what was missed and keeps the rest of the cache:
+            // no storm of store reads after a slow moment.
+            #expect(try await a.feed.poll() == 1)
             #expect(a.cache.isCurrent)
+            #expect(await a.status(kept.token) == "valid")
+            #expect(await a.status(created.token) == "revoked")
+            #expect(a.reads == 4)
+
+            // After a lapse longer than the feed is surely kept, the cache starts over.
+            self.clock.advance(by: SessionChangeFeed.maximumLapse + .seconds(1))
+            #expect(try await a.feed.poll() == 0)
             #expect(a.cache.statistics.count == 0)
+            // (Half an hour later the session has gone idle; what matters is that A asked the store.)
+            #expect(await a.status(kept.token) == "idle")
+            #expect(a.reads == 5)
         }
     }
 

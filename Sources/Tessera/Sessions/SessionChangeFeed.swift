@@ -1,3 +1,4 @@
+public import Foundation
 public import Logging
 public import ServiceLifecycle
 import Synchronization
@@ -14,8 +15,14 @@ public final class SessionChangeFeed: Service {
     public let store: any SessionStore
     public let notifier: (any SessionChangeNotifier)?
     let logger: Logger
-    /// Where the next read starts; `nil` until the first read found the newest change.
-    private let cursor = Mutex<Int64?>(nil)
+    /// Where the next read starts, and when a read last succeeded; `nil` until the first read
+    /// found the newest change.
+    private let position = Mutex<(cursor: Int64, confirmedAt: Date)?>(nil)
+
+    /// The longest a feed may go unread and still be read on from its cursor after it recovers.
+    /// Longer lapses start over from an empty cache, because the sweeper may have deleted
+    /// changes the node never saw (it keeps them for ``SessionSweeper/changeRetention``).
+    public static let maximumLapse = Duration.seconds(1800)
 
     /// How many changes one read asks for.
     static let pageSize = 1000
@@ -34,33 +41,39 @@ public final class SessionChangeFeed: Service {
 
     /// Reads the feed once and applies what it finds.
     ///
-    /// The first read, and the first after the cache stopped being current (the feed could not
-    /// be read within the staleness bound), empties the cache and starts from the newest change:
-    /// an empty cache holds nothing that older changes could make stale, and the feed need not
-    /// be kept for longer than a node may be cut off.
+    /// The first read only finds where the feed ends: the cache is empty then, so nothing older
+    /// can be stale in it. After a lapse (reads failed for longer than the staleness bound, so
+    /// the cache served nothing meanwhile), the feed is read on from its cursor and the cache
+    /// keeps its entries; only after a lapse longer than ``maximumLapse`` does the cache start
+    /// over empty. Emptying it at every lapse would turn a slow moment into a storm of store
+    /// reads.
     /// - Returns: how many changes were applied.
     @discardableResult
     public func poll() async throws -> Int {
         let started = self.cache.clock.now
-        guard let cursor = self.cursor.withLock({ $0 }), self.cache.isCurrent else {
+        let current = self.position.withLock { $0 }
+        guard let current, started.timeIntervalSince(current.confirmedAt) <= Self.maximumLapse.timeInterval else {
             let latest = try await self.store.latestSessionChange()
+            if current != nil {
+                self.logger.notice("The session change feed went unread too long; the cache starts over")
+            }
             self.cache.removeAll()
-            self.cursor.withLock { $0 = latest }
+            self.position.withLock { $0 = (latest, started) }
             self.cache.markCurrent(asOf: started)
             return 0
         }
-        var position = cursor
+        var cursor = current.cursor
         var applied = 0
         while true {
-            let changes = try await self.store.sessionChanges(after: position, limit: Self.pageSize)
+            let changes = try await self.store.sessionChanges(after: cursor, limit: Self.pageSize)
             for change in changes {
                 self.cache.invalidate(change.subject)
-                position = max(position, change.sequence)
+                cursor = max(cursor, change.sequence)
             }
             applied += changes.count
             if changes.count < Self.pageSize { break }
         }
-        self.cursor.withLock { $0 = position }
+        self.position.withLock { $0 = (cursor, started) }
         self.cache.markCurrent(asOf: started)
         return applied
     }
