@@ -4,15 +4,26 @@ import Synchronization
 /// Decides which request records a session's activity, so that concurrent requests in one
 /// granularity window cause one store write between them, not one each.
 package final class ActivityCoalescer: Sendable {
-    private let claims: Mutex<[String: Date]>
+    private struct Claims {
+        var times: [String: Date] = [:]
+        /// The size at which expired claims are next dropped. It doubles past what a pruning
+        /// left, so that many sessions active in one window cost amortized O(1) per claim (a
+        /// fixed threshold made every claim scan them all).
+        var pruneAt: Int
+    }
+
+    private let claims: Mutex<Claims>
     private let granularity: TimeInterval
     private let pruneThreshold: Int
 
     package init(granularity: Duration, pruneThreshold: Int = 10_000) {
-        self.claims = Mutex([:])
+        self.claims = Mutex(Claims(pruneAt: pruneThreshold))
         self.granularity = granularity.timeInterval
         self.pruneThreshold = pruneThreshold
     }
+
+    /// How many claims are held, for tests.
+    package var count: Int { self.claims.withLock { $0.times.count } }
 
     /// Claims the write of activity at `now` for a session whose stored activity is
     /// `storedLastSeen`.
@@ -22,14 +33,15 @@ package final class ActivityCoalescer: Sendable {
     package func claim(sessionID: String, storedLastSeen: Date, now: Date) -> Date? {
         guard now.timeIntervalSince(storedLastSeen) >= self.granularity else { return nil }
         return self.claims.withLock { claims in
-            if let claimed = claims[sessionID], now.timeIntervalSince(claimed) < self.granularity {
+            if let claimed = claims.times[sessionID], now.timeIntervalSince(claimed) < self.granularity {
                 return nil
             }
-            if claims.count >= self.pruneThreshold {
+            if claims.times.count >= claims.pruneAt {
                 let horizon = now.addingTimeInterval(-self.granularity)
-                claims = claims.filter { $0.value > horizon }
+                claims.times = claims.times.filter { $0.value > horizon }
+                claims.pruneAt = max(self.pruneThreshold, 2 * claims.times.count)
             }
-            claims[sessionID] = now
+            claims.times[sessionID] = now
             return now
         }
     }
@@ -38,7 +50,7 @@ package final class ActivityCoalescer: Sendable {
     /// concurrent request can report, since it is being written.
     package func pendingActivity(sessionID: String, now: Date) -> Date? {
         self.claims.withLock { claims in
-            guard let claimed = claims[sessionID], now.timeIntervalSince(claimed) < self.granularity else { return nil }
+            guard let claimed = claims.times[sessionID], now.timeIntervalSince(claimed) < self.granularity else { return nil }
             return claimed
         }
     }
@@ -46,12 +58,12 @@ package final class ActivityCoalescer: Sendable {
     /// Gives up a claim whose write failed, so the next request tries again.
     package func release(sessionID: String, claimed: Date) {
         self.claims.withLock { claims in
-            if claims[sessionID] == claimed { claims[sessionID] = nil }
+            if claims.times[sessionID] == claimed { claims.times[sessionID] = nil }
         }
     }
 
     /// Forgets a session (after revocation).
     package func forget(sessionID: String) {
-        _ = self.claims.withLock { $0.removeValue(forKey: sessionID) }
+        _ = self.claims.withLock { $0.times.removeValue(forKey: sessionID) }
     }
 }
