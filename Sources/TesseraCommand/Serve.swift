@@ -166,10 +166,11 @@ struct Serve: AsyncParsableCommand {
                     "Sessions: idle timeout \(policy.idleTimeout.humanReadable), absolute timeout \(policy.absoluteTimeout.humanReadable), "
                         + "cookie \(cookie.name)"
                 )
+                let notifier = base as? any SessionChangeNotifier
                 if cache != nil {
                     say(
                         "Session cache: up to \(cacheSize) sessions; writes made elsewhere are seen within \(staleness.humanReadable)"
-                            + (base is any SessionChangeNotifier ? " (announced at once by the store)" : "")
+                            + (notifier != nil ? " (announced at once by the store)" : "")
                     )
                 }
                 var services: [any Service] = [
@@ -177,7 +178,7 @@ struct Serve: AsyncParsableCommand {
                     SessionSweeper(sessions: sessions, throttle: throttle, interval: sweepInterval, logger: logger),
                 ]
                 if let cache {
-                    services.append(SessionChangeFeed(cache: cache, store: store, notifier: base as? any SessionChangeNotifier, logger: logger))
+                    services.append(SessionChangeFeed(cache: cache, store: store, notifier: notifier, logger: logger))
                 }
 
                 let app = Application(

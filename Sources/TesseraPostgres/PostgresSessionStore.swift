@@ -293,10 +293,6 @@ public final class PostgresSessionStore: SessionStore, SessionChangeNotifier, Se
         _ = try await self.rows("SELECT 1") { try $0.decode(Int.self) }
     }
 
-    public func insertSession(_ session: Session) async throws {
-        try await self.insertSessions([session])
-    }
-
     public func insertSessions(_ sessions: [Session]) async throws {
         guard !sessions.isEmpty else { return }
         let rows = try sessions.map { session in (session, try Self.encode(session.data)) }
@@ -596,16 +592,19 @@ public final class PostgresSessionStore: SessionStore, SessionChangeNotifier, Se
 
     /// Runs a data-changing statement on `connection` and returns how many rows it changed.
     static func count(_ statement: PostgresQuery, on connection: PostgresConnection, logger: Logger) async throws -> Int {
-        var query = PostgresQuery(unsafeSQL: "WITH changed AS (\(statement.sql) RETURNING 1) SELECT count(*) FROM changed")
-        query.binds = statement.binds
-        return try await connection.query(query, logger: logger).decode(Int.self).first { _ in true } ?? 0
+        try await connection.query(Self.counting(statement), logger: logger).decode(Int.self).first { _ in true } ?? 0
     }
 
     /// Runs a data-changing statement and returns how many rows it changed.
     func count(_ statement: PostgresQuery) async throws -> Int {
+        try await self.rows(Self.counting(statement)) { try $0.decode(Int.self) }.first ?? 0
+    }
+
+    /// `statement` wrapped so that it answers the number of rows it changed.
+    static func counting(_ statement: PostgresQuery) -> PostgresQuery {
         var query = PostgresQuery(unsafeSQL: "WITH changed AS (\(statement.sql) RETURNING 1) SELECT count(*) FROM changed")
         query.binds = statement.binds
-        return try await self.rows(query) { try $0.decode(Int.self) }.first ?? 0
+        return query
     }
 
     static func mapped(_ error: PSQLError) -> any Error {

@@ -116,10 +116,6 @@ public final class SQLiteSessionStore: SessionStore {
 
     // MARK: Sessions
 
-    public func insertSession(_ session: Session) async throws {
-        try await self.insertSessions([session])
-    }
-
     public func insertSessions(_ sessions: [Session]) async throws {
         guard !sessions.isEmpty else { return }
         let rows = try sessions.map { session in (session, try Self.encode(session.data)) }

@@ -28,11 +28,6 @@ public final class CountingStore: SessionStore {
         try await self.base.insertSessions(sessions)
     }
 
-    public func insertSession(_ session: Session) async throws {
-        self.record("insertSession")
-        try await self.base.insertSession(session)
-    }
-
     public func session(tokenHash: TokenHash) async throws -> Session? {
         self.record("sessionByTokenHash")
         return try await self.base.session(tokenHash: tokenHash)

@@ -66,11 +66,6 @@ public final class FaultyStore: SessionStore {
         try await self.base.insertSessions(sessions)
     }
 
-    public func insertSession(_ session: Session) async throws {
-        try await self.gate()
-        try await self.base.insertSession(session)
-    }
-
     public func session(tokenHash: TokenHash) async throws -> Session? {
         try await self.gate()
         return try await self.base.session(tokenHash: tokenHash)

@@ -225,7 +225,7 @@ public final class SessionCache: Sendable {
     public func markCurrent(asOf start: Date) {
         let milliseconds = start.millisecondsSince1970
         var current = self.currentAsOf.load(ordering: .acquiring)
-        while current == .min || current < milliseconds {
+        while current < milliseconds {
             let (exchanged, original) = self.currentAsOf.compareExchange(
                 expected: current,
                 desired: milliseconds,

@@ -162,8 +162,6 @@ public final class ResilientStore: SessionStore {
     // MARK: SessionStore
 
     public func ping() async throws { try await self.run { try await $0.ping() } }
-    public func insertSession(_ session: Session) async throws { try await self.run { try await $0.insertSession(session) } }
-
     public func insertSessions(_ sessions: [Session]) async throws { try await self.run { try await $0.insertSessions(sessions) } }
     public func session(tokenHash: TokenHash) async throws -> Session? { try await self.run { try await $0.session(tokenHash: tokenHash) } }
     public func session(id: String) async throws -> Session? { try await self.run { try await $0.session(id: id) } }

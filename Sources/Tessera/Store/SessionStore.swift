@@ -11,12 +11,9 @@ public protocol SessionStore: Sendable {
 
     // MARK: Sessions
 
-    /// Inserts a new session. Idempotent: inserting a session whose id exists changes nothing,
-    /// so a retry after a lost acknowledgement is safe.
-    func insertSession(_ session: Session) async throws
-
-    /// Inserts new sessions in one durable transaction (group commit): all or none. Idempotent
-    /// like ``insertSession(_:)``.
+    /// Inserts new sessions in one durable transaction (group commit): all or none.
+    /// Idempotent: inserting a session whose id exists changes nothing, so a retry after a lost
+    /// acknowledgement is safe.
     func insertSessions(_ sessions: [Session]) async throws
 
     /// The session whose token hashes to `tokenHash`, whatever its state.
@@ -110,6 +107,13 @@ public protocol SessionStore: Sendable {
 
     /// Deletes counters whose window started before `cutoff`.
     func deleteThrottleCounters(startedBefore cutoff: Date) async throws -> Int
+}
+
+extension SessionStore {
+    /// Inserts one new session: ``insertSessions(_:)`` with a batch of one.
+    public func insertSession(_ session: Session) async throws {
+        try await self.insertSessions([session])
+    }
 }
 
 /// The username is already taken.

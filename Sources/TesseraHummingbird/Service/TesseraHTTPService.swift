@@ -172,7 +172,8 @@ public struct TesseraHTTPService: Sendable {
         writer.endObject()
         return Response(
             status: .ok,
-            headers: [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store", .eTag: Self.eTag(session.dataVersion)],
+            // Cache-Control: no-store comes from the authenticator, as on every authenticated answer.
+            headers: [.contentType: "application/json; charset=utf-8", .eTag: Self.eTag(session.dataVersion)],
             body: .init(byteBuffer: writer.buffer)
         )
     }
