@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "TesseraSQLite", targets: ["TesseraSQLite"]),
         .library(name: "TesseraPostgres", targets: ["TesseraPostgres"]),
         .library(name: "TesseraHummingbird", targets: ["TesseraHummingbird"]),
+        .library(name: "TesseraTokens", targets: ["TesseraTokens"]),
         .executable(name: "tessera", targets: ["TesseraCommand"]),
     ],
     dependencies: [
@@ -29,6 +30,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.30.0"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.0"),
     ],
     targets: [
         // The core: model, policy, tokens, errors, clock. No I/O.
@@ -61,11 +63,24 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Token mode: signed access tokens (JWT), signing keys, refresh-token rotation.
+        .target(
+            name: "TesseraTokens",
+            dependencies: [
+                .byName(name: "Tessera"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The HTTP service and the middleware any Hummingbird app can mount.
         .target(
             name: "TesseraHummingbird",
             dependencies: [
                 .byName(name: "Tessera"),
+                .byName(name: "TesseraTokens"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -85,6 +100,7 @@ let package = Package(
                 .byName(name: "TesseraSQLite"),
                 .byName(name: "TesseraPostgres"),
                 .byName(name: "TesseraHummingbird"),
+                .byName(name: "TesseraTokens"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -164,6 +180,7 @@ let package = Package(
                 .byName(name: "Tessera"),
                 .byName(name: "TesseraSQLite"),
                 .byName(name: "TesseraHummingbird"),
+                .byName(name: "TesseraTokens"),
                 .byName(name: "TesseraTestSupport"),
                 .byName(name: "ProtectedApp"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -174,6 +191,22 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "InMemoryLogging", package: "swift-log"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TesseraTokensTests",
+            dependencies: [
+                .byName(name: "Tessera"),
+                .byName(name: "TesseraTokens"),
+                .byName(name: "TesseraSQLite"),
+                .byName(name: "TesseraHummingbird"),
+                .byName(name: "TesseraTestSupport"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -3,7 +3,7 @@ import Tessera
 import TesseraHummingbird
 import TesseraSQLite
 
-/// The data directory: the SQLite database and the service API key.
+/// The data directory: the SQLite database, the service API key and the signing keys.
 struct DataDirectory {
     let url: URL
 
@@ -13,6 +13,7 @@ struct DataDirectory {
 
     var databasePath: String { self.url.appendingPathComponent("tessera.sqlite").path }
     var serviceKeyPath: String { self.url.appendingPathComponent("service-api-key").path }
+    var signingKeysURL: URL { self.url.appendingPathComponent("signing-keys.json") }
 
     /// Creates the directory (owner-only) if needed.
     func prepare() throws {

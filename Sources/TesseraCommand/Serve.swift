@@ -6,6 +6,7 @@ import ServiceLifecycle
 import Tessera
 import TesseraHummingbird
 import TesseraSQLite
+import TesseraTokens
 
 /// `tessera serve`: runs the HTTP service on the embedded SQLite store.
 struct Serve: AsyncParsableCommand {
@@ -60,6 +61,18 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "Time between sweeps of ended sessions, in batches of 500 (env TESSERA_SWEEP_INTERVAL; default 60s).")
     var sweepInterval: String?
+
+    @Option(help: "How long an access token of token mode is valid, at most 1h (env TESSERA_ACCESS_TOKEN_LIFETIME; default 5m).")
+    var accessTokenLifetime: String?
+
+    @Option(
+        help:
+            "How long after its first use a refresh token still answers the same successor, for racing requests (env TESSERA_REFRESH_GRACE; default 10s)."
+    )
+    var refreshGrace: String?
+
+    @Option(help: "The iss claim of access tokens (env TESSERA_ISSUER; default tessera).")
+    var issuer: String?
 
     @Option(help: "trace, debug, info, notice, warning, error or critical (env TESSERA_LOG_LEVEL; default info).")
     var logLevel: String?
@@ -123,6 +136,18 @@ struct Serve: AsyncParsableCommand {
             option: "--sweep-interval",
             default: .seconds(60)
         )
+        let accessLifetime = try Setting.duration(
+            self.accessTokenLifetime,
+            env: "TESSERA_ACCESS_TOKEN_LIFETIME",
+            option: "--access-token-lifetime",
+            default: .seconds(300)
+        )
+        guard accessLifetime >= .seconds(10), accessLifetime <= .seconds(3600) else {
+            throw ValidationError("--access-token-lifetime must be between 10s and 1h.")
+        }
+        let refreshGrace = try Setting.duration(self.refreshGrace, env: "TESSERA_REFRESH_GRACE", option: "--refresh-grace", default: .seconds(10))
+        guard refreshGrace <= .seconds(300) else { throw ValidationError("--refresh-grace must be at most 5m.") }
+        let issuer = Setting.string(self.issuer, env: "TESSERA_ISSUER", default: "tessera")
         guard staleness >= .milliseconds(100) else { throw ValidationError("--cache-staleness must be at least 100ms.") }
         let secure = Setting.flag(self.secureCookies, env: "TESSERA_SECURE_COOKIES")
         let trustForwardedFor = Setting.flag(self.trustForwardedFor, env: "TESSERA_TRUST_FORWARDED_FOR")
@@ -135,6 +160,12 @@ struct Serve: AsyncParsableCommand {
             try directory.prepare()
             let storeDescription = try self.data.describeStore()
             let serviceKey = try Self.serviceKey(directory: directory)
+            let keys: SigningKeys
+            do {
+                keys = try await SigningKeys.open(file: directory.signingKeysURL)
+            } catch {
+                throw CommandError("Cannot open the signing keys \(directory.signingKeysURL.path): \(error).")
+            }
             let cookie = SessionCookie(secure: secure)
             let throttle = LoginThrottlePolicy(maxFailuresPerAccount: maxFailures)
             let hasher = BcryptPasswordHasher(cost: UInt8(cost))
@@ -150,9 +181,15 @@ struct Serve: AsyncParsableCommand {
                     : nil
                 let sessions = SessionManager(store: store, policy: policy, activityBuffer: activity, cache: cache, groupCommit: true)
                 let login = try await PasswordLogin(sessions: sessions, hasher: hasher, throttle: throttle)
+                let tokens = TokenService(
+                    sessions: sessions,
+                    keys: keys,
+                    configuration: .init(accessTokenLifetime: accessLifetime, refreshGracePeriod: refreshGrace, issuer: issuer)
+                )
                 let service = TesseraHTTPService(
                     login: login,
                     serviceKey: ServiceAPIKey(key: serviceKey.key),
+                    tokens: tokens,
                     configuration: .init(cookie: cookie, trustForwardedFor: trustForwardedFor, requestLogLevel: level <= .debug ? .debug : nil)
                 )
 
@@ -166,6 +203,10 @@ struct Serve: AsyncParsableCommand {
                     "Sessions: idle timeout \(policy.idleTimeout.humanReadable), absolute timeout \(policy.absoluteTimeout.humanReadable), "
                         + "cookie \(cookie.name)"
                 )
+                say(
+                    "Tokens: access tokens live \(accessLifetime.humanReadable), signed by key \(keys.signingKeyID) "
+                        + "(\(directory.signingKeysURL.path)); refresh grace \(refreshGrace.humanReadable)"
+                )
                 let notifier = base as? any SessionChangeNotifier
                 if cache != nil {
                     say(
@@ -176,6 +217,7 @@ struct Serve: AsyncParsableCommand {
                 var services: [any Service] = [
                     ActivityFlusher(buffer: activity, store: store, interval: .seconds(1), logger: logger),
                     SessionSweeper(sessions: sessions, throttle: throttle, interval: sweepInterval, logger: logger),
+                    SigningKeysReloader(keys: keys, logger: logger),
                 ]
                 if let cache {
                     services.append(SessionChangeFeed(cache: cache, store: store, notifier: notifier, logger: logger))

@@ -222,6 +222,21 @@ public final class PostgresSessionStore: SessionStore, SessionChangeNotifier, Se
                 "CREATE INDEX session_changes_by_time ON session_changes (changed_at)",
             ]
         ),
+        (
+            3, "refresh tokens",
+            [
+                """
+                CREATE TABLE refresh_tokens (
+                    token_hash BYTEA PRIMARY KEY,
+                    session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+                    created_at BIGINT NOT NULL,
+                    rotated_at BIGINT,
+                    sealed_successor BYTEA
+                )
+                """,
+                "CREATE INDEX refresh_tokens_by_session ON refresh_tokens (session_id)",
+            ]
+        ),
     ]
 
     /// Applies pending migrations in one transaction under an advisory lock, so that nodes
@@ -398,6 +413,58 @@ public final class PostgresSessionStore: SessionStore, SessionChangeNotifier, Se
             )
             return (revoked, revoked > 0)
         }
+    }
+
+    // MARK: Refresh tokens
+
+    public func insertRefreshToken(_ token: RefreshTokenRecord) async throws {
+        try await self.execute(Self.insertion(token))
+    }
+
+    public func refreshToken(hash: TokenHash) async throws -> RefreshTokenRecord? {
+        try await self.rows(
+            """
+            SELECT token_hash, session_id, created_at, rotated_at, sealed_successor FROM refresh_tokens
+            WHERE token_hash = \(ByteBuffer(bytes: hash.bytes))
+            """
+        ) { row in
+            let (hash, sessionID, created, rotated, sealed) = try row.decode((ByteBuffer, String, Int64, Int64?, ByteBuffer?).self)
+            return RefreshTokenRecord(
+                tokenHash: TokenHash(bytes: Array(hash.readableBytesView)),
+                sessionID: sessionID,
+                createdAt: Date(millisecondsSince1970: created),
+                rotatedAt: rotated.map(Date.init(millisecondsSince1970:)),
+                sealedSuccessor: sealed.map { Array($0.readableBytesView) }
+            )
+        }.first
+    }
+
+    public func rotateRefreshToken(hash: TokenHash, at: Date, sealedSuccessor: [UInt8], successor: RefreshTokenRecord) async throws -> Bool {
+        try await self.perform { client in
+            try await client.withTransaction(logger: self.logger) { connection in
+                // Racing rotations queue on the row lock; the losers find it rotated and change nothing.
+                let rotated = try await Self.count(
+                    """
+                    UPDATE refresh_tokens SET rotated_at = \(at.millisecondsSince1970), sealed_successor = \(ByteBuffer(bytes: sealedSuccessor))
+                    WHERE token_hash = \(ByteBuffer(bytes: hash.bytes)) AND rotated_at IS NULL
+                    """,
+                    on: connection,
+                    logger: self.logger
+                )
+                guard rotated == 1 else { return false }
+                try await connection.query(Self.insertion(successor), logger: self.logger)
+                return true
+            }
+        }
+    }
+
+    static func insertion(_ token: RefreshTokenRecord) -> PostgresQuery {
+        """
+        INSERT INTO refresh_tokens (token_hash, session_id, created_at, rotated_at, sealed_successor)
+        VALUES (\(ByteBuffer(bytes: token.tokenHash.bytes)), \(token.sessionID), \(token.createdAt.millisecondsSince1970),
+            \(token.rotatedAt?.millisecondsSince1970), \(token.sealedSuccessor.map { ByteBuffer(bytes: $0) }))
+        ON CONFLICT (token_hash) DO NOTHING
+        """
     }
 
     // MARK: The change feed

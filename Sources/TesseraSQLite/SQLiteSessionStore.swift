@@ -99,6 +99,20 @@ public final class SQLiteSessionStore: SessionStore {
                     """
             )
         }
+        migrator.registerMigration("v3: refresh tokens") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE refresh_tokens (
+                        token_hash BLOB PRIMARY KEY NOT NULL,
+                        session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+                        created_at INTEGER NOT NULL,
+                        rotated_at INTEGER,
+                        sealed_successor BLOB
+                    );
+                    CREATE INDEX refresh_tokens_by_session ON refresh_tokens(session_id);
+                    """
+            )
+        }
         return migrator
     }
 
@@ -304,6 +318,62 @@ public final class SQLiteSessionStore: SessionStore {
             )
             return db.changesCount
         }
+    }
+
+    // MARK: Refresh tokens
+
+    public func insertRefreshToken(_ token: RefreshTokenRecord) async throws {
+        try await self.write { db in
+            try Self.insert(token, db)
+        }
+    }
+
+    public func refreshToken(hash: TokenHash) async throws -> RefreshTokenRecord? {
+        try await self.read { db in
+            try Row.fetchOne(
+                db,
+                sql: "SELECT token_hash, session_id, created_at, rotated_at, sealed_successor FROM refresh_tokens WHERE token_hash = ?",
+                arguments: [Data(hash.bytes)]
+            ).map(Self.refreshToken(from:))
+        }
+    }
+
+    public func rotateRefreshToken(hash: TokenHash, at: Date, sealedSuccessor: [UInt8], successor: RefreshTokenRecord) async throws -> Bool {
+        try await self.write { db in
+            try db.execute(
+                sql: "UPDATE refresh_tokens SET rotated_at = ?, sealed_successor = ? WHERE token_hash = ? AND rotated_at IS NULL",
+                arguments: [at.millisecondsSince1970, Data(sealedSuccessor), Data(hash.bytes)]
+            )
+            guard db.changesCount == 1 else { return false }
+            try Self.insert(successor, db)
+            return true
+        }
+    }
+
+    private static func insert(_ token: RefreshTokenRecord, _ db: Database) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO refresh_tokens (token_hash, session_id, created_at, rotated_at, sealed_successor) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (token_hash) DO NOTHING
+                """,
+            arguments: [
+                Data(token.tokenHash.bytes), token.sessionID, token.createdAt.millisecondsSince1970,
+                token.rotatedAt?.millisecondsSince1970, token.sealedSuccessor.map { Data($0) },
+            ]
+        )
+    }
+
+    private static func refreshToken(from row: Row) -> RefreshTokenRecord {
+        let hash: Data = row["token_hash"]
+        let sealed: Data? = row["sealed_successor"]
+        let rotated: Int64? = row["rotated_at"]
+        return RefreshTokenRecord(
+            tokenHash: TokenHash(bytes: Array(hash)),
+            sessionID: row["session_id"],
+            createdAt: Date(millisecondsSince1970: row["created_at"]),
+            rotatedAt: rotated.map(Date.init(millisecondsSince1970:)),
+            sealedSuccessor: sealed.map(Array.init)
+        )
     }
 
     // MARK: Users

@@ -8,6 +8,7 @@ import Tessera
 import TesseraHummingbird
 import TesseraSQLite
 import TesseraTestSupport
+import TesseraTokens
 
 /// The HTTP service on a real SQLite file, with a manual clock and bcrypt at its lowest cost.
 struct ServiceHarness {
@@ -38,7 +39,12 @@ struct ServiceHarness {
             let hash = try await self.hasher.hash(Self.password)
             try await self.store.insertUser(User(id: "usr_\(name)", username: name, passwordHash: hash, createdAt: self.clock.now))
         }
-        self.service = TesseraHTTPService(login: login, serviceKey: ServiceAPIKey(key: Self.serviceKey), configuration: configuration)
+        self.service = TesseraHTTPService(
+            login: login,
+            serviceKey: ServiceAPIKey(key: Self.serviceKey),
+            tokens: TokenService(sessions: sessions, keys: await SigningKeys.ephemeral(clock: self.clock)),
+            configuration: configuration
+        )
     }
 
     var sessions: SessionManager { self.service.sessions }

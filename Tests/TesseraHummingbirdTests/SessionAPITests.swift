@@ -210,7 +210,7 @@ import TesseraTestSupport
         let harness = try await ServiceHarness()
         try await harness.test { client in
             let (refused, refusedBody) = try await client.json("/v1/sessions", method: .post, body: #"{"subject":"ext-42"}"#)
-            #expect(refused.status == .unauthorized && refusedBody.errorCode == "AUTH_1007")
+            #expect(refused.status == .unauthorized && refusedBody.errorCode == "AUTH_1009")
             let (wrongKey, _) = try await client.json(
                 "/v1/sessions",
                 method: .post,

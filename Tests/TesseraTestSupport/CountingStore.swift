@@ -78,6 +78,21 @@ public final class CountingStore: SessionStore {
         try await self.base.deleteSessionChanges(before: cutoff)
     }
 
+    public func insertRefreshToken(_ token: RefreshTokenRecord) async throws {
+        self.record("insertRefreshToken")
+        try await self.base.insertRefreshToken(token)
+    }
+
+    public func refreshToken(hash: TokenHash) async throws -> RefreshTokenRecord? {
+        self.record("refreshToken")
+        return try await self.base.refreshToken(hash: hash)
+    }
+
+    public func rotateRefreshToken(hash: TokenHash, at: Date, sealedSuccessor: [UInt8], successor: RefreshTokenRecord) async throws -> Bool {
+        self.record("rotateRefreshToken")
+        return try await self.base.rotateRefreshToken(hash: hash, at: at, sealedSuccessor: sealedSuccessor, successor: successor)
+    }
+
     public func deleteSessions(endedBefore cutoff: Date, limit: Int) async throws -> Int {
         self.record("deleteSessions")
         return try await self.base.deleteSessions(endedBefore: cutoff, limit: limit)

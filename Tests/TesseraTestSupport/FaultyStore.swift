@@ -121,6 +121,21 @@ public final class FaultyStore: SessionStore {
         return try await self.base.deleteSessionChanges(before: cutoff)
     }
 
+    public func insertRefreshToken(_ token: RefreshTokenRecord) async throws {
+        try await self.gate()
+        try await self.base.insertRefreshToken(token)
+    }
+
+    public func refreshToken(hash: TokenHash) async throws -> RefreshTokenRecord? {
+        try await self.gate()
+        return try await self.base.refreshToken(hash: hash)
+    }
+
+    public func rotateRefreshToken(hash: TokenHash, at: Date, sealedSuccessor: [UInt8], successor: RefreshTokenRecord) async throws -> Bool {
+        try await self.gate()
+        return try await self.base.rotateRefreshToken(hash: hash, at: at, sealedSuccessor: sealedSuccessor, successor: successor)
+    }
+
     public func deleteSessions(endedBefore cutoff: Date, limit: Int) async throws -> Int {
         try await self.gate()
         return try await self.base.deleteSessions(endedBefore: cutoff, limit: limit)

@@ -71,9 +71,24 @@ extension TesseraError {
         )
     }
 
-    /// `AUTH_1007`: the service API key is missing or wrong.
+    /// `AUTH_1007`: a refresh token that was already used came back after the grace window.
+    /// Two parties hold the token family, so the session and the family were revoked.
+    public static var refreshTokenReused: Self {
+        .init(
+            code: "AUTH_1007",
+            status: 401,
+            message: "The refresh token was already used. The session has been revoked; sign in again."
+        )
+    }
+
+    /// `AUTH_1009`: the service API key is missing or wrong.
     public static var apiKeyInvalid: Self {
-        .init(code: "AUTH_1007", status: 401, message: "The service API key is missing or not valid.")
+        .init(code: "AUTH_1009", status: 401, message: "The service API key is missing or not valid.")
+    }
+
+    /// `AUTH_1010`: the access token has expired; a refresh gets a new one.
+    public static var accessTokenExpired: Self {
+        .init(code: "AUTH_1010", status: 401, message: "The access token has expired.")
     }
 
     /// `AUTH_1008`: the CSRF token is missing or wrong.
@@ -139,7 +154,8 @@ extension TesseraError {
     public static var table: [TesseraError] {
         [
             .invalidCredentials, .sessionExpired(.idle), .tokenInvalid, .tokenMissing, .forbidden(), .throttled(retryAfter: 1),
-            .apiKeyInvalid, .csrfFailed, .malformedBody(), .bodyTooLarge(limit: 0), .invalidField(""), .notFound(),
+            .refreshTokenReused, .csrfFailed, .apiKeyInvalid, .accessTokenExpired, .malformedBody(), .bodyTooLarge(limit: 0), .invalidField(""),
+            .notFound(),
             .preconditionRequired, .methodNotAllowed, .versionConflict(current: 0), .dataTooLarge(limit: 0), .storeUnavailable(),
             .internalError,
         ]

@@ -33,7 +33,13 @@ public struct PasswordLogin: Sendable {
     ///
     /// - Throws: `AUTH_1006` when the account or the client address is throttled, `AUTH_1001`
     ///   when the credentials are wrong.
-    public func login(username: String, password: String, clientAddress: String?, metadata: SessionMetadata = .init()) async throws -> Result {
+    public func login(
+        username: String,
+        password: String,
+        clientAddress: String?,
+        metadata: SessionMetadata = .init(),
+        credential: SessionManager.Credential = .sessionToken
+    ) async throws -> Result {
         let store = self.sessions.store
         let now = self.sessions.now
         let keys = [Self.accountKey(username)] + (clientAddress.map { [Self.clientKey($0)] } ?? [])
@@ -53,7 +59,7 @@ public struct PasswordLogin: Sendable {
             throw TesseraError.invalidCredentials
         }
         try await store.clearThrottle(key: keys[0])
-        let created = try await self.sessions.createSession(userID: user.id, metadata: metadata)
+        let created = try await self.sessions.createSession(userID: user.id, metadata: metadata, credential: credential)
         return Result(user: user, session: created.session, token: created.token)
     }
 

@@ -57,20 +57,35 @@ public struct SessionManager: Sendable {
 
     // MARK: Creating
 
+    /// How a new session is presented: with a session token (cookie or bearer), or in token mode,
+    /// through access and refresh tokens only.
+    public enum Credential: Sendable, Hashable {
+        /// A `tss_` session token, shown once to the creator.
+        case sessionToken
+        /// No session token exists: the session is reached through the access and refresh tokens
+        /// issued for it (see ``TokenHash/init(tokenModeSessionID:)``).
+        case tokenMode
+    }
+
     /// Creates a session for `userID` with a fresh token and a fresh id.
+    ///
+    /// In ``Credential/tokenMode`` the returned ``NewSession/token`` is not a credential of the
+    /// session (nothing stores its hash); it must not be handed out.
     public func createSession(
         userID: String,
         data: [String: JSONValue] = [:],
-        metadata: SessionMetadata = .init()
+        metadata: SessionMetadata = .init(),
+        credential: Credential = .sessionToken
     ) async throws -> NewSession {
         try self.checkDataSize(data)
         let now = self.now
         let token = SessionToken.generate()
         let absolute = now.addingTimeInterval(self.policy.absoluteTimeout.timeInterval).truncatedToMilliseconds
         let idle = min(now.addingTimeInterval(self.policy.idleTimeout.timeInterval).truncatedToMilliseconds, absolute)
+        let id = makeIdentifier(prefix: "ses_")
         let session = Session(
-            id: makeIdentifier(prefix: "ses_"),
-            tokenHash: token.hash,
+            id: id,
+            tokenHash: credential == .tokenMode ? TokenHash(tokenModeSessionID: id) : token.hash,
             userID: userID,
             createdAt: now,
             lastSeenAt: now,
@@ -101,7 +116,15 @@ public struct SessionManager: Sendable {
     public func authenticate(token presented: String?) async throws -> Session {
         guard let presented, !presented.isEmpty else { throw TesseraError.tokenMissing }
         guard let token = SessionToken(presented) else { throw TesseraError.tokenInvalid }
-        let hash = token.hash
+        return try await self.authenticate(tokenHash: token.hash)
+    }
+
+    /// Validates the session whose token hash is `hash` and records activity, as
+    /// ``authenticate(token:)`` does after parsing the token.
+    ///
+    /// For credentials that name their session in another way, such as a verified access token
+    /// (with ``TokenHash/init(tokenModeSessionID:)``).
+    public func authenticate(tokenHash hash: TokenHash) async throws -> Session {
         let cached = self.cache?.session(tokenHash: hash)
         var session: Session
         if let cached {
@@ -121,6 +144,13 @@ public struct SessionManager: Sendable {
         }
         try await self.slide(&session, now: now)
         return session
+    }
+
+    /// The session whose token hash is `hash` when it is valid now, read from the store without
+    /// recording activity: for introspection, which must not keep a session alive.
+    public func activeSession(tokenHash hash: TokenHash) async throws -> Session? {
+        guard var session = try await self.store.session(tokenHash: hash), session.tokenHash.constantTimeEquals(hash) else { return nil }
+        return self.endReason(of: &session, now: self.now) == nil ? session : nil
     }
 
     /// Reads a session from the store, and keeps it in the cache.

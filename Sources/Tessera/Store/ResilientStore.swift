@@ -202,6 +202,20 @@ public final class ResilientStore: SessionStore {
         try await self.run { try await $0.deleteSessionChanges(before: cutoff) }
     }
 
+    public func insertRefreshToken(_ token: RefreshTokenRecord) async throws {
+        try await self.run { try await $0.insertRefreshToken(token) }
+    }
+
+    public func refreshToken(hash: TokenHash) async throws -> RefreshTokenRecord? {
+        try await self.run { try await $0.refreshToken(hash: hash) }
+    }
+
+    // A retry after a lost acknowledgement answers `false`; the caller then reads the record
+    // and finds its own successor, as a racing caller would.
+    public func rotateRefreshToken(hash: TokenHash, at: Date, sealedSuccessor: [UInt8], successor: RefreshTokenRecord) async throws -> Bool {
+        try await self.run { try await $0.rotateRefreshToken(hash: hash, at: at, sealedSuccessor: sealedSuccessor, successor: successor) }
+    }
+
     public func deleteSessions(endedBefore cutoff: Date, limit: Int) async throws -> Int {
         try await self.run { try await $0.deleteSessions(endedBefore: cutoff, limit: limit) }
     }

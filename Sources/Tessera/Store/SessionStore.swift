@@ -74,9 +74,25 @@ public protocol SessionStore: Sendable {
     /// - Returns: how many were deleted.
     func deleteSessionChanges(before cutoff: Date) async throws -> Int
 
-    /// Deletes up to `limit` sessions that ended (revoked or expired) before `cutoff`.
-    /// - Returns: how many were deleted.
+    /// Deletes up to `limit` sessions that ended (revoked or expired) before `cutoff`, with
+    /// their refresh tokens.
+    /// - Returns: how many sessions were deleted.
     func deleteSessions(endedBefore cutoff: Date, limit: Int) async throws -> Int
+
+    // MARK: Refresh tokens
+
+    /// Inserts a new, unused refresh token. Idempotent: inserting a hash that exists changes
+    /// nothing.
+    func insertRefreshToken(_ token: RefreshTokenRecord) async throws
+
+    /// The refresh token whose hash is `hash`, used or not.
+    func refreshToken(hash: TokenHash) async throws -> RefreshTokenRecord?
+
+    /// Rotates a refresh token: in one durable transaction, marks `hash` used at `at` with
+    /// `sealedSuccessor`, and inserts `successor`, but only if `hash` exists and was not used
+    /// yet. Of racing rotations of one token, exactly one succeeds.
+    /// - Returns: whether this call rotated the token.
+    func rotateRefreshToken(hash: TokenHash, at: Date, sealedSuccessor: [UInt8], successor: RefreshTokenRecord) async throws -> Bool
 
     // MARK: Users
 

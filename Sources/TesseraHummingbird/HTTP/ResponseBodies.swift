@@ -1,5 +1,6 @@
 import Foundation
 import Tessera
+import TesseraTokens
 
 /// A session as clients see it. The token hash and the CSRF token are never part of it.
 struct SessionBody: Encodable {
@@ -69,4 +70,49 @@ struct RevokedCountResponse: Encodable {
 
 struct StatusResponse: Encodable {
     var status: String
+}
+
+/// Token mode's answer to a login, a session creation and a refresh.
+struct TokenResponse: Encodable {
+    var accessToken: String
+    var tokenType = "Bearer"
+    var expiresIn: Int
+    var refreshToken: String
+    var session: SessionBody
+    var user: UserBody?
+
+    init(_ tokens: TokenService.Tokens, user: UserBody?) {
+        self.accessToken = tokens.accessToken
+        self.expiresIn = tokens.expiresIn
+        self.refreshToken = tokens.refreshToken
+        self.session = SessionBody(tokens.session)
+        self.user = user
+    }
+}
+
+/// An introspection answer in the shape of RFC 7662: an inactive token gets `active` alone.
+struct IntrospectionResponse: Encodable {
+    var active: Bool
+    var tokenType: String?
+    var sub: String?
+    var sid: String?
+    var iat: Int64?
+    var exp: Int64?
+    var iss: String?
+
+    init(_ result: TokenService.Introspection) {
+        self.active = result.active
+        guard result.active else { return }
+        self.tokenType = result.tokenType?.rawValue
+        self.sub = result.subject
+        self.sid = result.sessionID
+        self.iat = result.issuedAt.map { Int64($0.timeIntervalSince1970.rounded(.down)) }
+        self.exp = result.expiresAt.map { Int64($0.timeIntervalSince1970.rounded(.down)) }
+        self.iss = result.issuer
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case active, sub, sid, iat, exp, iss
+        case tokenType = "token_type"
+    }
 }

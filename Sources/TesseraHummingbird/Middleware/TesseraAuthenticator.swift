@@ -2,11 +2,13 @@ import Foundation
 import Logging
 public import Hummingbird
 public import Tessera
+public import TesseraTokens
 
 /// Authenticates requests against Tessera: takes the session token from
-/// `Authorization: Bearer tss_…` or the session cookie, validates it (which slides the idle
-/// deadline), checks `X-CSRF-Token` on cookie-authenticated unsafe requests, and puts the
-/// session in the request context.
+/// `Authorization: Bearer tss_…` or the session cookie (or, with a ``TokenService``, an access
+/// token from `Authorization: Bearer`), validates it (which slides the idle deadline), checks
+/// `X-CSRF-Token` on cookie-authenticated unsafe requests, and puts the session in the request
+/// context. An access token of a revoked or expired session is refused like its session.
 ///
 /// ```swift
 /// let router = Router(context: TesseraRequestContext.self)
@@ -23,20 +25,27 @@ public import Tessera
 public struct TesseraAuthenticator<Context: SessionRequestContext>: RouterMiddleware {
     public let sessions: SessionManager
     public let cookie: SessionCookie
+    public let tokens: TokenService?
 
     /// - Parameters:
     ///   - sessions: validates tokens
     ///   - cookie: the session cookie's settings
-    public init(sessions: SessionManager, cookie: SessionCookie = .init()) {
+    ///   - tokens: validates access tokens; with `nil`, only session tokens are accepted
+    public init(sessions: SessionManager, cookie: SessionCookie = .init(), tokens: TokenService? = nil) {
         self.sessions = sessions
         self.cookie = cookie
+        self.tokens = tokens
     }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let (token, source) = self.credential(in: request)
         let session: Session
         do {
-            session = try await self.sessions.authenticate(token: token)
+            if source == .bearer, let tokens = self.tokens, let token, TokenService.isAccessToken(token) {
+                session = try await tokens.authenticate(accessToken: token)
+            } else {
+                session = try await self.sessions.authenticate(token: token)
+            }
         } catch let error as TesseraError where source == .cookie && token != nil && error.isAuthenticationFailure {
             var response = error.response(correlationID: context.correlationID)
             response.setCookie(self.cookie.clearing())

@@ -2,6 +2,7 @@ import Foundation
 public import Hummingbird
 public import Logging
 public import Tessera
+public import TesseraTokens
 
 /// Tessera's HTTP API: log in, who am I, log out, list and revoke sessions, session data, and
 /// service-created sessions. ``buildRouter()`` makes a Hummingbird router of it.
@@ -34,17 +35,23 @@ public struct TesseraHTTPService: Sendable {
     public let sessions: SessionManager
     public let login: PasswordLogin
     public let serviceKey: ServiceAPIKey?
+    /// Token mode (access and refresh tokens); `nil` refuses `"mode": "token"` and serves no
+    /// refresh, key set or introspection.
+    public let tokens: TokenService?
     public let configuration: Configuration
     let usernames = UsernameCache()
 
     /// - Parameters:
     ///   - login: checks passwords and creates sessions (its ``PasswordLogin/sessions`` serve the rest)
-    ///   - serviceKey: the key for `POST /v1/sessions`; with `nil`, that operation is refused
+    ///   - serviceKey: the key for `POST /v1/sessions` and `POST /v1/introspect`; with `nil`,
+    ///     those operations are refused
+    ///   - tokens: token mode; its ``TokenService/sessions`` must be the login's
     ///   - configuration: cookie and proxy settings
-    public init(login: PasswordLogin, serviceKey: ServiceAPIKey?, configuration: Configuration = .init()) {
+    public init(login: PasswordLogin, serviceKey: ServiceAPIKey?, tokens: TokenService? = nil, configuration: Configuration = .init()) {
         self.sessions = login.sessions
         self.login = login
         self.serviceKey = serviceKey
+        self.tokens = tokens
         self.configuration = configuration
     }
 
@@ -61,6 +68,9 @@ public struct TesseraHTTPService: Sendable {
         .init(method: "GET", path: "/v1/sessions"),
         .init(method: "DELETE", path: "/v1/sessions"),
         .init(method: "DELETE", path: "/v1/sessions/{id}"),
+        .init(method: "POST", path: "/v1/token/refresh"),
+        .init(method: "GET", path: "/.well-known/jwks.json"),
+        .init(method: "POST", path: "/v1/introspect"),
     ]
 
     /// The router of the whole API.
@@ -92,13 +102,19 @@ public struct TesseraHTTPService: Sendable {
             .post(use: self.createSession)
 
         let authenticated = router.group("/v1")
-            .add(middleware: TesseraAuthenticator(sessions: self.sessions, cookie: self.configuration.cookie))
+            .add(middleware: TesseraAuthenticator(sessions: self.sessions, cookie: self.configuration.cookie, tokens: self.tokens))
         authenticated.get("/session", use: self.whoAmI)
         authenticated.patch("/session/data", use: self.updateData)
         authenticated.post("/logout", use: self.logOut)
         authenticated.get("/sessions", use: self.listSessions)
         authenticated.delete("/sessions", use: self.revokeSessions)
         authenticated.delete("/sessions/{id}", use: self.revokeSession)
+
+        router.post("/v1/token/refresh", use: self.refreshTokens)
+        router.get("/.well-known/jwks.json", use: self.jwks)
+        router.group("/v1/introspect")
+            .add(middleware: ServiceKeyMiddleware(key: self.serviceKey))
+            .post(use: self.introspect)
         return router
     }
 
@@ -108,6 +124,18 @@ public struct TesseraHTTPService: Sendable {
         var username: String
         var password: String
         var label: String?
+        var mode: String?
+    }
+
+    /// The token service for a request's `mode`, or `nil` for cookie mode.
+    func tokenService(mode: String?) throws -> TokenService? {
+        switch mode {
+        case nil, "cookie": return nil
+        case "token":
+            guard let tokens = self.tokens else { throw TesseraError.invalidField("Token mode is not enabled on this service.") }
+            return tokens
+        default: throw TesseraError.invalidField("The mode must be 'cookie' or 'token'.")
+        }
     }
 
     @Sendable func logIn(_ request: Request, context: TesseraRequestContext) async throws -> Response {
@@ -117,14 +145,20 @@ public struct TesseraHTTPService: Sendable {
             throw TesseraError.invalidField("The password must be 1 to 1024 bytes.")
         }
         let label = try Self.label(body.label)
+        let tokens = try self.tokenService(mode: body.mode)
         let address = self.clientAddress(request, context: context)
         let result = try await self.login.login(
             username: body.username,
             password: body.password,
             clientAddress: address,
-            metadata: self.metadata(request, address: address, label: label)
+            metadata: self.metadata(request, address: address, label: label),
+            credential: tokens == nil ? .sessionToken : .tokenMode
         )
         context.logger.info("Logged in", metadata: ["session_id": .string(result.session.id), "user_id": .string(result.user.id)])
+        if let tokens {
+            let issued = try await tokens.issueTokens(for: result.session)
+            return Response.json(TokenResponse(issued, user: UserBody(id: result.user.id, username: result.user.username)))
+        }
         var response = Response.json(
             LoginResponse(
                 session: SessionBody(result.session),
@@ -237,6 +271,7 @@ public struct TesseraHTTPService: Sendable {
         var subject: String
         var data: [String: JSONValue]?
         var label: String?
+        var mode: String?
     }
 
     @Sendable func createSession(_ request: Request, context: TesseraRequestContext) async throws -> Response {
@@ -244,6 +279,19 @@ public struct TesseraHTTPService: Sendable {
         guard (1...256).contains(body.subject.count) else { throw TesseraError.invalidField("The subject must be 1 to 256 characters.") }
         let label = try Self.label(body.label)
         let address = self.clientAddress(request, context: context)
+        if let tokens = try self.tokenService(mode: body.mode) {
+            let issued = try await tokens.createSession(
+                userID: body.subject,
+                data: body.data ?? [:],
+                metadata: self.metadata(request, address: address, label: label)
+            )
+            context.logger.info("Created token-mode session for a subject", metadata: ["session_id": .string(issued.session.id)])
+            return Response.json(
+                TokenResponse(issued, user: UserBody(id: body.subject, username: nil)),
+                status: .created,
+                headers: [.eTag: Self.eTag(issued.session.dataVersion)]
+            )
+        }
         let created = try await self.sessions.createSession(
             userID: body.subject,
             data: body.data ?? [:],
@@ -255,6 +303,44 @@ public struct TesseraHTTPService: Sendable {
             status: .created,
             headers: [.eTag: Self.eTag(created.session.dataVersion)]
         )
+    }
+
+    // MARK: Token mode
+
+    struct RefreshRequest: Decodable {
+        var refreshToken: String
+    }
+
+    @Sendable func refreshTokens(_ request: Request, context: TesseraRequestContext) async throws -> Response {
+        guard let tokens = self.tokens else { throw TesseraError.notFound("Token mode is not enabled on this service.") }
+        let body = try await JSONCoding.decode(RefreshRequest.self, from: request, limit: 4 * 1024)
+        let issued: TokenService.Tokens
+        do {
+            issued = try await tokens.refresh(body.refreshToken)
+        } catch let error as TesseraError where error == .refreshTokenReused {
+            context.logger.warning("Refresh token reused after rotation; revoked its session")
+            throw error
+        }
+        context.logger.debug("Refreshed tokens", metadata: ["session_id": .string(issued.session.id)])
+        return Response.json(TokenResponse(issued, user: nil))
+    }
+
+    @Sendable func jwks(_ request: Request, context: TesseraRequestContext) async throws -> Response {
+        guard let tokens = self.tokens else { throw TesseraError.notFound("Token mode is not enabled on this service.") }
+        // Verifiers may cache the set briefly; a key is published before the tokens it signs
+        // can reach them only within this time, so they should refetch on an unknown `kid`.
+        return Response(
+            status: .ok,
+            headers: [.contentType: "application/jwk-set+json", .cacheControl: "public, max-age=60"],
+            body: .init(byteBuffer: JSONCoding.encode(tokens.jwks()))
+        )
+    }
+
+    @Sendable func introspect(_ request: Request, context: TesseraRequestContext) async throws -> Response {
+        guard let tokens = self.tokens else { throw TesseraError.notFound("Token mode is not enabled on this service.") }
+        let token = try await IntrospectionRequest.token(from: request)
+        let result = try await tokens.introspect(token)
+        return Response.json(IntrospectionResponse(result))
     }
 
     // MARK: Helpers

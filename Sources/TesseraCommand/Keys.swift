@@ -1,0 +1,74 @@
+import ArgumentParser
+import Foundation
+import Tessera
+import TesseraTokens
+
+/// `tessera keys`: the keys that sign access tokens.
+struct Keys: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Manage the keys that sign access tokens.",
+        subcommands: [Rotate.self, List.self]
+    )
+
+    struct Rotate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add a new signing key; the old one still verifies until its tokens have expired.",
+            discussion: """
+                A running service signs with the new key within 5 seconds. The retired key's private half is \
+                deleted at once; its public half stays published in /.well-known/jwks.json until every token \
+                it signed has expired, and leaves the file a day after retirement.
+                """
+        )
+
+        @OptionGroup var data: StoreOptions
+
+        func run() async throws {
+            let directory = self.data.directory
+            do {
+                try directory.prepare()
+                let file = directory.signingKeysURL
+                if !FileManager.default.fileExists(atPath: file.path) {
+                    _ = try await SigningKeys.open(file: file)
+                }
+                let key = try SigningKeys.rotate(file: file)
+                say("New signing key \(key.id) in \(file.path)")
+            } catch let error as CommandError {
+                FileHandle.standardError.write(Data("tessera: \(error)\n".utf8))
+                throw ExitCode.failure
+            } catch {
+                FileHandle.standardError.write(Data("tessera: cannot rotate the signing keys: \(error)\n".utf8))
+                throw ExitCode.failure
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the signing keys, oldest first.")
+
+        @OptionGroup var data: StoreOptions
+
+        func run() async throws {
+            let file = self.data.directory.signingKeysURL
+            guard FileManager.default.fileExists(atPath: file.path) else {
+                say("No signing keys yet; `tessera serve` creates \(file.path) on first start.")
+                return
+            }
+            do {
+                let keys = try await SigningKeys.open(file: file)
+                for key in keys.keys {
+                    let state = key.retiredAt.map { "retired \(JSONDate.format($0))" } ?? "signing"
+                    say("\(key.id)  created \(JSONDate.format(key.createdAt))  \(state)")
+                }
+            } catch {
+                FileHandle.standardError.write(Data("tessera: cannot read \(file.path): \(error)\n".utf8))
+                throw ExitCode.failure
+            }
+        }
+    }
+}
+
+enum JSONDate {
+    static func format(_ date: Date) -> String {
+        date.formatted(.iso8601)
+    }
+}
