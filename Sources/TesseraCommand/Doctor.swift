@@ -4,6 +4,7 @@ import Logging
 import Tessera
 import TesseraPostgres
 import TesseraSQLite
+import TesseraTokens
 
 /// `tessera doctor`: checks the configuration, the store and the clock, and says plainly what is
 /// wrong. Changes nothing: it applies no migration.
@@ -21,7 +22,8 @@ struct Doctor: AsyncParsableCommand {
         ("TESSERA_IDLE_TIMEOUT", false), ("TESSERA_ABSOLUTE_TIMEOUT", false), ("TESSERA_ACTIVITY_GRANULARITY", false),
         ("TESSERA_SECURE_COOKIES", false), ("TESSERA_TRUST_FORWARDED_FOR", false), ("TESSERA_BCRYPT_COST", false),
         ("TESSERA_MAX_FAILED_LOGINS", false), ("TESSERA_LOG_LEVEL", false), ("TESSERA_STORE_ATTEMPTS", false),
-        ("TESSERA_STORE_BACKOFF", false), ("TESSERA_SERVICE_API_KEY", true),
+        ("TESSERA_STORE_BACKOFF", false), ("TESSERA_SERVICE_API_KEY", true), ("TESSERA_ACCESS_TOKEN_LIFETIME", false),
+        ("TESSERA_REFRESH_GRACE", false), ("TESSERA_ISSUER", false),
     ]
 
     func run() async throws {
@@ -61,6 +63,8 @@ struct Doctor: AsyncParsableCommand {
             say("Service API key: \(hasKey ? "in \(directory.serviceKeyPath)" : "not generated yet")")
         }
 
+        problems += await Self.checkSigningKeys(directory.signingKeysURL)
+
         if let postgres {
             problems += await self.checkPostgres(postgres)
         } else if FileManager.default.fileExists(atPath: directory.databasePath) {
@@ -81,6 +85,26 @@ struct Doctor: AsyncParsableCommand {
         say("Problems:")
         for problem in problems { say("  - \(problem)") }
         throw ExitCode.failure
+    }
+
+    /// The signing keys: readable by the owner only, with a key that signs.
+    static func checkSigningKeys(_ file: URL) async -> [String] {
+        guard FileManager.default.fileExists(atPath: file.path) else {
+            say("Signing keys: not generated yet (`tessera serve` creates \(file.path))")
+            return []
+        }
+        var problems: [String] = []
+        let mode = (try? FileManager.default.attributesOfItem(atPath: file.path)[.posixPermissions] as? Int) ?? 0
+        if mode & 0o077 != 0 {
+            problems.append("The signing keys \(file.path) can be read by others (mode \(String(mode, radix: 8))); run chmod 600 on it.")
+        }
+        do {
+            let keys = try await SigningKeys.open(file: file)
+            say("Signing keys: \(keys.keys.count) in \(file.path), signing with \(keys.signingKeyID)")
+        } catch {
+            problems.append("The signing keys \(file.path) cannot be read: \(error)")
+        }
+        return problems
     }
 
     func checkSQLite(path: String) async -> [String] {

@@ -153,6 +153,62 @@ import TesseraTestSupport
         #expect(server.process.terminationStatus == 0)
     }
 
+    @Test func keysRotateWhileServingAndTokensOutliveARestart() async throws {
+        let directory = TemporaryDirectory()
+        let data = directory.url.appendingPathComponent("data").path
+        #expect(try ServerProcess.run(["users", "add", "erin", "--data-dir", data], input: "pw-1\n", environment: Self.environment).status == 0)
+        let server = try await ServerProcess(dataDirectory: data, logDirectory: directory.url, environment: Self.environment, name: "keys")
+        let keysFile = directory.url.appendingPathComponent("data/signing-keys.json").path
+        #expect(try FileManager.default.attributesOfItem(atPath: keysFile)[.posixPermissions] as? Int == 0o600)
+
+        let login = try await self.send(.POST, server.baseURL + "/v1/login", body: #"{"username":"erin","password":"pw-1","mode":"token"}"#)
+        #expect(login.status == 200 && login.header("Set-Cookie") == nil)
+        let oldAccess = try #require(login.json["accessToken"] as? String)
+        let refreshToken = try #require(login.json["refreshToken"] as? String)
+        let oldKey = try #require(try Self.kid(of: oldAccess))
+        #expect(try await self.publishedKeys(server) == [oldKey])
+
+        let rotated = try ServerProcess.run(["keys", "rotate", "--data-dir", data])
+        #expect(rotated.status == 0, "\(rotated.output)")
+        // The service rereads the file every 5 seconds.
+        let rotatedAt = ContinuousClock.now
+        var published = try await self.publishedKeys(server)
+        while published.count < 2, ContinuousClock.now - rotatedAt < .seconds(10) {
+            try await Task.sleep(for: .milliseconds(100))
+            published = try await self.publishedKeys(server)
+        }
+        #expect(published.count == 2 && published.first == oldKey)
+        let newKey = try #require(published.last)
+        let listed = try ServerProcess.run(["keys", "list", "--data-dir", data])
+        #expect(listed.output.contains(oldKey) && listed.output.contains(newKey) && listed.output.contains("retired"))
+
+        let second = try await self.send(.POST, server.baseURL + "/v1/login", body: #"{"username":"erin","password":"pw-1","mode":"token"}"#)
+        #expect(try Self.kid(of: try #require(second.json["accessToken"] as? String)) == newKey)
+        #expect(try await self.send(.GET, server.baseURL + "/v1/session", headers: [("Authorization", "Bearer \(oldAccess)")]).status == 200)
+
+        // After a restart, the old token still verifies and the refresh token still refreshes.
+        server.kill()
+        let restarted = try await ServerProcess(dataDirectory: data, logDirectory: directory.url, environment: Self.environment, name: "keys2")
+        #expect(try await self.send(.GET, restarted.baseURL + "/v1/session", headers: [("Authorization", "Bearer \(oldAccess)")]).status == 200)
+        let refreshed = try await self.send(.POST, restarted.baseURL + "/v1/token/refresh", body: #"{"refreshToken":"\#(refreshToken)"}"#)
+        #expect(refreshed.status == 200)
+        #expect(try Self.kid(of: try #require(refreshed.json["accessToken"] as? String)) == newKey)
+        restarted.terminate()
+    }
+
+    func publishedKeys(_ server: ServerProcess) async throws -> [String] {
+        let reply = try await self.send(.GET, server.baseURL + "/.well-known/jwks.json")
+        return (reply.json["keys"] as? [[String: Any]] ?? []).compactMap { $0["kid"] as? String }
+    }
+
+    static func kid(of token: String) throws -> String? {
+        let header = try #require(token.split(separator: ".").first)
+        var base64 = header.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
+        let object = try JSONSerialization.jsonObject(with: try #require(Data(base64Encoded: base64))) as? [String: Any]
+        return object?["kid"] as? String
+    }
+
     @Test func badConfigurationStopsWithASentence() throws {
         let badDuration = try ServerProcess.run(["serve", "--idle-timeout", "soon"])
         #expect(badDuration.status != 0)
@@ -180,7 +236,7 @@ import TesseraTestSupport
         let secret = "tsk_" + String(repeating: "s3cr3t", count: 6)
         let healthy = try ServerProcess.run(["doctor", "--data-dir", data], environment: ["TESSERA_SERVICE_API_KEY": secret])
         #expect(healthy.status == 0, "\(healthy.output)")
-        #expect(healthy.output.contains("Migrations: 2 of 2 applied"))
+        #expect(healthy.output.contains("Migrations: 3 of 3 applied"))
         #expect(healthy.output.contains("TESSERA_SERVICE_API_KEY: set (secret, not shown)"))
         #expect(!healthy.output.contains(secret))
 
