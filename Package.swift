@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "TesseraPostgres", targets: ["TesseraPostgres"]),
         .library(name: "TesseraHummingbird", targets: ["TesseraHummingbird"]),
         .library(name: "TesseraTokens", targets: ["TesseraTokens"]),
+        .library(name: "TesseraClient", targets: ["TesseraClient"]),
         .executable(name: "tessera", targets: ["TesseraCommand"]),
     ],
     dependencies: [
@@ -72,6 +73,17 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The client SDK for Swift apps: owns the credentials, refreshes them without storms or loops.
+        .target(
+            name: "TesseraClient",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -207,6 +219,26 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TesseraClientTests",
+            dependencies: [
+                .byName(name: "TesseraClient"),
+                .byName(name: "Tessera"),
+                .byName(name: "TesseraTokens"),
+                .byName(name: "TesseraSQLite"),
+                .byName(name: "TesseraHummingbird"),
+                .byName(name: "TesseraTestSupport"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -23,6 +23,16 @@ let package = Package(
             ],
             path: "Benchmarks/TesseraBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-        )
+        ),
+        // The client SDK's per-request overhead against a transport that answers at once.
+        .executableTarget(
+            name: "TesseraClientBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "TesseraClient", package: "Tessera"),
+            ],
+            path: "Benchmarks/TesseraClientBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ]
 )

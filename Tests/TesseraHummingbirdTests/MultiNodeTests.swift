@@ -59,24 +59,32 @@ struct MultiNodeTests {
             #expect(try await self.status(.GET, nodeB.baseURL + "/v1/session", token: token).0 == 200)
         }
 
-        // Each revoked through A; B is polled until it refuses, for at most 1 s.
+        // Each revoked through A; B is polled until it refuses. The bound is on when a request
+        // is sent: B must refuse every request sent 1 s or more after the revocation returned.
+        // (Timing the answers instead would count a loaded machine's scheduling delays.)
         var delays: [Duration] = []
         for (id, token) in tokens {
             #expect(try await self.status(.DELETE, nodeA.baseURL + "/v1/sessions/\(id)", token: token).0 == 204)
             let revokedAt = ContinuousClock.now
-            var refused = false
-            while !refused, ContinuousClock.now - revokedAt < .seconds(1) {
+            var refusedAfter: Duration?
+            while refusedAfter == nil, ContinuousClock.now - revokedAt < .seconds(5) {
+                let sentAfter = ContinuousClock.now - revokedAt
                 let (status, body) = try await self.status(.GET, nodeB.baseURL + "/v1/session", token: token)
-                refused = status == 401 && (body["error"] as? [String: Any])?["reason"] as? String == "revoked"
+                if status == 401 && (body["error"] as? [String: Any])?["reason"] as? String == "revoked" {
+                    refusedAfter = sentAfter
+                } else {
+                    #expect(sentAfter < .seconds(1), "node B accepted session \(id) in a request sent \(sentAfter) after its revocation")
+                }
             }
-            #expect(refused, "node B still accepted session \(id) 1 s after its revocation")
-            delays.append(ContinuousClock.now - revokedAt)
+            let delay = try #require(refusedAfter, "node B never refused session \(id)")
+            delays.append(delay)
         }
         let sorted = delays.sorted()
         let p50 = sorted[sorted.count / 2]
         let p99 = sorted[min(sorted.count - 1, sorted.count * 99 / 100)]
-        print("Revocation propagation A → B over \(sorted.count) sessions: p50 \(p50), p99 \(p99), max \(sorted.last!)")
-        #expect(sorted.last! < .seconds(1))
+        print(
+            "Revocation propagation A → B over \(sorted.count) sessions (first refused request sent after): p50 \(p50), p99 \(p99), max \(sorted.last!)"
+        )
     }
 }
 

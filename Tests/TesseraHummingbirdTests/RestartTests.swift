@@ -135,16 +135,18 @@ import TesseraTestSupport
         #expect(revoked.status == 0, "\(revoked.output)")
         // Revoked from another process: the running service refuses the session within its
         // cache's staleness bound (1 s), through the store's change feed.
+        // The bound is on when a request is sent, not on when a loaded machine answers it.
         let revokedAt = ContinuousClock.now
+        var sentAfter = Duration.zero
         var after = try await self.send(.GET, server.baseURL + "/v1/session", headers: [("Cookie", cookie)])
-        while after.status == 200, ContinuousClock.now - revokedAt < .seconds(3) {
+        while after.status == 200, ContinuousClock.now - revokedAt < .seconds(5) {
+            #expect(sentAfter < .seconds(1), "a request sent \(sentAfter) after the revocation was accepted")
             try await Task.sleep(for: .milliseconds(20))
+            sentAfter = ContinuousClock.now - revokedAt
             after = try await self.send(.GET, server.baseURL + "/v1/session", headers: [("Cookie", cookie)])
         }
-        let seenAfter = ContinuousClock.now - revokedAt
         #expect(after.status == 401)
         #expect((after.json["error"] as? [String: Any])?["reason"] as? String == "revoked")
-        #expect(seenAfter < .seconds(1), "the revocation was seen after \(seenAfter)")
         #expect(try ServerProcess.run(["sessions", "revoke", id, "--data-dir", data]).status != 0)
 
         // SIGTERM shuts the service down gracefully.

@@ -1,0 +1,44 @@
+extension TesseraClient {
+    /// How a ``TesseraClient`` refreshes. Every default is the one the documentation describes.
+    public struct Configuration: Sendable {
+        /// How long before the access token expires the client refreshes it (default 2 minutes).
+        ///
+        /// Capped at half the token's lifetime, so a service that issues tokens shorter than twice
+        /// the margin does not make every request refresh.
+        public var refreshMargin: Duration
+        /// At most this many refreshes in ``refreshWindow`` (default 3); past it, requests that
+        /// need one fail with ``TesseraClientError/Code/refreshLimitExceeded``.
+        public var maximumRefreshes: Int
+        /// The sliding window of ``maximumRefreshes`` (default 30 seconds).
+        public var refreshWindow: Duration
+        /// The wait after the first transient refresh failure, doubled after each further one
+        /// (default 1 second).
+        public var initialBackoff: Duration
+        /// The longest wait between refresh attempts after transient failures (default 1 minute).
+        public var maximumBackoff: Duration
+        /// Whether the client refreshes on its own at `expiry − margin`, even with no request
+        /// waiting (default `true`). Requests refresh when needed either way.
+        public var automaticRefresh: Bool
+        /// The label given to sessions this client creates, such as "Alice's phone".
+        public var sessionLabel: String?
+
+        /// Creates a configuration.
+        public init(
+            refreshMargin: Duration = .seconds(120),
+            maximumRefreshes: Int = 3,
+            refreshWindow: Duration = .seconds(30),
+            initialBackoff: Duration = .seconds(1),
+            maximumBackoff: Duration = .seconds(60),
+            automaticRefresh: Bool = true,
+            sessionLabel: String? = nil
+        ) {
+            self.refreshMargin = refreshMargin
+            self.maximumRefreshes = maximumRefreshes
+            self.refreshWindow = refreshWindow
+            self.initialBackoff = initialBackoff
+            self.maximumBackoff = maximumBackoff
+            self.automaticRefresh = automaticRefresh
+            self.sessionLabel = sessionLabel
+        }
+    }
+}
