@@ -58,4 +58,31 @@ import Testing
             #expect(Base64URL.decode(encoded) == bytes)
         }
     }
+
+    @Test func checkingWithoutDecodingAgreesWithDecoding() {
+        // Valid encodings of every length, then each with one character changed or dropped.
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_+/=. ")
+        var texts: [String] = []
+        for count in 0..<40 {
+            let encoded = Base64URL.encode(secureRandomBytes(count: count))
+            texts.append(encoded)
+            texts.append(String(encoded.dropLast()))
+            if !encoded.isEmpty {
+                for _ in 0..<5 {
+                    var characters = Array(encoded)
+                    characters[Int.random(in: 0..<characters.count)] = alphabet.randomElement()!
+                    texts.append(String(characters))
+                }
+            }
+        }
+        for text in texts {
+            #expect(Base64URL.decodedCount(text) == Base64URL.decode(text)?.count, "\(text)")
+        }
+        // The last of the 43 characters of a token carries 2 padding bits, which must be zero:
+        // "B" (1) sets one, "E" (4) does not.
+        let token = SessionToken.generate().rawValue
+        #expect(SessionToken(token) != nil)
+        #expect(SessionToken(token.dropLast() + "B") == nil)
+        #expect(SessionToken(token.dropLast() + "E") != nil)
+    }
 }

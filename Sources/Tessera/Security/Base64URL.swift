@@ -29,6 +29,28 @@ package enum Base64URL {
         return String(decoding: output, as: UTF8.self)
     }
 
+    /// How many bytes `text` decodes to, checked as ``decode(_:)`` checks it but without
+    /// decoding (no allocation: token parsing runs on every request); `nil` when it does not decode.
+    package static func decodedCount(_ text: some StringProtocol) -> Int? {
+        var count = 0
+        var bits = 0
+        var characters = 0
+        var last: UInt8 = 0
+        for byte in text.utf8 {
+            let value = decodeTable[Int(byte)]
+            guard value != 0xFF else { return nil }
+            characters += 1
+            last = value
+            bits += 6
+            if bits >= 8 {
+                bits -= 8
+                count += 1
+            }
+        }
+        guard characters % 4 != 1, last & UInt8((1 << bits) - 1) == 0 else { return nil }
+        return count
+    }
+
     /// Decodes unpadded base64url; `nil` for any other character or an impossible length.
     package static func decode(_ text: some StringProtocol) -> [UInt8]? {
         let input = Array(text.utf8)

@@ -19,7 +19,7 @@ public struct RefreshToken: Sendable, Hashable, CustomStringConvertible {
     /// Parses a token a client sent; `nil` when it is not shaped like one.
     public init?(_ text: some StringProtocol) {
         guard text.utf8.count == Self.encodedLength, text.hasPrefix(Self.prefix) else { return nil }
-        guard let bytes = Base64URL.decode(text.dropFirst(Self.prefix.count)), bytes.count == Self.byteCount else { return nil }
+        guard Base64URL.decodedCount(text.dropFirst(Self.prefix.count)) == Self.byteCount else { return nil }
         self.rawValue = String(text)
     }
 

@@ -21,8 +21,7 @@ public struct SessionToken: Sendable, Hashable, CustomStringConvertible {
     /// Parses a token a client sent; `nil` when it is not shaped like one.
     public init?(_ text: some StringProtocol) {
         guard text.utf8.count == Self.encodedLength, text.hasPrefix(Self.prefix) else { return nil }
-        let body = text.dropFirst(Self.prefix.count)
-        guard let bytes = Base64URL.decode(body), bytes.count == Self.byteCount else { return nil }
+        guard Base64URL.decodedCount(text.dropFirst(Self.prefix.count)) == Self.byteCount else { return nil }
         self.rawValue = String(text)
     }
 

@@ -10,17 +10,17 @@ package import Tessera
 package struct JSONWriter {
     /// The bytes are gathered in an array (appending to it is cheaper than a `ByteBuffer`
     /// write per piece) and copied into a buffer once, at the end.
-    private var bytes: [UInt8]
+    // Written straight into the buffer the response sends: no second copy.
+    private var bytes: ByteBuffer
     private var needsComma = false
 
     package init(capacity: Int = 512) {
-        self.bytes = []
-        self.bytes.reserveCapacity(capacity)
+        self.bytes = ByteBufferAllocator().buffer(capacity: capacity)
     }
 
     /// What was written.
     package var buffer: ByteBuffer {
-        ByteBuffer(bytes: self.bytes)
+        self.bytes
     }
 
     // MARK: Structure
@@ -48,7 +48,19 @@ package struct JSONWriter {
     }
 
     /// Writes `"key":`; the value follows.
-    package mutating func key(_ key: String) {
+    /// A key the program spells, which needs no escaping (it is checked in debug builds).
+    package mutating func key(_ key: StaticString) {
+        self.separate()
+        assert(key.withUTF8Buffer { !$0.contains { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") } })
+        self.append(UInt8(ascii: "\""))
+        self.append(key)
+        self.append(UInt8(ascii: "\""))
+        self.append(UInt8(ascii: ":"))
+        self.needsComma = false
+    }
+
+    /// A key from data, escaped as needed.
+    package mutating func key(string key: String) {
         self.separate()
         self.writeQuoted(key)
         self.append(UInt8(ascii: ":"))
@@ -56,15 +68,15 @@ package struct JSONWriter {
     }
 
     private mutating func append(_ byte: UInt8) {
-        self.bytes.append(byte)
+        self.bytes.writeInteger(byte)
     }
 
     private mutating func append(_ text: StaticString) {
-        text.withUTF8Buffer { self.bytes.append(contentsOf: $0) }
+        self.bytes.writeStaticString(text)
     }
 
     private mutating func append(_ text: String) {
-        self.bytes.append(contentsOf: text.utf8)
+        self.bytes.writeString(text)
     }
 
     private mutating func separate() {
@@ -166,7 +178,7 @@ package struct JSONWriter {
     package mutating func object(_ object: [String: JSONValue]) {
         self.beginObject()
         for key in object.keys.sorted() {
-            self.key(key)
+            self.key(string: key)
             self.value(object[key]!)
         }
         self.endObject()
@@ -179,17 +191,17 @@ package struct JSONWriter {
         let zero = UInt8(ascii: "0")
         switch count {
         case 2:
-            self.bytes.append(zero + UInt8(value / 10))
-            self.bytes.append(zero + UInt8(value % 10))
+            self.append(zero + UInt8(value / 10))
+            self.append(zero + UInt8(value % 10))
         case 3:
-            self.bytes.append(zero + UInt8(value / 100))
-            self.bytes.append(zero + UInt8(value / 10 % 10))
-            self.bytes.append(zero + UInt8(value % 10))
+            self.append(zero + UInt8(value / 100))
+            self.append(zero + UInt8(value / 10 % 10))
+            self.append(zero + UInt8(value % 10))
         case 4:
-            self.bytes.append(zero + UInt8(value / 1000))
-            self.bytes.append(zero + UInt8(value / 100 % 10))
-            self.bytes.append(zero + UInt8(value / 10 % 10))
-            self.bytes.append(zero + UInt8(value % 10))
+            self.append(zero + UInt8(value / 1000))
+            self.append(zero + UInt8(value / 100 % 10))
+            self.append(zero + UInt8(value / 10 % 10))
+            self.append(zero + UInt8(value % 10))
         default:
             let text = String(value)
             self.append(String(repeating: "0", count: max(0, count - text.count)) + text)
@@ -198,7 +210,12 @@ package struct JSONWriter {
 
     private mutating func writeQuoted(_ text: String) {
         self.append(UInt8(ascii: "\""))
-        if !text.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+        // Most strings need no escaping: scan their bytes in place, then copy them in one go.
+        let plain =
+            text.utf8.withContiguousStorageIfAvailable { bytes in
+                !bytes.contains { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }
+            } ?? !text.utf8.contains { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }
+        if plain {
             self.append(text)
         } else {
             for byte in text.utf8 {

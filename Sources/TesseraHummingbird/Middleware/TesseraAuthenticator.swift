@@ -26,15 +26,21 @@ public struct TesseraAuthenticator<Context: SessionRequestContext>: RouterMiddle
     public let sessions: SessionManager
     public let cookie: SessionCookie
     public let tokens: TokenService?
+    /// Whether the request's logger gets the session id (`session_id`) as metadata.
+    public let logsSessionID: Bool
 
     /// - Parameters:
     ///   - sessions: validates tokens
     ///   - cookie: the session cookie's settings
     ///   - tokens: validates access tokens; with `nil`, only session tokens are accepted
-    public init(sessions: SessionManager, cookie: SessionCookie = .init(), tokens: TokenService? = nil) {
+    ///   - logsSessionID: put the session id on every log line the rest of the request writes
+    ///     (which copies the logger's metadata once per request); Tessera's own service names
+    ///     the session on the lines it writes instead
+    public init(sessions: SessionManager, cookie: SessionCookie = .init(), tokens: TokenService? = nil, logsSessionID: Bool = true) {
         self.sessions = sessions
         self.cookie = cookie
         self.tokens = tokens
+        self.logsSessionID = logsSessionID
     }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -58,7 +64,9 @@ public struct TesseraAuthenticator<Context: SessionRequestContext>: RouterMiddle
         }
         var context = context
         context.authenticatedSession = AuthenticatedSession(session: session, credential: source)
-        context.logger[metadataKey: "session_id"] = .string(session.id)
+        if self.logsSessionID {
+            context.logger[metadataKey: "session_id"] = .string(session.id)
+        }
         var response = try await next(request, context)
         response.headers[.cacheControl] = "no-store"
         return response

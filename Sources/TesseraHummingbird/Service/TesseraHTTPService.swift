@@ -102,7 +102,16 @@ public struct TesseraHTTPService: Sendable {
             .post(use: self.createSession)
 
         let authenticated = router.group("/v1")
-            .add(middleware: TesseraAuthenticator(sessions: self.sessions, cookie: self.configuration.cookie, tokens: self.tokens))
+            // Handlers name the session on the lines they write, so that a request that writes none
+            // (nearly all: who-am-I) does not pay for a logger copy.
+            .add(
+                middleware: TesseraAuthenticator(
+                    sessions: self.sessions,
+                    cookie: self.configuration.cookie,
+                    tokens: self.tokens,
+                    logsSessionID: false
+                )
+            )
         authenticated.get("/session", use: self.whoAmI)
         authenticated.patch("/session/data", use: self.updateData)
         authenticated.post("/logout", use: self.logOut)
@@ -237,7 +246,7 @@ public struct TesseraHTTPService: Sendable {
         guard try await self.sessions.revoke(sessionID: id, ofUser: current.userID, reason: "user") else {
             throw TesseraError.notFound("No active session with that id.")
         }
-        context.logger.info("Revoked session", metadata: ["revoked_session_id": .string(id)])
+        context.logger.info("Revoked session", metadata: ["session_id": .string(current.id), "revoked_session_id": .string(id)])
         var response = Response(status: .noContent)
         if id == current.id {
             response.setCookie(self.configuration.cookie.clearing())
@@ -257,7 +266,10 @@ public struct TesseraHTTPService: Sendable {
         default:
             throw TesseraError.invalidField("The scope parameter must be 'others' or 'all'.")
         }
-        context.logger.info("Revoked sessions", metadata: ["scope": .string(scope ?? ""), "count": "\(revoked)"])
+        context.logger.info(
+            "Revoked sessions",
+            metadata: ["session_id": .string(current.id), "scope": .string(scope ?? ""), "count": "\(revoked)"]
+        )
         var response = Response.json(RevokedCountResponse(revoked: revoked))
         if scope == "all" {
             response.setCookie(self.configuration.cookie.clearing())
