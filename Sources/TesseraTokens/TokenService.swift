@@ -179,7 +179,12 @@ public struct TokenService: Sendable {
     /// Whether `token` looks like an access token (a JWT: three dot-separated parts) rather than
     /// a session token.
     public static func isAccessToken(_ token: some StringProtocol) -> Bool {
-        !token.hasPrefix(SessionToken.prefix) && token.utf8.lazy.filter { $0 == UInt8(ascii: ".") }.count == 2
+        // On the bytes: the authenticator asks this of every bearer token.
+        let bytes = token.utf8
+        guard !bytes.starts(with: SessionToken.prefix.utf8) else { return false }
+        var dots = 0
+        for byte in bytes where byte == UInt8(ascii: ".") { dots += 1 }
+        return dots == 2
     }
 
     /// Validates an access token and its session, and records activity, as
