@@ -12,6 +12,7 @@
 #   scripts/bench-http.sh                      # 1,000 sessions, 10 s per run, 64 connections
 #   SESSIONS=5000 DURATION=20s CONNECTIONS=128 scripts/bench-http.sh
 #   STORED=1000000 scripts/bench-http.sh       # also preload this many other (valid) sessions
+#   MODE=token scripts/bench-http.sh           # validate signed access tokens (token mode) instead
 #   STORED=1000000 SWEEP=1 scripts/bench-http.sh  # …ended long ago, so that the sweeper
 #                                              # deletes them while validation is measured
 #   PERF_OUT=/tmp/perf.data scripts/bench-http.sh  # also profile the service (perf record)
@@ -22,6 +23,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 sessions=${SESSIONS:-1000}
+mode=${MODE:-session}
 duration=${DURATION:-10s}
 connections=${CONNECTIONS:-64}
 threads=${THREADS:-2}
@@ -82,20 +84,20 @@ bare_port=$(wait_for_port "$work/bare" BareRoute)
 rss_started=$(rss_mib "$tessera_pid")
 
 # N sessions to validate, created through the API on 8 connections.
-python3 - "$tessera_port" "$key" "$sessions" >"$work/tokens" <<'PY'
+python3 - "$tessera_port" "$key" "$sessions" "$mode" >"$work/tokens" <<'PY'
 import http.client, json, sys, threading
-port, key, count = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+port, key, count, mode = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
 tokens = [None] * count
 def create(start):
     conn = http.client.HTTPConnection("127.0.0.1", port)
     for i in range(start, count, 8):
-        conn.request("POST", "/v1/sessions", json.dumps({"subject": f"bench-{i % 100}"}),
+        conn.request("POST", "/v1/sessions", json.dumps({"subject": f"bench-{i % 100}", "mode": mode}),
                      {"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
         response = conn.getresponse()
         body = json.loads(response.read())
         if response.status != 201:
             sys.exit(f"session creation failed: {response.status} {body}")
-        tokens[i] = body["token"]
+        tokens[i] = body["accessToken"] if mode == "token" else body["token"]
 workers = [threading.Thread(target=create, args=(n,)) for n in range(8)]
 for w in workers: w.start()
 for w in workers: w.join()
@@ -173,7 +175,7 @@ expired() {
 }
 
 echo "Tessera HTTP benchmark: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, wrk -t$threads -c$connections -d$duration," \
-    "$sessions sessions rotated, $stored preloaded$([[ $sweep == 1 ]] && echo ' (expired, swept during the run)'), $rounds rounds"
+    "$sessions sessions rotated ($mode tokens), $stored preloaded$([[ $sweep == 1 ]] && echo ' (expired, swept during the run)'), $rounds rounds"
 if [[ $sweep == 1 ]]; then echo "expired sessions left before the validation rounds: $(expired)"; fi
 # Warm-up, not reported: every token is validated at least once (so the measured rounds see the
 # cache as a running service does), and both servers have run under load.

@@ -18,11 +18,21 @@ public struct TokenService: Sendable {
         public var refreshGracePeriod: Duration
         /// The `iss` claim (default `tessera`).
         public var issuer: String
+        /// How many verified access tokens are remembered, so that a token used again is not
+        /// verified again (default 10,000; 0 verifies every time). Expiry and the session are
+        /// checked on every use regardless.
+        public var verifiedTokenCacheSize: Int
 
-        public init(accessTokenLifetime: Duration = .seconds(300), refreshGracePeriod: Duration = .seconds(10), issuer: String = "tessera") {
+        public init(
+            accessTokenLifetime: Duration = .seconds(300),
+            refreshGracePeriod: Duration = .seconds(10),
+            issuer: String = "tessera",
+            verifiedTokenCacheSize: Int = 10_000
+        ) {
             self.accessTokenLifetime = min(max(accessTokenLifetime, .seconds(1)), .seconds(3600))
             self.refreshGracePeriod = max(refreshGracePeriod, .zero)
             self.issuer = issuer
+            self.verifiedTokenCacheSize = max(0, verifiedTokenCacheSize)
         }
     }
 
@@ -63,6 +73,7 @@ public struct TokenService: Sendable {
     public let sessions: SessionManager
     public let keys: SigningKeys
     public let configuration: Configuration
+    let verified: VerifiedTokenCache
 
     /// - Parameters:
     ///   - sessions: the sessions the tokens belong to
@@ -72,6 +83,7 @@ public struct TokenService: Sendable {
         self.sessions = sessions
         self.keys = keys
         self.configuration = configuration
+        self.verified = VerifiedTokenCache(capacity: configuration.verifiedTokenCacheSize)
     }
 
     var store: any SessionStore { self.sessions.store }
@@ -199,6 +211,11 @@ public struct TokenService: Sendable {
     }
 
     private func verifiedClaims(_ accessToken: String) async throws -> AccessTokenClaims {
+        let now = Int64(self.now.timeIntervalSince1970.rounded(.down))
+        if let claims = self.verified.claims(of: accessToken) {
+            guard now < claims.exp else { throw TesseraError.accessTokenExpired }
+            return claims
+        }
         let claims: AccessTokenClaims
         do {
             claims = try await self.keys.verify(accessToken)
@@ -206,7 +223,8 @@ public struct TokenService: Sendable {
             throw TesseraError.tokenInvalid
         }
         guard claims.iss == self.configuration.issuer else { throw TesseraError.tokenInvalid }
-        guard Int64(self.now.timeIntervalSince1970.rounded(.down)) < claims.exp else { throw TesseraError.accessTokenExpired }
+        guard now < claims.exp else { throw TesseraError.accessTokenExpired }
+        self.verified.insert(accessToken, claims: claims, now: now)
         return claims
     }
 
