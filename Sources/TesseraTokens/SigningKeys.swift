@@ -215,10 +215,10 @@ struct StoredKey: Codable {
         )
     }
 
-    var publicKeyBytes: [UInt8] { Base64URL.decode(Substring(self.x)) ?? [] }
+    var publicKeyBytes: [UInt8] { Base64URL.decode(self.x) ?? [] }
 
     var privateKey: Curve25519.Signing.PrivateKey? {
-        guard let d, let bytes = Base64URL.decode(Substring(d)) else { return nil }
+        guard let d, let bytes = Base64URL.decode(d) else { return nil }
         return try? Curve25519.Signing.PrivateKey(rawRepresentation: bytes)
     }
 

@@ -87,7 +87,7 @@ public struct TokenService: Sendable {
     }
 
     var store: any SessionStore { self.sessions.store }
-    var now: Date { self.sessions.clock.now.truncatedToMilliseconds }
+    var now: Date { self.sessions.now }
 
     // MARK: Issuing
 

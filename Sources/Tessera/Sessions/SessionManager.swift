@@ -1,4 +1,4 @@
-import Foundation
+package import Foundation
 
 /// Creates, validates, slides and revokes sessions according to a ``SessionPolicy``.
 ///
@@ -53,7 +53,8 @@ public struct SessionManager: Sendable {
         self.coalescer = ActivityCoalescer(granularity: policy.activityGranularity)
     }
 
-    var now: Date { self.clock.now.truncatedToMilliseconds }
+    /// Now, at the precision stores keep.
+    package var now: Date { self.clock.now.truncatedToMilliseconds }
 
     // MARK: Creating
 

@@ -19,13 +19,7 @@ enum IntrospectionRequest {
         guard isForm else {
             return try await JSONCoding.decode(JSONBody.self, from: request, limit: Self.limit).token
         }
-        var request = request
-        let buffer: ByteBuffer
-        do {
-            buffer = try await request.collectBody(upTo: Self.limit)
-        } catch is NIOTooManyBytesError {
-            throw TesseraError.bodyTooLarge(limit: Self.limit)
-        }
+        let buffer = try await JSONCoding.body(of: request, limit: Self.limit)
         guard let token = Self.formValue(named: "token", in: String(buffer: buffer)) else {
             throw TesseraError.malformedBody("The field 'token' is missing.")
         }

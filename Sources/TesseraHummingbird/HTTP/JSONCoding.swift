@@ -27,13 +27,7 @@ package enum JSONCoding {
     /// - Throws: `REQ_1002` when the body is larger, `REQ_1001` with the offending field when it
     ///   is not the expected JSON.
     package static func decode<T: Decodable>(_ type: T.Type, from request: Request, limit: Int) async throws -> T {
-        var request = request
-        let buffer: ByteBuffer
-        do {
-            buffer = try await request.collectBody(upTo: limit)
-        } catch is NIOTooManyBytesError {
-            throw TesseraError.bodyTooLarge(limit: limit)
-        }
+        let buffer = try await Self.body(of: request, limit: limit)
         do {
             return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
         } catch let error as DecodingError {
@@ -42,6 +36,17 @@ package enum JSONCoding {
             throw error
         } catch {
             throw TesseraError.malformedBody()
+        }
+    }
+
+    /// The request body, of at most `limit` bytes.
+    /// - Throws: `REQ_1002` when the body is larger.
+    package static func body(of request: Request, limit: Int) async throws -> ByteBuffer {
+        var request = request
+        do {
+            return try await request.collectBody(upTo: limit)
+        } catch is NIOTooManyBytesError {
+            throw TesseraError.bodyTooLarge(limit: limit)
         }
     }
 

@@ -136,6 +136,12 @@ public struct TesseraHTTPService: Sendable {
         var mode: String?
     }
 
+    /// The token service, for the operations that exist only in token mode.
+    func requireTokens() throws -> TokenService {
+        guard let tokens = self.tokens else { throw TesseraError.notFound("Token mode is not enabled on this service.") }
+        return tokens
+    }
+
     /// The token service for a request's `mode`, or `nil` for cookie mode.
     func tokenService(mode: String?) throws -> TokenService? {
         switch mode {
@@ -324,7 +330,7 @@ public struct TesseraHTTPService: Sendable {
     }
 
     @Sendable func refreshTokens(_ request: Request, context: TesseraRequestContext) async throws -> Response {
-        guard let tokens = self.tokens else { throw TesseraError.notFound("Token mode is not enabled on this service.") }
+        let tokens = try self.requireTokens()
         let body = try await JSONCoding.decode(RefreshRequest.self, from: request, limit: 4 * 1024)
         let issued: TokenService.Tokens
         do {
@@ -338,7 +344,7 @@ public struct TesseraHTTPService: Sendable {
     }
 
     @Sendable func jwks(_ request: Request, context: TesseraRequestContext) async throws -> Response {
-        guard let tokens = self.tokens else { throw TesseraError.notFound("Token mode is not enabled on this service.") }
+        let tokens = try self.requireTokens()
         // Verifiers may cache the set briefly; a key is published before the tokens it signs
         // can reach them only within this time, so they should refetch on an unknown `kid`.
         return Response(
@@ -349,7 +355,7 @@ public struct TesseraHTTPService: Sendable {
     }
 
     @Sendable func introspect(_ request: Request, context: TesseraRequestContext) async throws -> Response {
-        guard let tokens = self.tokens else { throw TesseraError.notFound("Token mode is not enabled on this service.") }
+        let tokens = try self.requireTokens()
         let token = try await IntrospectionRequest.token(from: request)
         let result = try await tokens.introspect(token)
         return Response.json(IntrospectionResponse(result))
