@@ -41,6 +41,9 @@ public actor TesseraClient {
         var version: UInt64
         var expiresAt: MonotonicInstant
         var refreshAt: MonotonicInstant
+
+        /// What a request is sent with now.
+        var credential: Credential { Credential(accessToken: self.credentials.accessToken, version: self.version) }
     }
 
     /// What a request is sent with.
@@ -313,7 +316,7 @@ public actor TesseraClient {
         )
         self.current = current
         self.scheduleTimer(at: current.refreshAt)
-        return Credential(accessToken: credentials.accessToken, version: current.version)
+        return current.credential
     }
 
     /// Takes on the stored credentials if the store holds another refresh token than
@@ -390,13 +393,13 @@ public actor TesseraClient {
         guard let current = self.current else { throw self.noSessionError() }
         let now = self.clock.now
         if now < current.refreshAt {
-            return Credential(accessToken: current.credentials.accessToken, version: current.version)
+            return current.credential
         }
         if now < current.expiresAt {
             // Within the margin: still valid, so send with it while a refresh runs in the background.
             self.refreshInBackground()
             guard let current = self.current else { throw self.noSessionError() }
-            return Credential(accessToken: current.credentials.accessToken, version: current.version)
+            return current.credential
         }
         return try await self.newerCredential(than: current.version)
     }
@@ -488,7 +491,7 @@ public actor TesseraClient {
             // Another process sharing the store may have rotated the token: if the store holds
             // another one, it is the successor, and this is no theft.
             if self.adoptStoredCredentials(unlessRefreshToken: presented.refreshToken), let current = self.current {
-                self.finishFlight(.success(Credential(accessToken: current.credentials.accessToken, version: current.version)))
+                self.finishFlight(.success(current.credential))
             } else {
                 self.end(.refreshTokenReused, serverError: serverError)
             }
@@ -520,7 +523,7 @@ public actor TesseraClient {
                 } else if self.flight?.id == flightID {
                     self.flight?.waiters[waiterID] = continuation
                 } else if let current = self.current {
-                    continuation.resume(returning: Credential(accessToken: current.credentials.accessToken, version: current.version))
+                    continuation.resume(returning: current.credential)
                 } else {
                     continuation.resume(throwing: self.noSessionError())
                 }

@@ -56,19 +56,13 @@ struct Keys: AsyncParsableCommand {
             do {
                 let keys = try await SigningKeys.open(file: file)
                 for key in keys.keys {
-                    let state = key.retiredAt.map { "retired \(JSONDate.format($0))" } ?? "signing"
-                    say("\(key.id)  created \(JSONDate.format(key.createdAt))  \(state)")
+                    let state = key.retiredAt.map { "retired \($0.formatted(.iso8601))" } ?? "signing"
+                    say("\(key.id)  created \(key.createdAt.formatted(.iso8601))  \(state)")
                 }
             } catch {
                 FileHandle.standardError.write(Data("tessera: cannot read \(file.path): \(error)\n".utf8))
                 throw ExitCode.failure
             }
         }
-    }
-}
-
-enum JSONDate {
-    static func format(_ date: Date) -> String {
-        date.formatted(.iso8601)
     }
 }
