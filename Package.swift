@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "TesseraHummingbird", targets: ["TesseraHummingbird"]),
         .library(name: "TesseraTokens", targets: ["TesseraTokens"]),
         .library(name: "TesseraClient", targets: ["TesseraClient"]),
+        .library(name: "TesseraUpstream", targets: ["TesseraUpstream"]),
         .executable(name: "tessera", targets: ["TesseraCommand"]),
     ],
     dependencies: [
@@ -32,6 +33,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.30.0"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
     ],
     targets: [
         // The core: model, policy, tokens, errors, clock. No I/O.
@@ -87,12 +89,27 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The upstream session pool: logged-in sessions with other sites, kept healthy.
+        .target(
+            name: "TesseraUpstream",
+            dependencies: [
+                .byName(name: "Tessera"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The HTTP service and the middleware any Hummingbird app can mount.
         .target(
             name: "TesseraHummingbird",
             dependencies: [
                 .byName(name: "Tessera"),
                 .byName(name: "TesseraTokens"),
+                .byName(name: "TesseraUpstream"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -113,6 +130,7 @@ let package = Package(
                 .byName(name: "TesseraPostgres"),
                 .byName(name: "TesseraHummingbird"),
                 .byName(name: "TesseraTokens"),
+                .byName(name: "TesseraUpstream"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -228,6 +246,25 @@ let package = Package(
                 .byName(name: "TesseraClient"),
                 .byName(name: "Tessera"),
                 .byName(name: "TesseraTokens"),
+                .byName(name: "TesseraSQLite"),
+                .byName(name: "TesseraHummingbird"),
+                .byName(name: "TesseraTestSupport"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+           .testTarget(
+            name: "TesseraUpstreamTests",
+            dependencies: [
+                .byName(name: "TesseraUpstream"),
+                .byName(name: "Tessera"),
                 .byName(name: "TesseraSQLite"),
                 .byName(name: "TesseraHummingbird"),
                 .byName(name: "TesseraTestSupport"),

@@ -7,6 +7,7 @@ import Tessera
 import TesseraHummingbird
 import TesseraSQLite
 import TesseraTokens
+import TesseraUpstream
 
 /// `tessera serve`: runs the HTTP service on the embedded SQLite store.
 struct Serve: AsyncParsableCommand {
@@ -73,6 +74,11 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "The iss claim of access tokens (env TESSERA_ISSUER; default tessera).")
     var issuer: String?
+
+    @Option(
+        help: "A YAML or JSON file of upstream sites whose sessions the pool keeps, served under /v1/upstreams (env TESSERA_UPSTREAMS)."
+    )
+    var upstreams: String?
 
     @Option(help: "trace, debug, info, notice, warning, error or critical (env TESSERA_LOG_LEVEL; default info).")
     var logLevel: String?
@@ -166,6 +172,16 @@ struct Serve: AsyncParsableCommand {
             } catch {
                 throw CommandError("Cannot open the signing keys \(directory.signingKeysURL.path): \(error).")
             }
+            let upstreamsFile: UpstreamsFile?
+            if let path = self.upstreams ?? Setting.environment["TESSERA_UPSTREAMS"], !path.isEmpty {
+                do {
+                    upstreamsFile = try UpstreamsFile.load(path: path)
+                } catch {
+                    throw CommandError("The upstreams file is not usable: \(error)")
+                }
+            } else {
+                upstreamsFile = nil
+            }
             let cookie = SessionCookie(secure: secure)
             let throttle = LoginThrottlePolicy(maxFailuresPerAccount: maxFailures)
             let hasher = BcryptPasswordHasher(cost: UInt8(cost))
@@ -186,10 +202,12 @@ struct Serve: AsyncParsableCommand {
                     keys: keys,
                     configuration: .init(accessTokenLifetime: accessLifetime, refreshGracePeriod: refreshGrace, issuer: issuer)
                 )
+                let upstreams = try upstreamsFile.map { try UpstreamPools(file: $0, logger: logger) } ?? UpstreamPools(pools: [])
                 let service = TesseraHTTPService(
                     login: login,
                     serviceKey: ServiceAPIKey(key: serviceKey.key),
                     tokens: tokens,
+                    upstreams: upstreams,
                     configuration: .init(cookie: cookie, trustForwardedFor: trustForwardedFor, requestLogLevel: level <= .debug ? .debug : nil)
                 )
 
@@ -219,6 +237,15 @@ struct Serve: AsyncParsableCommand {
                     SessionSweeper(sessions: sessions, throttle: throttle, interval: sweepInterval, logger: logger),
                     SigningKeysReloader(keys: keys, logger: logger),
                 ]
+                if let upstreamsFile {
+                    services.append(UpstreamKeeper(pools: upstreams.ordered))
+                    for upstream in upstreamsFile.upstreams {
+                        say(
+                            "Upstream \(upstream.name): \(upstream.baseURL), \(upstream.pool.min) to \(upstream.pool.max) sessions, "
+                                + "\(upstream.effectiveAccounts.count) account(s), keep-alive every \(Int(upstream.keepAlive.interval)) s"
+                        )
+                    }
+                }
                 if let cache {
                     services.append(SessionChangeFeed(cache: cache, store: store, notifier: notifier, logger: logger))
                 }
@@ -235,6 +262,7 @@ struct Serve: AsyncParsableCommand {
                     logger: logger
                 )
                 try await app.runService()
+                await upstreams.shutdownClient()
             }
         } catch let error as CommandError {
             FileHandle.standardError.write(Data("tessera: \(error)\n".utf8))

@@ -145,6 +145,58 @@ extension TesseraError {
         .init(code: "STORE_UNAVAILABLE", status: 503, message: "The session store is unavailable. Try again shortly.", retryAfter: seconds)
     }
 
+    /// `UPSTREAM_LOGIN_FAILED`: the upstream site refused the pool's login (or could not be
+    /// reached for it), and the pool is backing off before it tries again.
+    public static func upstreamLoginFailed(upstream: String, retryAfter seconds: Int = 1) -> Self {
+        .init(
+            code: "UPSTREAM_LOGIN_FAILED",
+            status: 502,
+            message: "Logging in to the upstream '\(upstream)' failed; the pool backs off before trying again.",
+            retryAfter: max(1, seconds)
+        )
+    }
+
+    /// `UPSTREAM_EXHAUSTED`: every session of the upstream pool stayed busy for the whole
+    /// borrow timeout.
+    public static func upstreamExhausted(upstream: String, retryAfter seconds: Int = 1) -> Self {
+        .init(
+            code: "UPSTREAM_EXHAUSTED",
+            status: 503,
+            message: "No session with the upstream '\(upstream)' became free in time. Try again shortly.",
+            retryAfter: max(1, seconds)
+        )
+    }
+
+    /// `UPSTREAM_UNAVAILABLE`: the upstream site could not be reached or failed transiently.
+    public static func upstreamUnavailable(upstream: String) -> Self {
+        .init(code: "UPSTREAM_UNAVAILABLE", status: 502, message: "The upstream '\(upstream)' could not be reached or failed transiently.")
+    }
+
+    /// `UPSTREAM_RATE_LIMITED`: the upstream site asked the pool to slow down.
+    public static func upstreamRateLimited(upstream: String, retryAfter seconds: Int) -> Self {
+        .init(
+            code: "UPSTREAM_RATE_LIMITED",
+            status: 503,
+            message: "The upstream '\(upstream)' asked for fewer requests; the pool is backing off.",
+            retryAfter: max(1, seconds)
+        )
+    }
+
+    /// `UPSTREAM_SESSION_LOST`: the upstream ended a session again right after the pool
+    /// replaced it, so the request could not be served logged in.
+    public static func upstreamSessionLost(upstream: String) -> Self {
+        .init(
+            code: "UPSTREAM_SESSION_LOST",
+            status: 502,
+            message: "The upstream '\(upstream)' ended the session again on the retry; the request was not served."
+        )
+    }
+
+    /// `UPSTREAM_BLOCKED`: the upstream answered with one of its configured "blocked" markers.
+    public static func upstreamBlocked(upstream: String) -> Self {
+        .init(code: "UPSTREAM_BLOCKED", status: 502, message: "The upstream '\(upstream)' blocked the pool's session.")
+    }
+
     /// `SRV_1000`: an unexpected failure. Details go to the log under the correlation id.
     public static var internalError: Self {
         .init(code: "SRV_1000", status: 500, message: "An unexpected error occurred.")
@@ -157,6 +209,8 @@ extension TesseraError {
             .refreshTokenReused, .csrfFailed, .apiKeyInvalid, .accessTokenExpired, .malformedBody(), .bodyTooLarge(limit: 0), .invalidField(""),
             .notFound(),
             .preconditionRequired, .methodNotAllowed, .versionConflict(current: 0), .dataTooLarge(limit: 0), .storeUnavailable(),
+            .upstreamLoginFailed(upstream: "name"), .upstreamExhausted(upstream: "name"), .upstreamUnavailable(upstream: "name"),
+            .upstreamRateLimited(upstream: "name", retryAfter: 1), .upstreamSessionLost(upstream: "name"), .upstreamBlocked(upstream: "name"),
             .internalError,
         ]
     }

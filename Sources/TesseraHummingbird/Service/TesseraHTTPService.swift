@@ -3,6 +3,7 @@ public import Hummingbird
 public import Logging
 public import Tessera
 public import TesseraTokens
+public import TesseraUpstream
 
 /// Tessera's HTTP API: log in, who am I, log out, list and revoke sessions, session data, and
 /// service-created sessions. ``buildRouter()`` makes a Hummingbird router of it.
@@ -38,6 +39,8 @@ public struct TesseraHTTPService: Sendable {
     /// Token mode (access and refresh tokens); `nil` refuses `"mode": "token"` and serves no
     /// refresh, key set or introspection.
     public let tokens: TokenService?
+    /// The upstream session pools served under `/v1/upstreams`.
+    public let upstreams: UpstreamPools
     public let configuration: Configuration
     let usernames = UsernameCache()
 
@@ -46,32 +49,44 @@ public struct TesseraHTTPService: Sendable {
     ///   - serviceKey: the key for `POST /v1/sessions` and `POST /v1/introspect`; with `nil`,
     ///     those operations are refused
     ///   - tokens: token mode; its ``TokenService/sessions`` must be the login's
+    ///   - upstreams: the upstream session pools (none by default)
     ///   - configuration: cookie and proxy settings
-    public init(login: PasswordLogin, serviceKey: ServiceAPIKey?, tokens: TokenService? = nil, configuration: Configuration = .init()) {
+    public init(
+        login: PasswordLogin,
+        serviceKey: ServiceAPIKey?,
+        tokens: TokenService? = nil,
+        upstreams: UpstreamPools = UpstreamPools(pools: []),
+        configuration: Configuration = .init()
+    ) {
         self.sessions = login.sessions
         self.login = login
         self.serviceKey = serviceKey
         self.tokens = tokens
+        self.upstreams = upstreams
         self.configuration = configuration
     }
 
     /// Every operation the router serves, in the order they are registered.
-    public static let operations: [Operation] = [
-        .init(method: "GET", path: "/healthz"),
-        .init(method: "GET", path: "/readyz"),
-        .init(method: "GET", path: "/openapi.yaml"),
-        .init(method: "POST", path: "/v1/login"),
-        .init(method: "POST", path: "/v1/sessions"),
-        .init(method: "GET", path: "/v1/session"),
-        .init(method: "PATCH", path: "/v1/session/data"),
-        .init(method: "POST", path: "/v1/logout"),
-        .init(method: "GET", path: "/v1/sessions"),
-        .init(method: "DELETE", path: "/v1/sessions"),
-        .init(method: "DELETE", path: "/v1/sessions/{id}"),
-        .init(method: "POST", path: "/v1/token/refresh"),
-        .init(method: "GET", path: "/.well-known/jwks.json"),
-        .init(method: "POST", path: "/v1/introspect"),
-    ]
+    public static let operations: [Operation] =
+        [
+            .init(method: "GET", path: "/healthz"),
+            .init(method: "GET", path: "/readyz"),
+            .init(method: "GET", path: "/openapi.yaml"),
+            .init(method: "POST", path: "/v1/login"),
+            .init(method: "POST", path: "/v1/sessions"),
+            .init(method: "GET", path: "/v1/session"),
+            .init(method: "PATCH", path: "/v1/session/data"),
+            .init(method: "POST", path: "/v1/logout"),
+            .init(method: "GET", path: "/v1/sessions"),
+            .init(method: "DELETE", path: "/v1/sessions"),
+            .init(method: "DELETE", path: "/v1/sessions/{id}"),
+            .init(method: "POST", path: "/v1/token/refresh"),
+            .init(method: "GET", path: "/.well-known/jwks.json"),
+            .init(method: "POST", path: "/v1/introspect"),
+            .init(method: "GET", path: "/v1/upstreams"),
+            .init(method: "POST", path: "/v1/upstreams/{name}/session"),
+            .init(method: "DELETE", path: "/v1/upstreams/{name}/session/{lease}"),
+        ] + Self.proxiedMethods.map { .init(method: $0.rawValue, path: "/v1/upstreams/{name}/proxy/{path}") }
 
     /// The router of the whole API.
     public func buildRouter() -> Router<TesseraRequestContext> {
@@ -124,6 +139,7 @@ public struct TesseraHTTPService: Sendable {
         router.group("/v1/introspect")
             .add(middleware: ServiceKeyMiddleware(key: self.serviceKey))
             .post(use: self.introspect)
+        self.addUpstreamRoutes(to: router)
         return router
     }
 

@@ -1,0 +1,147 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import Tessera
+import TesseraUpstream
+
+/// The upstream pool's operations (service API key): report, lend a session, forward through one.
+extension TesseraHTTPService {
+    /// The methods `…/proxy/{path}` forwards.
+    static let proxiedMethods: [HTTPRequest.Method] = [.get, .head, .post, .put, .patch, .delete, .options]
+
+    func addUpstreamRoutes(to router: Router<TesseraRequestContext>) {
+        let group = router.group("/v1/upstreams").add(middleware: ServiceKeyMiddleware(key: self.serviceKey))
+        group.get(use: self.listUpstreams)
+        group.post("/{name}/session", use: self.lendUpstreamSession)
+        group.delete("/{name}/session/{lease}", use: self.returnUpstreamSession)
+        for method in Self.proxiedMethods {
+            group.on("/{name}/proxy/**", method: method, use: self.proxyUpstream)
+        }
+    }
+
+    struct UpstreamListResponse: Encodable {
+        var upstreams: [UpstreamPoolSnapshot]
+    }
+
+    struct LentSessionResponse: Encodable {
+        struct Cookie: Encodable {
+            var name: String
+            var value: String
+            var domain: String
+            var hostOnly: Bool
+            var path: String
+            var expires: Date?
+            var secure: Bool
+            var httpOnly: Bool
+        }
+
+        var upstream: String
+        var baseURL: String
+        var lease: String
+        var cookies: [Cookie]
+        /// The `Cookie` header for a request to the base URL.
+        var cookieHeader: String
+        var expiresAt: Date
+        var expiresIn: Int
+    }
+
+    func pool(_ context: TesseraRequestContext) throws -> UpstreamPool {
+        let name = context.parameters.get("name") ?? ""
+        guard let pool = self.upstreams.pool(named: name) else {
+            throw TesseraError.notFound("No upstream is named '\(name.prefix(64))'.")
+        }
+        return pool
+    }
+
+    @Sendable func listUpstreams(_ request: Request, context: TesseraRequestContext) async throws -> Response {
+        var snapshots: [UpstreamPoolSnapshot] = []
+        for pool in self.upstreams.ordered {
+            snapshots.append(await pool.snapshot())
+        }
+        return Response.json(UpstreamListResponse(upstreams: snapshots))
+    }
+
+    @Sendable func lendUpstreamSession(_ request: Request, context: TesseraRequestContext) async throws -> Response {
+        let pool = try self.pool(context)
+        let lent = try await pool.lend()
+        let now = self.sessions.clock.now
+        let cookies = lent.cookies.map {
+            LentSessionResponse.Cookie(
+                name: $0.name,
+                value: $0.value,
+                domain: $0.domain,
+                hostOnly: $0.hostOnly,
+                path: $0.path,
+                expires: $0.expires,
+                secure: $0.secure,
+                httpOnly: $0.httpOnly
+            )
+        }
+        context.logger.info("Lent an upstream session", metadata: ["upstream": .string(pool.name), "lease": .stringConvertible(lent.lease.leaseID)])
+        return Response.json(
+            LentSessionResponse(
+                upstream: pool.name,
+                baseURL: pool.configuration.baseURL,
+                lease: String(lent.lease.leaseID),
+                cookies: cookies,
+                cookieHeader: lent.cookies.map { "\($0.name)=\($0.value)" }.joined(separator: "; "),
+                expiresAt: lent.expiresAt,
+                expiresIn: max(0, Int(lent.expiresAt.timeIntervalSince(now).rounded(.down)))
+            )
+        )
+    }
+
+    @Sendable func returnUpstreamSession(_ request: Request, context: TesseraRequestContext) async throws -> Response {
+        let pool = try self.pool(context)
+        guard let lease = context.parameters.get("lease").flatMap(UInt64.init) else {
+            throw TesseraError.notFound("No such lease.")
+        }
+        await pool.giveBack(leaseID: lease)
+        return Response(status: .noContent)
+    }
+
+    /// Request fields that are not forwarded: hop-by-hop fields, the service's own credential,
+    /// the client's cookies (the pooled session brings its own) and what the client computes.
+    static let unforwardedRequestFields: Set<String> = [
+        "connection", "keep-alive", "proxy-authorization", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
+        "host", "authorization", "cookie", "content-length", "x-correlation-id", "expect",
+    ]
+
+    /// Answer fields that are not passed back: hop-by-hop fields, the session's cookies (they
+    /// stay in the pool) and what Hummingbird computes.
+    static let unforwardedResponseFields: Set<String> = [
+        "connection", "keep-alive", "proxy-authenticate", "te", "trailer", "transfer-encoding", "upgrade", "set-cookie",
+        "content-length", "date", "server",
+    ]
+
+    @Sendable func proxyUpstream(_ request: Request, context: TesseraRequestContext) async throws -> Response {
+        let pool = try self.pool(context)
+        let rest = context.parameters.getCatchAll().joined(separator: "/")
+        var pathAndQuery = "/" + rest
+        if let query = request.uri.query, !query.isEmpty { pathAndQuery += "?" + query }
+        let body = try await JSONCoding.body(of: request, limit: pool.configuration.maxBodyBytes)
+        var headers: [(name: String, value: String)] = []
+        for field in request.headers where !Self.unforwardedRequestFields.contains(field.name.canonicalName) {
+            headers.append((field.name.canonicalName, field.value))
+        }
+        let upstreamRequest = UpstreamRequest(
+            method: request.method.rawValue,
+            pathAndQuery: pathAndQuery,
+            headers: headers,
+            body: body.readableBytes > 0 ? body : nil
+        )
+        let answer = try await pool.send(upstreamRequest)
+        var fields = HTTPFields()
+        for (name, value) in answer.headers where !Self.unforwardedResponseFields.contains(name.lowercased()) {
+            if let fieldName = HTTPField.Name(name) { fields.append(HTTPField(name: fieldName, value: value)) }
+        }
+        fields[.cacheControl] = "no-store"
+        return Response(
+            status: HTTPResponse.Status(code: answer.status),
+            headers: fields,
+            body: .init(byteBuffer: answer.body)
+        )
+    }
+}

@@ -1,0 +1,193 @@
+public import AsyncHTTPClient
+public import Foundation
+import NIOCore
+import NIOHTTP1
+import Synchronization
+public import Tessera
+
+/// The HTTP kind of upstream session: a login request with the recipe's fields, then a cookie
+/// jar per session. Every session shares one `HTTPClient` (connections are reused; cookies are
+/// not shared). Redirects are never followed, so a redirect to the login page is seen.
+public struct HTTPUpstreamSessionFactory: UpstreamSessionFactory {
+    let configuration: UpstreamConfiguration
+    let baseURL: URL
+    let client: HTTPClient
+    let clock: any WallClock
+    let environment: [String: String]
+    let reader: UpstreamVerdictReader
+
+    /// - Parameters:
+    ///   - configuration: the upstream (validated)
+    ///   - client: an `HTTPClient` that does not follow redirects (see ``makeHTTPClient()``)
+    ///   - clock: the clock cookie expiry is read on
+    ///   - environment: where `env` login fields are read
+    public init(
+        configuration: UpstreamConfiguration,
+        client: HTTPClient,
+        clock: any WallClock = SystemClock(),
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws {
+        guard let baseURL = URL(string: configuration.baseURL) else {
+            throw UpstreamConfigurationError(upstream: configuration.name, message: "baseURL is not a URL")
+        }
+        self.configuration = configuration
+        self.baseURL = baseURL
+        self.client = client
+        self.clock = clock
+        self.environment = environment
+        self.reader = UpstreamVerdictReader(configuration: configuration)
+    }
+
+    /// An `HTTPClient` as the pool needs it: no redirects followed, bounded connect time.
+    public static func makeHTTPClient() -> HTTPClient {
+        var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5)))
+        configuration.httpVersion = .http1Only
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
+    public func logIn(account: UpstreamConfiguration.Account) async throws -> any UpstreamSessionConnection {
+        let recipe = self.configuration.login
+        var values: [(String, String)] = []
+        do {
+            for (field, source) in recipe.fields.merging(account.fields, uniquingKeysWith: { $1 }).sorted(by: { $0.key < $1.key }) {
+                values.append((field, try source.resolve(field: field, upstream: self.configuration.name, environment: self.environment)))
+            }
+        } catch let error as UpstreamConfigurationError {
+            throw UpstreamLoginError(.refused, reason: error.message)
+        }
+        let body: ByteBuffer
+        let contentType: String
+        if recipe.encoding == "json" {
+            let object = Dictionary(values, uniquingKeysWith: { $1 })
+            body = ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]))
+            contentType = "application/json"
+        } else {
+            body = ByteBuffer(string: values.map { "\(Self.formEncode($0.0))=\(Self.formEncode($0.1))" }.joined(separator: "&"))
+            contentType = "application/x-www-form-urlencoded"
+        }
+        let session = HTTPUpstreamSession(factory: self)
+        let request = UpstreamRequest(
+            method: recipe.method,
+            pathAndQuery: recipe.path,
+            headers: [("content-type", contentType), ("accept", "text/html,application/json;q=0.9,*/*;q=0.8")],
+            body: recipe.method == "GET" ? nil : body
+        )
+        let response: UpstreamResponse
+        do {
+            response = try await session.send(request)
+        } catch let error as UpstreamTransportError {
+            throw UpstreamLoginError(.unreachable, reason: "the login request got no answer: \(error.reason)")
+        }
+        try self.check(loginResponse: response, session: session)
+        return session
+    }
+
+    func check(loginResponse response: UpstreamResponse, session: HTTPUpstreamSession) throws {
+        let success = self.configuration.login.success
+        if response.status == 429 {
+            throw UpstreamLoginError(
+                .rateLimited(retryAfter: response.header("retry-after").flatMap(Double.init)),
+                reason: "the login answer was 429"
+            )
+        }
+        if [502, 503, 504].contains(response.status) {
+            throw UpstreamLoginError(.unreachable, reason: "the login answer was \(response.status)")
+        }
+        guard success.status.contains(response.status) else {
+            throw UpstreamLoginError(.refused, reason: "the login answer was \(response.status), not one of \(success.status)")
+        }
+        let setCookies = response.headers("set-cookie")
+        if let name = success.cookie {
+            guard session.jar.withLock({ $0.contains(name: name, now: self.clock.now) }) else {
+                throw UpstreamLoginError(.refused, reason: "the login answer did not set the cookie \(name)")
+            }
+        } else if setCookies.isEmpty {
+            throw UpstreamLoginError(.refused, reason: "the login answer set no cookie")
+        }
+        if let phrase = success.bodyContains {
+            let body = String(buffer: response.body).lowercased()
+            guard body.contains(phrase.lowercased()) else {
+                throw UpstreamLoginError(.refused, reason: "the login answer did not contain the success phrase")
+            }
+        }
+        if self.reader.bodyHasExpiryPhrase(response) || self.reader.verdict(on: response) == .blocked {
+            throw UpstreamLoginError(.refused, reason: "the login answer is a 'not logged in' or blocked page")
+        }
+    }
+
+    /// `application/x-www-form-urlencoded` encoding of one name or value.
+    static func formEncode(_ string: String) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._*")
+        let encoded = string.addingPercentEncoding(withAllowedCharacters: allowed) ?? ""
+        return encoded.replacingOccurrences(of: "%20", with: "+")
+    }
+}
+
+/// One HTTP session: the shared client and its own cookie jar.
+final class HTTPUpstreamSession: UpstreamSessionConnection {
+    let factory: HTTPUpstreamSessionFactory
+    let jar = Mutex(CookieJar())
+
+    init(factory: HTTPUpstreamSessionFactory) {
+        self.factory = factory
+    }
+
+    func send(_ request: UpstreamRequest) async throws -> UpstreamResponse {
+        let base =
+            self.factory.configuration.baseURL.hasSuffix("/")
+            ? String(self.factory.configuration.baseURL.dropLast()) : self.factory.configuration.baseURL
+        guard let url = URL(string: base + request.pathAndQuery) else {
+            throw UpstreamTransportError(reason: "the request path is not a valid URL", requestSent: false)
+        }
+        var outgoing = HTTPClientRequest(url: url.absoluteString)
+        outgoing.method = HTTPMethod(rawValue: request.method)
+        for (name, value) in request.headers where name.lowercased() != "cookie" {
+            outgoing.headers.add(name: name, value: value)
+        }
+        if let cookie = self.jar.withLock({ $0.header(for: url, now: self.factory.clock.now) }) {
+            outgoing.headers.add(name: "cookie", value: cookie)
+        }
+        if let body = request.body {
+            outgoing.body = .bytes(body)
+        }
+        let timeout = TimeAmount.milliseconds(Int64(self.factory.configuration.requestTimeout * 1000))
+        let response: HTTPClientResponse
+        do {
+            response = try await self.factory.client.execute(outgoing, timeout: timeout)
+        } catch let error as HTTPClientError {
+            throw UpstreamTransportError(reason: "\(error)", requestSent: Self.maySend(error))
+        } catch {
+            // Connection refused and name resolution fail before any byte is sent.
+            throw UpstreamTransportError(reason: "\(error)", requestSent: false)
+        }
+        let body: ByteBuffer
+        do {
+            body = try await response.body.collect(upTo: self.factory.configuration.maxBodyBytes)
+        } catch {
+            throw UpstreamTransportError(reason: "the answer body failed or exceeded the limit: \(error)", requestSent: true)
+        }
+        let headers = response.headers.map { (name: $0.name, value: $0.value) }
+        let setCookie = response.headers["set-cookie"]
+        if !setCookie.isEmpty {
+            self.jar.withLock { $0.store(setCookie: setCookie, from: url, now: self.factory.clock.now) }
+        }
+        return UpstreamResponse(status: Int(response.status.code), headers: headers, body: body)
+    }
+
+    /// Whether the site may have received the request when `error` ended it.
+    static func maySend(_ error: HTTPClientError) -> Bool {
+        switch error {
+        case .connectTimeout, .invalidURL, .emptyHost, .emptyScheme: return false
+        default: return true
+        }
+    }
+
+    func cookies() -> [UpstreamCookie] {
+        self.jar.withLock { $0.all(now: self.factory.clock.now) }
+    }
+
+    func close() async {
+        self.jar.withLock { $0 = CookieJar() }
+    }
+}

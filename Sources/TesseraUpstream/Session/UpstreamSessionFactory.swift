@@ -1,0 +1,58 @@
+import Foundation
+
+/// Makes logged-in sessions with one upstream site. The pool knows nothing of how: the HTTP
+/// kind (``HTTPUpstreamSessionFactory``) posts a login form and keeps a cookie jar; a
+/// browser-driven kind (WebDriver) would drive a login page and keep a browser, behind the
+/// same two protocols, without a change to the pool.
+public protocol UpstreamSessionFactory: Sendable {
+    /// Logs in as `account` and returns the session, or throws ``UpstreamLoginError`` when the
+    /// site refuses or cannot be reached.
+    func logIn(account: UpstreamConfiguration.Account) async throws -> any UpstreamSessionConnection
+}
+
+/// One logged-in session with an upstream site.
+public protocol UpstreamSessionConnection: Sendable {
+    /// Sends a request in the session and returns the answer. Cookies the answer sets are kept.
+    /// Throws ``UpstreamTransportError`` when no answer came.
+    func send(_ request: UpstreamRequest) async throws -> UpstreamResponse
+    /// The session's cookies now, for lending them to a client that drives the site itself.
+    func cookies() -> [UpstreamCookie]
+    /// Ends the session's local resources (not a logout at the site).
+    func close() async
+}
+
+/// A login the site refused, or could not answer. Its text names the reason, never a credential.
+public struct UpstreamLoginError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable, Equatable {
+        /// The site answered, but not with a successful login (wrong status, no cookie, …).
+        case refused
+        /// The site asked for fewer requests (`429`).
+        case rateLimited(retryAfter: Double?)
+        /// No answer: connection failure, timeout, `502`/`503`/`504`.
+        case unreachable
+    }
+
+    public var kind: Kind
+    public var reason: String
+
+    public init(_ kind: Kind, reason: String) {
+        self.kind = kind
+        self.reason = reason
+    }
+
+    public var description: String { self.reason }
+}
+
+/// No answer came from the site: the connection failed or timed out. `requestSent` says
+/// whether the site may have received the request (and so may have acted on it).
+public struct UpstreamTransportError: Error, Sendable, CustomStringConvertible {
+    public var reason: String
+    public var requestSent: Bool
+
+    public init(reason: String, requestSent: Bool) {
+        self.reason = reason
+        self.requestSent = requestSent
+    }
+
+    public var description: String { self.reason }
+}

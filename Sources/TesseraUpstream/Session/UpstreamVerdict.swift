@@ -1,0 +1,103 @@
+import Foundation
+import NIOCore
+
+/// What an upstream answer says about the session that received it.
+public enum UpstreamVerdict: Sendable, Equatable {
+    /// The session is logged in; the answer is the site's real answer.
+    case ok
+    /// The session has ended; the answer is the site's "log in again" page.
+    case expired(ExpiryEvidence)
+    /// The site blocked the session (a configured lock-out or challenge marker).
+    case blocked
+    /// `429`: the site wants fewer requests. Back off; the session itself is fine, so the pool
+    /// does not log in again because of it.
+    case rateLimited(retryAfter: Double?)
+    /// `502`, `503`, `504`: the site failed for now; the session is not to blame.
+    case transient
+
+    /// How the answer showed that the session ended.
+    public enum ExpiryEvidence: String, Sendable, Equatable {
+        case status
+        case phrase
+        case loginRedirect = "login_redirect"
+    }
+}
+
+/// Reads verdicts off answers with one upstream's markers. Phrases are matched
+/// case-insensitively in text bodies (`text/*`, JSON, XML, or no content type).
+public struct UpstreamVerdictReader: Sendable {
+    let expiry: UpstreamConfiguration.ExpiryMarkers
+    let blocked: UpstreamConfiguration.BlockedMarkers
+    let loginPaths: Set<String>
+    let expiryPhrases: [[UInt8]]
+    let blockedPhrases: [[UInt8]]
+
+    public init(configuration: UpstreamConfiguration) {
+        self.expiry = configuration.expiry
+        self.blocked = configuration.blocked
+        var paths = Set(configuration.expiry.redirectPaths.map(Self.normalized))
+        if configuration.expiry.loginRedirect { paths.insert(Self.normalized(configuration.login.path)) }
+        self.loginPaths = paths
+        self.expiryPhrases = configuration.expiry.phrases.map { Array($0.lowercased().utf8) }.filter { !$0.isEmpty }
+        self.blockedPhrases = configuration.blocked.phrases.map { Array($0.lowercased().utf8) }.filter { !$0.isEmpty }
+    }
+
+    /// The verdict on `response`.
+    public func verdict(on response: UpstreamResponse) -> UpstreamVerdict {
+        let status = response.status
+        if self.blocked.statuses.contains(status) { return .blocked }
+        if self.expiry.statuses.contains(status) { return .expired(.status) }
+        if status == 429 { return .rateLimited(retryAfter: response.header("retry-after").flatMap(Double.init)) }
+        if [502, 503, 504].contains(status) { return .transient }
+        if (300...399).contains(status), let location = response.header("location"), self.isLoginLocation(location) {
+            return .expired(.loginRedirect)
+        }
+        if self.isText(response) {
+            let lowered = Self.lowercasedBytes(response)
+            if self.blockedPhrases.contains(where: { Self.contains(lowered, $0) }) { return .blocked }
+            if self.expiryPhrases.contains(where: { Self.contains(lowered, $0) }) { return .expired(.phrase) }
+        }
+        return .ok
+    }
+
+    /// Whether the body contains one of the expiry phrases (a login answer that says "not
+    /// logged in" is a failed login whatever its status).
+    func bodyHasExpiryPhrase(_ response: UpstreamResponse) -> Bool {
+        guard self.isText(response) else { return false }
+        let lowered = Self.lowercasedBytes(response)
+        return self.expiryPhrases.contains { Self.contains(lowered, $0) }
+    }
+
+    func isLoginLocation(_ location: String) -> Bool {
+        // The Location may be absolute or relative; only its path counts.
+        let path = URL(string: location, relativeTo: URL(string: "http://upstream.invalid/"))?.path ?? location
+        return self.loginPaths.contains(Self.normalized(path))
+    }
+
+    func isText(_ response: UpstreamResponse) -> Bool {
+        guard let type = response.header("content-type")?.lowercased() else { return true }
+        return type.hasPrefix("text/") || type.contains("json") || type.contains("xml") || type.contains("javascript")
+    }
+
+    static func normalized(_ path: String) -> String {
+        var path = path.split(separator: "?", maxSplits: 1).first.map(String.init) ?? path
+        while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
+        return path.lowercased()
+    }
+
+    static func lowercasedBytes(_ response: UpstreamResponse) -> [UInt8] {
+        response.body.readableBytesView.map { ($0 >= 65 && $0 <= 90) ? $0 + 32 : $0 }
+    }
+
+    static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
+        guard needle.count <= haystack.count else { return false }
+        guard let first = needle.first else { return true }
+        var index = 0
+        let last = haystack.count - needle.count
+        while index <= last {
+            if haystack[index] == first && haystack[index..<(index + needle.count)].elementsEqual(needle) { return true }
+            index += 1
+        }
+        return false
+    }
+}
