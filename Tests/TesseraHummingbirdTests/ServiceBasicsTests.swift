@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import NIOCore
 import Testing
+import Yams
 import Tessera
 import TesseraHummingbird
 import TesseraTestSupport
@@ -109,6 +110,13 @@ import TesseraTestSupport
                 #expect(body.errorCode != "REQ_1004" || operation.path.contains("{id}"), "\(operation) is not routed")
             }
         }
+    }
+
+    @Test func theOpenAPIDocumentIsValidYAMLWithEveryPath() throws {
+        // A YAML parser, not the line reader above: a stray `: ` in a plain scalar breaks tools.
+        let document = try #require(try Yams.load(yaml: OpenAPIDocument.text) as? [String: Any])
+        let paths = try #require(document["paths"] as? [String: Any])
+        #expect(Set(paths.keys) == Set(TesseraHTTPService.operations.map(\.path)))
     }
 
     /// The `METHOD /path` pairs under `paths:` of an OpenAPI document written with two-space

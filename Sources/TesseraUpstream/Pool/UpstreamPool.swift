@@ -89,7 +89,9 @@ public actor UpstreamPool {
         var attempt = 0
         while true {
             attempt += 1
-            let lease = try await self.borrow()
+            // A retry goes to a session seen logged in at this instant: just logged in, or probed
+            // now. Another session may have ended unnoticed at the same moment as the first.
+            let lease = try await self.borrow(freshness: attempt == 1 ? self.configuration.healthFreshness : 0)
             let outcome: Result<UpstreamResponse, any Error>
             do {
                 outcome = .success(try await lease.connection.send(request))
@@ -154,8 +156,10 @@ public actor UpstreamPool {
 
     // MARK: Borrowing
 
-    /// Takes a healthy session for one use. Give it back with ``finish(_:verdict:context:error:)``.
-    func borrow() async throws -> UpstreamLease {
+    /// Takes a healthy session for one use, probing it first when it was last seen logged in
+    /// more than `freshness` seconds ago. Give it back with ``finish(_:verdict:context:error:)``.
+    func borrow(freshness: Double? = nil) async throws -> UpstreamLease {
+        let freshness = freshness ?? self.configuration.healthFreshness
         let deadline = ContinuousClock.now + .milliseconds(Int64(self.configuration.borrowTimeout * 1000))
         while true {
             guard !self.isShutDown else { throw TesseraError.upstreamUnavailable(upstream: self.name) }
@@ -165,13 +169,16 @@ public actor UpstreamPool {
             }
             if let id = self.pickIdle(now: now) {
                 let lease = self.lendSlot(id, now: now)
-                if now.timeIntervalSince(self.slots[id]!.lastCheckedAt) <= self.configuration.healthFreshness {
+                if now.timeIntervalSince(self.slots[id]!.lastCheckedAt) <= freshness {
                     return lease
                 }
                 if try await self.healthCheck(lease) { return lease }
                 continue
             }
-            if self.startLoginIfAllowed(replacing: nil) { continue }
+            // One login per waiting borrower at most; the rest wait for a session to come back.
+            if self.loginTasks.count <= self.waiters.count {
+                self.startLoginIfAllowed(replacing: nil)
+            }
             if self.slots.isEmpty {
                 // Nothing to wait for: no session, no login running, and every account backing off.
                 throw self.loginFailedError(now: now)
