@@ -121,11 +121,6 @@ extension TestClientProtocol {
     }
 }
 
-struct HarnessError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
-}
-
 extension [String: Any] {
     /// `error.code` of an error body.
     var errorCode: String? { (self["error"] as? [String: Any])?["code"] as? String }

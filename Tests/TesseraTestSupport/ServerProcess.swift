@@ -1,15 +1,15 @@
-import Foundation
+public import Foundation
 import Synchronization
 
 /// A real `tessera` process, started from the binary this package builds.
-final class ServerProcess {
-    let process: Process
-    let stdoutPath: String
-    let stderrPath: String
-    private(set) var port: Int = 0
+public final class ServerProcess {
+    public let process: Process
+    public let stdoutPath: String
+    public let stderrPath: String
+    public private(set) var port: Int = 0
 
     /// The `tessera` executable beside the test bundle (both are build products of one build).
-    static var binary: URL {
+    public static var binary: URL {
         get throws {
             var candidates: [URL] = []
             if let override = ProcessInfo.processInfo.environment["TESSERA_BINARY"] {
@@ -32,7 +32,7 @@ final class ServerProcess {
 
     /// Runs `tessera arguments…` to completion with `input` on standard input.
     @discardableResult
-    static func run(_ arguments: [String], input: String = "", environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
+    public static func run(_ arguments: [String], input: String = "", environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = try binary
         process.arguments = arguments
@@ -51,14 +51,20 @@ final class ServerProcess {
     }
 
     /// Starts `tessera serve` on a free port of 127.0.0.1 and waits until it listens.
-    init(dataDirectory: String, logDirectory: URL, environment: [String: String] = [:], name: String) async throws {
+    public init(
+        dataDirectory: String,
+        logDirectory: URL,
+        environment: [String: String] = [:],
+        arguments: [String] = [],
+        name: String
+    ) async throws {
         self.stdoutPath = logDirectory.appendingPathComponent("\(name).out").path
         self.stderrPath = logDirectory.appendingPathComponent("\(name).err").path
         _ = FileManager.default.createFile(atPath: self.stdoutPath, contents: nil)
         _ = FileManager.default.createFile(atPath: self.stderrPath, contents: nil)
         self.process = Process()
         self.process.executableURL = try Self.binary
-        self.process.arguments = ["serve", "--data-dir", dataDirectory, "--host", "127.0.0.1", "--port", "0"]
+        self.process.arguments = ["serve", "--data-dir", dataDirectory, "--host", "127.0.0.1", "--port", "0"] + arguments
         self.process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         self.process.standardOutput = FileHandle(forWritingAtPath: self.stdoutPath)
         self.process.standardError = FileHandle(forWritingAtPath: self.stderrPath)
@@ -81,22 +87,22 @@ final class ServerProcess {
         throw HarnessError("tessera serve did not start: \(errors.suffix(2000))")
     }
 
-    var baseURL: String { "http://127.0.0.1:\(self.port)" }
+    public var baseURL: String { "http://127.0.0.1:\(self.port)" }
 
     /// Kills the process with SIGKILL: no shutdown code runs.
-    func kill() {
+    public func kill() {
         Foundation.kill(self.process.processIdentifier, SIGKILL)
         self.process.waitUntilExit()
     }
 
     /// Asks the process to shut down (SIGTERM) and waits.
-    func terminate() {
+    public func terminate() {
         self.process.terminate()
         self.process.waitUntilExit()
     }
 
-    var standardOutput: String { (try? String(contentsOfFile: self.stdoutPath, encoding: .utf8)) ?? "" }
-    var standardError: String { (try? String(contentsOfFile: self.stderrPath, encoding: .utf8)) ?? "" }
+    public var standardOutput: String { (try? String(contentsOfFile: self.stdoutPath, encoding: .utf8)) ?? "" }
+    public var standardError: String { (try? String(contentsOfFile: self.stderrPath, encoding: .utf8)) ?? "" }
 
     deinit {
         if self.process.isRunning { Foundation.kill(self.process.processIdentifier, SIGKILL) }
@@ -105,7 +111,7 @@ final class ServerProcess {
 
 /// Runs a program to completion with its output discarded, through `posix_spawn` and `waitpid`.
 /// (Foundation's `Process.waitUntilExit` can miss the exit of a short-lived child on Linux.)
-func spawnAndWait(_ path: String, _ arguments: [String], environment: [String: String] = [:]) throws -> Int32 {
+public func spawnAndWait(_ path: String, _ arguments: [String], environment: [String: String] = [:]) throws -> Int32 {
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
@@ -126,4 +132,10 @@ func spawnAndWait(_ path: String, _ arguments: [String], environment: [String: S
     }
     // WIFEXITED / WEXITSTATUS
     return (status & 0x7f) == 0 ? (status >> 8) & 0xff : -1
+}
+
+/// A test harness failure, with what went wrong.
+public struct HarnessError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
 }

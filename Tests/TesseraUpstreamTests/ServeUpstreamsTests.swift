@@ -1,0 +1,82 @@
+import AsyncHTTPClient
+import Foundation
+import NIOHTTP1
+import TesseraTestSupport
+import TesseraUpstream
+import Testing
+
+/// `tessera serve --upstreams`, as a real process, against the fake site.
+@Suite struct ServeUpstreamsTests {
+    static let serviceKey = "tsk_" + String(repeating: "u", count: 43)
+
+    @Test func serveKeepsThePoolsOfItsUpstreamsFileAndLogsNoSecret() async throws {
+        let fake = try await FakeUpstream.start()
+        let client = HTTPUpstreamSessionFactory.makeHTTPClient()
+        let directory = TemporaryDirectory()
+        defer { _ = directory }
+        let passwordFile = directory.url.appendingPathComponent("fake-password")
+        try Data("wonderland\n".utf8).write(to: passwordFile)
+        let file = directory.url.appendingPathComponent("upstreams.yaml")
+        try Data(
+            """
+            upstreams:
+              - name: fake
+                baseURL: \(fake.baseURL)
+                login:
+                  path: /login
+                  fields:
+                    username: { env: FAKE_USER }
+                    password: { file: \(passwordFile.path) }
+                  success: { cookie: SESSID }
+                keepAlive: { path: /ping }
+                pool: { min: 1, max: 2 }
+            """.utf8
+        ).write(to: file)
+
+        let server = try await ServerProcess(
+            dataDirectory: directory.url.appendingPathComponent("data").path,
+            logDirectory: directory.url,
+            environment: ["TESSERA_SERVICE_API_KEY": Self.serviceKey, "FAKE_USER": "alice", "TESSERA_LOG_LEVEL": "debug"],
+            arguments: ["--upstreams", file.path],
+            name: "serve"
+        )
+        defer { server.kill() }
+        #expect(server.standardOutput.contains("Upstream fake: \(fake.baseURL), 1 to 2 sessions, 1 account(s), keep-alive every 20 s"))
+
+        // The keeper logs in up to the pool's minimum by itself.
+        var report = ""
+        for _ in 0..<200 {
+            report = try await UpstreamHTTPTests.request(client, "\(server.baseURL)/v1/upstreams", key: Self.serviceKey).body
+            if report.contains(#""state":"idle""#) { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(report.contains(#""state":"idle""#))
+        #expect(fake.stats.logins == 1)
+
+        let proxied = try await UpstreamHTTPTests.request(client, "\(server.baseURL)/v1/upstreams/fake/proxy/api/items/3", key: Self.serviceKey)
+        #expect(proxied.status == 200)
+        #expect(proxied.body == #"{"user":"alice","item":3}"#)
+        let lent = try await UpstreamHTTPTests.request(client, "\(server.baseURL)/v1/upstreams/fake/session", method: .POST, key: Self.serviceKey)
+        let cookie = try #require((lent.json?["cookies"] as? [[String: Any]])?.first { $0["name"] as? String == "SESSID" }?["value"] as? String)
+
+        server.terminate()
+        #expect(server.process.terminationStatus == 0)
+        let logs = server.standardOutput + server.standardError
+        #expect(logs.contains("Logged in to the upstream"))
+        #expect(!logs.contains("wonderland"))
+        #expect(!logs.contains(cookie))
+        try await client.shutdown()
+        await fake.stop()
+    }
+
+    @Test func anUnusableUpstreamsFileStopsServeWithItsProblem() throws {
+        let directory = TemporaryDirectory()
+        let file = directory.url.appendingPathComponent("upstreams.json")
+        try Data(#"{"upstreams": [{"name": "Bad Name", "baseURL": "https://x.example", "login": {"path": "/login"}}]}"#.utf8).write(to: file)
+        let (status, output) = try ServerProcess.run([
+            "serve", "--data-dir", directory.url.appendingPathComponent("data").path, "--port", "0", "--upstreams", file.path,
+        ])
+        #expect(status != 0)
+        #expect(output.contains("The upstreams file is not usable: upstream 'Bad Name': the name must be 1 to 64 of a-z, 0-9, '-' and '_'"))
+    }
+}
