@@ -53,6 +53,8 @@ final class FakeUpstream: Sendable {
         var randomExpiries = 0
         /// `POST /api/orders` performed (only when logged in).
         var actionsPerformed = 0
+        /// Requests answered 503 or 429 by ``FakeUpstream/overloadedAnswers`` and ``FakeUpstream/rateLimitedAnswers``.
+        var refusedRequests = 0
         /// Sessions alive at the fake's `now`.
         var liveSessions = 0
     }
@@ -156,6 +158,20 @@ final class FakeUpstream: Sendable {
         set { self.core.state.withLock { $0.randomLifetime = newValue } }
     }
 
+    /// The next this many requests are answered `503 Service Unavailable` before anything is
+    /// looked at (an overloaded site); they do not act. Default 0.
+    var overloadedAnswers: Int {
+        get { self.core.state.withLock { $0.overloadedAnswers } }
+        set { self.core.state.withLock { $0.overloadedAnswers = newValue } }
+    }
+
+    /// The next this many requests are answered `429 Too Many Requests` with `Retry-After: 7`;
+    /// they do not act. Default 0.
+    var rateLimitedAnswers: Int {
+        get { self.core.state.withLock { $0.rateLimitedAnswers } }
+        set { self.core.state.withLock { $0.rateLimitedAnswers = newValue } }
+    }
+
     /// The chance that a live session dies just before a logged-in request is handled; that request already gets the
     /// expired answer. Default 0.
     var expireProbability: Double {
@@ -207,6 +223,8 @@ extension FakeUpstream {
         var idleTimeout: Duration = .seconds(60)
         var maxLifetime: Duration = .seconds(600)
         var randomLifetime: ClosedRange<Double>?
+        var overloadedAnswers = 0
+        var rateLimitedAnswers = 0
         var expireProbability = 0.0
         var expiredStyle: ExpiredStyle = .random
         var rotateCookieOnPing = false
@@ -259,6 +277,7 @@ extension FakeUpstream {
     fileprivate enum Outcome {
         case live(user: String, newSessionID: String?, order: Int)
         case expired(ExpiredStyle)
+        case refused(HTTPResponse.Status)
     }
 
     fileprivate final class Core: Sendable {
@@ -346,6 +365,16 @@ extension FakeUpstream {
             let sessionID = Self.cookie("SESSID", in: request.headers)
             let now = self.now()
             let outcome = self.state.withLock { state -> Outcome in
+                if state.overloadedAnswers > 0 {
+                    state.overloadedAnswers -= 1
+                    state.stats.refusedRequests += 1
+                    return .refused(.serviceUnavailable)
+                }
+                if state.rateLimitedAnswers > 0 {
+                    state.rateLimitedAnswers -= 1
+                    state.stats.refusedRequests += 1
+                    return .refused(.tooManyRequests)
+                }
                 guard let sessionID, var session = state.sessions[sessionID] else {
                     return .expired(state.expiredAnswer())
                 }
@@ -391,6 +420,12 @@ extension FakeUpstream {
                 return response
             case .expired(let style):
                 return Self.expired(style, path: request.uri.path)
+            case .refused(let status):
+                return Response(
+                    status: status,
+                    headers: status == .tooManyRequests ? [.retryAfter: "7"] : [:],
+                    body: .init(byteBuffer: ByteBuffer(string: status.reasonPhrase))
+                )
             }
         }
 

@@ -79,4 +79,45 @@ import Testing
         #expect(status != 0)
         #expect(output.contains("The upstreams file is not usable: upstream 'Bad Name': the name must be 1 to 64 of a-z, 0-9, '-' and '_'"))
     }
+
+    @Test func upstreamCheckLogsInOncePerAccountAndSaysWhatFailed() async throws {
+        let fake = try await FakeUpstream.start()
+        let directory = TemporaryDirectory()
+        let file = directory.url.appendingPathComponent("upstreams.yaml")
+        try Data(
+            """
+            upstreams:
+              - name: fake
+                baseURL: \(fake.baseURL)
+                login:
+                  path: /login
+                  fields: { username: { env: FAKE_USER }, password: { env: FAKE_PASSWORD } }
+                  success: { cookie: SESSID }
+                keepAlive: { path: /ping }
+            """.utf8
+        ).write(to: file)
+        let environment = ["FAKE_USER": "alice", "FAKE_PASSWORD": "wonderland"]
+        let passed = try await Self.runOffTheCooperativePool(["upstream", "check", file.path], environment: environment)
+        #expect(passed.status == 0)
+        #expect(passed.output.contains("fake / default: ok, logged in; /ping answered 200 as logged in"))
+
+        fake.refuseLogins = true
+        let failed = try await Self.runOffTheCooperativePool(["upstream", "check", file.path], environment: environment)
+        #expect(failed.status != 0)
+        #expect(failed.output.contains("fake / default: FAILED, login failed: the login answer did not set the cookie SESSID"))
+        #expect(!failed.output.contains("wonderland"))
+        #expect(fake.stats.logins == 1)
+        await fake.stop()
+    }
+
+    /// Runs `tessera` to completion on a thread of its own, so that the waiting does not hold a
+    /// thread the fake site's handlers need.
+    static func runOffTheCooperativePool(_ arguments: [String], environment: [String: String]) async throws -> (status: Int32, output: String) {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread {
+                continuation.resume(with: Result { try ServerProcess.run(arguments, environment: environment) })
+            }
+        }
+    }
+
 }

@@ -278,4 +278,51 @@ import Testing
             #expect(snapshot.sessions.first?.state == "lent")
         }
     }
+
+    @Test func aTransientFailureIsRetriedForAGetButNotForAPost() async throws {
+        try await PoolFixture.with { f in
+            await f.maintain()
+            f.fake.overloadedAnswers = 1
+            let page = try await f.get("/api/items/8")
+            #expect(page.status == 200)
+            #expect(await f.pool.snapshot().counters.retries == 1)
+
+            // The site may have acted on a POST before failing: its answer is passed on as it came.
+            f.fake.overloadedAnswers = 1
+            let order = try await f.pool.send(UpstreamRequest(method: "POST", pathAndQuery: "/api/orders", body: ByteBuffer(string: "x")))
+            #expect(order.status == 503)
+            #expect(f.fake.stats.refusedRequests == 2)
+            let snapshot = await f.pool.snapshot()
+            #expect(snapshot.counters.retries == 1)
+            // The session is not blamed: nothing retired, no new login.
+            #expect(snapshot.counters.retirements.isEmpty)
+            #expect(f.fake.stats.logins == 1)
+        }
+    }
+
+    @Test func aRateLimitedAnswerPausesThePoolWithoutANewLogin() async throws {
+        try await PoolFixture.with { f in
+            await f.maintain()
+            f.fake.rateLimitedAnswers = 1
+            let limited = try await f.get("/api/items/1")
+            #expect(limited.status == 429)
+            #expect(limited.header("retry-after") == "7")
+            // Until the site's Retry-After has passed, the pool answers for it without sending.
+            await #expect {
+                try await f.get("/api/items/2")
+            } throws: { error in
+                let error = error as? TesseraError
+                return error?.code == "UPSTREAM_RATE_LIMITED" && error?.statusCode == 503 && error?.retryAfter == 7
+            }
+            #expect(f.fake.stats.refusedRequests == 1)
+            f.clock.advance(by: .seconds(7))
+            let after = try await f.get("/api/items/3")
+            #expect(after.status == 200)
+            let snapshot = await f.pool.snapshot()
+            #expect(snapshot.counters.rateLimited == 1)
+            #expect(snapshot.counters.retirements.isEmpty)
+            #expect(f.fake.stats.logins == 1)
+        }
+    }
+
 }

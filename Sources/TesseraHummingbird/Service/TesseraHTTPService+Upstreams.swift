@@ -103,10 +103,13 @@ extension TesseraHTTPService {
     }
 
     /// Request fields that are not forwarded: hop-by-hop fields, the service's own credential,
-    /// the client's cookies (the pooled session brings its own) and what the client computes.
+    /// the client's cookies (the pooled session brings its own), what the HTTP client computes,
+    /// and `Accept-Encoding`.
     static let unforwardedRequestFields: Set<String> = [
         "connection", "keep-alive", "proxy-authorization", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
         "host", "authorization", "cookie", "content-length", "x-correlation-id", "expect",
+        // The pool reads answers for expiry phrases, so it asks for them uncompressed.
+        "accept-encoding",
     ]
 
     /// Answer fields that are not passed back: hop-by-hop fields, the session's cookies (they

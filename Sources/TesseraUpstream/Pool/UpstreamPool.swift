@@ -141,9 +141,7 @@ public actor UpstreamPool {
     /// ``giveBack(leaseID:)``. The session is probed before it is lent again.
     public func lend() async throws -> LentSession {
         let lease = try await self.borrow()
-        guard var slot = self.slots[lease.slotID] else { throw TesseraError.upstreamSessionLost(upstream: self.name) }
-        slot.lentWhole = true
-        self.slots[lease.slotID] = slot
+        guard let slot = self.slots[lease.slotID] else { throw TesseraError.upstreamSessionLost(upstream: self.name) }
         self.counters.lent += 1
         return LentSession(lease: lease, cookies: lease.connection.cookies(), expiresAt: min(lease.until, slot.retireAt))
     }
@@ -263,7 +261,6 @@ public actor UpstreamPool {
     func release(slotID: Int, slot: Slot, checkedOK: Bool) {
         var slot = slot
         slot.leaseID = nil
-        slot.lentWhole = false
         if checkedOK { slot.lastCheckedAt = self.clock.now }
         if slot.replacedBy == .done {
             self.slots[slotID] = slot
@@ -642,7 +639,6 @@ extension UpstreamPool {
         var lastVerdict = "none"
         var leaseID: UInt64?
         var leaseUntil: Date?
-        var lentWhole = false
         /// The session this login replaces.
         var replaces: Int?
         /// Whether a replacement for this session is logging in, or is ready.
