@@ -92,6 +92,22 @@ import TesseraUpstream
         }
     }
 
+    @Test func aMisspeltKeyIsRefusedRatherThanIgnored() throws {
+        let text = "upstreams:\n  - name: portal\n    baseURL: https://a.example\n    login: { path: /login }\n    keepalive: { interval: 5 }\n"
+        #expect {
+            try UpstreamsFile.decode(Data(text.utf8), json: false)
+        } throws: { error in
+            "\(error)".contains("upstreams[0]: unknown key 'keepalive'")
+        }
+        let field =
+            #"{"upstreams": [{"name": "p", "baseURL": "https://a.example", "login": {"path": "/l", "fields": {"password": {"environment": "P"}}}}]}"#
+        #expect {
+            try UpstreamsFile.decode(Data(field.utf8), json: true)
+        } throws: { error in
+            "\(error)".contains("upstreams[0].login.fields.password: unknown key 'environment'")
+        }
+    }
+
     @Test func duplicateNamesAreRefused() throws {
         let one = "  - { name: portal, baseURL: 'https://a.example', login: { path: /login } }"
         #expect(throws: UpstreamConfigurationError.self) {

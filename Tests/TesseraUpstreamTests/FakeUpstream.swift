@@ -191,6 +191,24 @@ final class FakeUpstream: Sendable {
         set { self.core.state.withLock { $0.rotateCookieOnPing = newValue } }
     }
 
+    /// Holds every `GET /ping` from now on, unanswered, until ``releasePings()``.
+    func holdPings() {
+        self.core.pingGate.withLock { $0.holding = true }
+    }
+
+    /// Answers the held pings and stops holding.
+    func releasePings() {
+        let waiting = self.core.pingGate.withLock { gate in
+            gate.holding = false
+            defer { gate.waiting = [] }
+            return gate.waiting
+        }
+        for continuation in waiting { continuation.resume() }
+    }
+
+    /// How many pings are held now.
+    var heldPings: Int { self.core.pingGate.withLock { $0.waiting.count } }
+
     /// Kills every live session now.
     func expireAllSessions() {
         self.core.state.withLock { $0.sessions.removeAll() }
@@ -291,6 +309,20 @@ extension FakeUpstream {
             self.state = Mutex(State(decisions: SplitMix64(seed: seed), ids: SplitMix64(seed: seed ^ 0x5EED_1D5E_5EED_1D5E)))
         }
 
+        /// Held `GET /ping` requests, and whether new ones are held.
+        let pingGate = Mutex<(holding: Bool, waiting: [CheckedContinuation<Void, Never>])>((false, []))
+
+        func waitWhilePingsAreHeld() async {
+            await withCheckedContinuation { continuation in
+                let resumeNow = self.pingGate.withLock { gate -> Bool in
+                    guard gate.holding else { return true }
+                    gate.waiting.append(continuation)
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        }
+
         func router() -> Router<BasicRequestContext> {
             let router = Router()
             router.get("login") { _, _ in
@@ -318,7 +350,8 @@ extension FakeUpstream {
                 }
             }
             router.get("ping") { request, _ in
-                self.authenticated(request, .ping) { _, _ in
+                await self.waitWhilePingsAreHeld()
+                return self.authenticated(request, .ping) { _, _ in
                     Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: "pong")))
                 }
             }

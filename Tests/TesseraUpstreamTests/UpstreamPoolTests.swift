@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import NIOCore
 import Tessera
 import TesseraUpstream
@@ -322,6 +323,42 @@ import Testing
             #expect(snapshot.counters.rateLimited == 1)
             #expect(snapshot.counters.retirements.isEmpty)
             #expect(f.fake.stats.logins == 1)
+        }
+    }
+
+    @Test func aSessionUnderKeepAliveIsNotLentMeanwhile() async throws {
+        try await PoolFixture.with(configure: { fakeConfiguration(baseURL: $0, pool: .init(min: 1, max: 1), borrowTimeout: 0.3) }) { f in
+            await f.maintain()
+            f.clock.advance(by: .seconds(21))
+            f.fake.holdPings()
+            let keeper = Task { await f.pool.maintain() }
+            while f.fake.heldPings == 0 { await Task.yield() }
+            #expect(await f.pool.snapshot().sessions.map(\.state) == ["probing"])
+            // The only session is being probed: a borrower waits, and gets no session in the meantime.
+            await #expect {
+                try await f.get("/api/items/1")
+            } throws: { error in
+                isTesseraError(error, "UPSTREAM_EXHAUSTED")
+            }
+            f.fake.releasePings()
+            await keeper.value
+            let response = try await f.get("/api/items/1")
+            #expect(response.status == 200)
+            #expect(f.fake.stats.logins == 1)
+        }
+    }
+
+    @Test func lifetimesAreJitteredSoSessionsDoNotAllEndTogether() async throws {
+        let draws = Mutex([0.0, 0.5, 1.0])
+        try await PoolFixture.with(
+            random: { draws.withLock { $0.isEmpty ? 0 : $0.removeFirst() } },
+            configure: { fakeConfiguration(baseURL: $0, pool: .init(min: 3, max: 3), maxAge: 100) }
+        ) { f in
+            // One account logs in one session at a time: a round of the keeper each.
+            for _ in 0..<3 { await f.maintain() }
+            let lifetimes = await f.pool.snapshot().sessions.map(\.retiresInSeconds).sorted()
+            // maxAge less up to 10 % of it.
+            #expect(lifetimes == [90, 95, 100])
         }
     }
 

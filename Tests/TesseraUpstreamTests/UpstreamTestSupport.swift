@@ -54,6 +54,7 @@ struct PoolFixture: Sendable {
     /// stops everything.
     static func with<Value: Sendable>(
         seed: UInt64 = 42,
+        random: @escaping @Sendable () -> Double = { 0.5 },
         configure: @Sendable (String) -> UpstreamConfiguration = { fakeConfiguration(baseURL: $0) },
         _ body: @Sendable (PoolFixture) async throws -> Value
     ) async throws -> Value {
@@ -67,7 +68,7 @@ struct PoolFixture: Sendable {
             configuration: configuration,
             factory: try HTTPUpstreamSessionFactory(configuration: configuration, client: client, clock: clock, environment: Self.environment),
             clock: clock,
-            random: { 0.5 },
+            random: random,
             logger: logger
         )
         let fixture = PoolFixture(clock: clock, fake: fake, pool: pool, client: client)

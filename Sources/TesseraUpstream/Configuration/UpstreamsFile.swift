@@ -51,12 +51,70 @@ public struct UpstreamsFile: Sendable, Codable, Equatable {
         } catch {
             throw UpstreamConfigurationError(upstream: "", message: "\(source) is not valid \(json ? "JSON" : "YAML"): \(error)")
         }
+        if let problem = Self.unknownKey(in: data, json: json) {
+            throw UpstreamConfigurationError(upstream: "", message: "\(source): \(problem)")
+        }
         let names = file.upstreams.map(\.name)
         guard Set(names).count == names.count else {
             throw UpstreamConfigurationError(upstream: "", message: "\(source): upstream names must be unique")
         }
         for upstream in file.upstreams { try upstream.validate() }
         return file
+    }
+
+    /// The keys each part of the file may have. A misspelt key would otherwise be ignored and
+    /// its default used without a word.
+    static let schema: [String: Set<String>] = [
+        "": ["upstreams"],
+        "upstream": [
+            "name", "baseURL", "login", "accounts", "expiry", "blocked", "pool", "keepAlive", "maxAge", "lifetimeJitter", "maxUses",
+            "healthFreshness", "borrowTimeout", "leaseTimeout", "requestTimeout", "maxBodyBytes", "backoff",
+        ],
+        "login": ["method", "path", "encoding", "fields", "success"],
+        "success": ["status", "cookie", "bodyContains"],
+        "field": ["env", "file", "value"],
+        "account": ["name", "fields"],
+        "expiry": ["statuses", "phrases", "loginRedirect", "redirectPaths"],
+        "blocked": ["statuses", "phrases"],
+        "pool": ["min", "max"],
+        "keepAlive": ["path", "interval"],
+        "backoff": ["initial", "maximum", "breakerThreshold", "breakerOpen", "maxConcurrentLogins"],
+    ]
+
+    /// The first key of the file that the schema does not know, as `path: message`.
+    static func unknownKey(in data: Data, json: Bool) -> String? {
+        let root: Any?
+        if json {
+            root = try? JSONSerialization.jsonObject(with: data)
+        } else {
+            root = String(data: data, encoding: .utf8).flatMap { try? Yams.load(yaml: $0) }
+        }
+        func check(_ value: Any?, as part: String, at path: String) -> String? {
+            guard let object = value as? [String: Any], let allowed = Self.schema[part] else { return nil }
+            if let key = object.keys.sorted().first(where: { !allowed.contains($0) }) {
+                return "\(path.isEmpty ? "the top level" : path): unknown key '\(key)' (known: \(allowed.sorted().joined(separator: ", ")))"
+            }
+            let children: [(String, String)] = [
+                ("login", "login"), ("expiry", "expiry"), ("blocked", "blocked"), ("pool", "pool"), ("keepAlive", "keepAlive"),
+                ("backoff", "backoff"), ("success", "success"),
+            ]
+            for (key, childPart) in children {
+                if let problem = check(object[key], as: childPart, at: path.isEmpty ? key : "\(path).\(key)") { return problem }
+            }
+            if let fields = object["fields"] as? [String: Any] {
+                for (name, field) in fields.sorted(by: { $0.key < $1.key }) {
+                    if let problem = check(field, as: "field", at: "\(path).fields.\(name)") { return problem }
+                }
+            }
+            for (key, itemPart) in [("upstreams", "upstream"), ("accounts", "account")] {
+                for (index, item) in ((object[key] as? [Any]) ?? []).enumerated() {
+                    let itemPath = path.isEmpty ? "\(key)[\(index)]" : "\(path).\(key)[\(index)]"
+                    if let problem = check(item, as: itemPart, at: itemPath) { return problem }
+                }
+            }
+            return nil
+        }
+        return check(root, as: "", at: "")
     }
 
     static func describe(_ error: DecodingError) -> String {
