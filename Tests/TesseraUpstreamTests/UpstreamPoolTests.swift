@@ -163,6 +163,9 @@ import Testing
                 } throws: { error in
                     let error = error as? TesseraError
                     return error?.code == "UPSTREAM_LOGIN_FAILED" && error?.statusCode == 502 && error?.retryAfter == retryAfter
+                        && error?.message
+                            == "Logging in to the upstream 'fake' failed (the login answer did not set the cookie SESSID); "
+                            + "the next attempt is in \(retryAfter) s."
                 }
             }
             await expectLoginFailed(retryAfter: 1)
@@ -359,6 +362,23 @@ import Testing
             let lifetimes = await f.pool.snapshot().sessions.map(\.retiresInSeconds).sorted()
             // maxAge less up to 10 % of it.
             #expect(lifetimes == [90, 95, 100])
+        }
+    }
+
+    @Test func anAccountHoldsNoMoreSessionsThanItsLimit() async throws {
+        try await PoolFixture.with(configure: {
+            var configuration = fakeConfiguration(baseURL: $0, pool: .init(min: 0, max: 3))
+            configuration.maxSessionsPerAccount = 1
+            return configuration
+        }) { f in
+            let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                for item in 0..<10 {
+                    group.addTask { try await f.get("/api/items/\(item)").status }
+                }
+                return try await group.reduce(into: [Int]()) { $0.append($1) }
+            }
+            #expect(statuses == Array(repeating: 200, count: 10))
+            #expect(f.fake.stats.logins == 1)
         }
     }
 

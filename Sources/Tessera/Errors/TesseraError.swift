@@ -147,11 +147,13 @@ extension TesseraError {
 
     /// `UPSTREAM_LOGIN_FAILED`: the upstream site refused the pool's login (or could not be
     /// reached for it), and the pool is backing off before it tries again.
-    public static func upstreamLoginFailed(upstream: String, retryAfter seconds: Int = 1) -> Self {
-        .init(
+    /// - Parameter reason: why the last login failed, in words safe to show (never a credential)
+    public static func upstreamLoginFailed(upstream: String, reason: String? = nil, retryAfter seconds: Int = 1) -> Self {
+        let because = reason.map { " (\($0))" } ?? ""
+        return .init(
             code: "UPSTREAM_LOGIN_FAILED",
             status: 502,
-            message: "Logging in to the upstream '\(upstream)' failed; the pool backs off before trying again.",
+            message: "Logging in to the upstream '\(upstream)' failed\(because); the next attempt is in \(max(1, seconds)) s.",
             retryAfter: max(1, seconds)
         )
     }

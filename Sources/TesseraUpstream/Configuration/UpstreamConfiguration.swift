@@ -32,6 +32,9 @@ public struct UpstreamConfiguration: Sendable, Codable, Equatable {
     public var lifetimeJitter: Double
     /// Requests a session serves before it is replaced; `nil` for no limit.
     public var maxUses: Int?
+    /// Sessions one account holds at most (`nil`: no limit). Set 1 for sites where a new login
+    /// ends the account's other sessions; only a replacement then overlaps its predecessor.
+    public var maxSessionsPerAccount: Int?
     /// A session checked longer ago than this (seconds, default 5) is probed before it is lent.
     public var healthFreshness: Double
     /// How long a borrower waits for a free session (seconds, default 5) before
@@ -58,6 +61,7 @@ public struct UpstreamConfiguration: Sendable, Codable, Equatable {
         maxAge: Double = 120,
         lifetimeJitter: Double = 0.1,
         maxUses: Int? = nil,
+        maxSessionsPerAccount: Int? = nil,
         healthFreshness: Double = 5,
         borrowTimeout: Double = 5,
         leaseTimeout: Double = 60,
@@ -76,6 +80,7 @@ public struct UpstreamConfiguration: Sendable, Codable, Equatable {
         self.maxAge = maxAge
         self.lifetimeJitter = lifetimeJitter
         self.maxUses = maxUses
+        self.maxSessionsPerAccount = maxSessionsPerAccount
         self.healthFreshness = healthFreshness
         self.borrowTimeout = borrowTimeout
         self.leaseTimeout = leaseTimeout
@@ -85,7 +90,7 @@ public struct UpstreamConfiguration: Sendable, Codable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case name, baseURL, login, accounts, expiry, blocked, pool, keepAlive, maxAge, lifetimeJitter, maxUses, healthFreshness
+        case name, baseURL, login, accounts, expiry, blocked, pool, keepAlive, maxAge, lifetimeJitter, maxUses, maxSessionsPerAccount, healthFreshness
         case borrowTimeout, leaseTimeout, requestTimeout, maxBodyBytes, backoff
     }
 
@@ -103,6 +108,7 @@ public struct UpstreamConfiguration: Sendable, Codable, Equatable {
         self.maxAge = try container.decodeIfPresent(Double.self, forKey: .maxAge) ?? defaults.maxAge
         self.lifetimeJitter = try container.decodeIfPresent(Double.self, forKey: .lifetimeJitter) ?? defaults.lifetimeJitter
         self.maxUses = try container.decodeIfPresent(Int.self, forKey: .maxUses)
+        self.maxSessionsPerAccount = try container.decodeIfPresent(Int.self, forKey: .maxSessionsPerAccount)
         self.healthFreshness = try container.decodeIfPresent(Double.self, forKey: .healthFreshness) ?? defaults.healthFreshness
         self.borrowTimeout = try container.decodeIfPresent(Double.self, forKey: .borrowTimeout) ?? defaults.borrowTimeout
         self.leaseTimeout = try container.decodeIfPresent(Double.self, forKey: .leaseTimeout) ?? defaults.leaseTimeout
@@ -137,6 +143,7 @@ public struct UpstreamConfiguration: Sendable, Codable, Equatable {
         guard self.maxAge >= 5 else { throw fail("maxAge must be at least 5 seconds") }
         guard (0...0.5).contains(self.lifetimeJitter) else { throw fail("lifetimeJitter must be between 0 and 0.5") }
         guard self.maxUses.map({ $0 >= 1 }) ?? true else { throw fail("maxUses must be at least 1") }
+        guard self.maxSessionsPerAccount.map({ $0 >= 1 }) ?? true else { throw fail("maxSessionsPerAccount must be at least 1") }
         guard self.healthFreshness >= 0, self.borrowTimeout > 0, self.leaseTimeout > 0, self.requestTimeout > 0 else {
             throw fail("healthFreshness, borrowTimeout, leaseTimeout and requestTimeout must be positive")
         }

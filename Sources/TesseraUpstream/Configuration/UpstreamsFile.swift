@@ -68,6 +68,7 @@ public struct UpstreamsFile: Sendable, Codable, Equatable {
         "": ["upstreams"],
         "upstream": [
             "name", "baseURL", "login", "accounts", "expiry", "blocked", "pool", "keepAlive", "maxAge", "lifetimeJitter", "maxUses",
+            "maxSessionsPerAccount",
             "healthFreshness", "borrowTimeout", "leaseTimeout", "requestTimeout", "maxBodyBytes", "backoff",
         ],
         "login": ["method", "path", "encoding", "fields", "success"],

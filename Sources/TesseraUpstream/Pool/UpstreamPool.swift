@@ -349,8 +349,9 @@ public actor UpstreamPool {
         let live = self.slots.values.filter { $0.replacedBy == nil }.count
         guard old != nil || live < self.configuration.pool.max else { return false }
         guard self.loginTasks.count < self.configuration.backoff.maxConcurrentLogins else { return false }
-        let perAccount = Dictionary(grouping: self.slots.values, by: \.account).mapValues(\.count)
-        let eligible = self.accounts.indices.filter { self.accounts[$0].mayLogIn(now: now) }
+        let perAccount = Dictionary(grouping: self.slots.values.filter { $0.replacedBy == nil }, by: \.account).mapValues(\.count)
+        let limit = old == nil ? (self.configuration.maxSessionsPerAccount ?? Int.max) : Int.max
+        let eligible = self.accounts.indices.filter { self.accounts[$0].mayLogIn(now: now) && perAccount[$0, default: 0] < limit }
         guard let account = eligible.min(by: { (perAccount[$0] ?? 0, $0) < (perAccount[$1] ?? 0, $1) }) else { return false }
 
         let id = self.nextSlotID
@@ -430,7 +431,8 @@ public actor UpstreamPool {
 
     func loginFailedError(now: Date) -> TesseraError {
         let next = self.accounts.map { $0.nextAttempt(now: now) }.min() ?? now
-        return .upstreamLoginFailed(upstream: self.name, retryAfter: Self.seconds(next.timeIntervalSince(now)))
+        let reason = self.accounts.compactMap(\.lastError).first
+        return .upstreamLoginFailed(upstream: self.name, reason: reason, retryAfter: Self.seconds(next.timeIntervalSince(now)))
     }
 
     func backOffRateLimited(retryAfter: Double?, now: Date) {
