@@ -169,6 +169,8 @@ let package = Package(
                 .byName(name: "TesseraPostgres"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             path: "Tests/TesseraTestSupport",
             swiftSettings: swiftSettings

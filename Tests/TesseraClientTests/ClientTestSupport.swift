@@ -45,19 +45,6 @@ struct TesseraServer {
     }
 }
 
-/// Serves `router` on a loopback port while `body` runs.
-func serve<Context: RequestContext, Value: Sendable>(
-    _ router: Router<Context>,
-    _ body: @Sendable (_ baseURL: String) async throws -> Value
-) async throws -> Value where Context.Source == ApplicationRequestContextSource {
-    var logger = Logger(label: "tessera.client-tests")
-    logger.logLevel = .warning
-    let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: logger)
-    return try await app.test(.live) { client in
-        try await body("http://127.0.0.1:\(try #require(client.port))")
-    }
-}
-
 /// Wraps a real transport: counts the calls by route, and injects failures or holds answers of
 /// the refresh route when told to.
 final class ScriptedTransport: TesseraTransport {

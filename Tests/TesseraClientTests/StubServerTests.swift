@@ -5,6 +5,7 @@ import NIOCore
 import NIOHTTP1
 import Synchronization
 import TesseraClient
+import TesseraTestSupport
 import Testing
 
 /// A tiny service that speaks the token API and misbehaves on purpose: its resources answer `401`

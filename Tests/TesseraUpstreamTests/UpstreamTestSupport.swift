@@ -5,6 +5,7 @@ import HummingbirdTesting
 import Logging
 import NIOCore
 import Tessera
+import TesseraTestSupport
 import TesseraUpstream
 import Testing
 
@@ -107,17 +108,4 @@ extension UpstreamResponse {
 /// Whether `error` is the Tessera error with `code`.
 func isTesseraError(_ error: any Error, _ code: String) -> Bool {
     (error as? TesseraError)?.code == code
-}
-
-/// Serves `router` on a loopback port while `body` runs.
-func serve<Context: RequestContext, Value: Sendable>(
-    _ router: Router<Context>,
-    _ body: @Sendable (_ baseURL: String) async throws -> Value
-) async throws -> Value where Context.Source == ApplicationRequestContextSource {
-    var logger = Logger(label: "tessera.upstream-tests")
-    logger.logLevel = .warning
-    let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: logger)
-    return try await app.test(.live) { client in
-        try await body("http://127.0.0.1:\(try #require(client.port))")
-    }
 }
