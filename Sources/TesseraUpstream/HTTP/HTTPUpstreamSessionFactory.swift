@@ -38,10 +38,13 @@ public struct HTTPUpstreamSessionFactory: UpstreamSessionFactory {
         self.reader = UpstreamVerdictReader(configuration: configuration)
     }
 
-    /// An `HTTPClient` as the pool needs it: no redirects followed, bounded connect time.
+    /// An `HTTPClient` as the pool needs it: no redirects followed, bounded connect time, and
+    /// up to 256 connections per site (a pool's largest size), so that sessions do not queue
+    /// behind each other for a connection.
     public static func makeHTTPClient() -> HTTPClient {
         var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5)))
         configuration.httpVersion = .http1Only
+        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 256)
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 

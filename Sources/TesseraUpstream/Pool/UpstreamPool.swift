@@ -106,9 +106,11 @@ public actor UpstreamPool {
                 case .ok:
                     return response
                 case .expired:
-                    await self.count { $0.expiredHidden += 1 }
                     guard attempt < 2 else { throw TesseraError.upstreamSessionLost(upstream: self.name) }
-                    await self.count { $0.retries += 1 }
+                    await self.count {
+                        $0.expiredHidden += 1
+                        $0.retries += 1
+                    }
                 case .transient:
                     guard attempt < 2, request.isIdempotent else { return response }
                     await self.count { $0.retries += 1 }
