@@ -158,6 +158,13 @@ final class FakeUpstream: Sendable {
         set { self.core.state.withLock { $0.randomLifetime = newValue } }
     }
 
+    /// When true, a login must send the `_token` of a login page fetched with the same
+    /// `presession` cookie, once; otherwise it gets `419 Page Expired`. Default false.
+    var requireFormToken: Bool {
+        get { self.core.state.withLock { $0.requireFormToken } }
+        set { self.core.state.withLock { $0.requireFormToken = newValue } }
+    }
+
     /// The next this many requests are answered `503 Service Unavailable` before anything is
     /// looked at (an overloaded site); they do not act. Default 0.
     var overloadedAnswers: Int {
@@ -242,6 +249,9 @@ extension FakeUpstream {
         var maxLifetime: Duration = .seconds(600)
         var randomLifetime: ClosedRange<Double>?
         var overloadedAnswers = 0
+        var requireFormToken = false
+        /// The `_token` each pre-login session's page carried.
+        var formTokens: [String: String] = [:]
         var rateLimitedAnswers = 0
         var expireProbability = 0.0
         var expiredStyle: ExpiredStyle = .random
@@ -325,8 +335,8 @@ extension FakeUpstream {
 
         func router() -> Router<BasicRequestContext> {
             let router = Router()
-            router.get("login") { _, _ in
-                Self.html(.ok, Self.loginPage(error: nil))
+            router.get("login") { request, _ in
+                self.loginForm(request)
             }
             router.post("login") { request, _ in
                 try await self.logIn(request)
@@ -363,12 +373,40 @@ extension FakeUpstream {
 
         // MARK: Login
 
+        /// The login page. With ``FakeUpstream/requireFormToken`` it starts a pre-login session
+        /// (cookie `presession`) and carries its one-time `_token` in a hidden field, as Laravel's
+        /// and Rails' forms do.
+        private func loginForm(_ request: Request) -> Response {
+            let issued = self.state.withLock { state -> (presession: String, token: String)? in
+                guard state.requireFormToken else { return nil }
+                let presession = state.newSessionID()
+                let token = state.newSessionID()
+                state.formTokens[presession] = token
+                return (presession, token)
+            }
+            guard let issued else { return Self.html(.ok, Self.loginPage(error: nil)) }
+            var response = Self.html(.ok, Self.loginPage(error: nil, token: issued.token))
+            response.headers.append(HTTPField(name: .setCookie, value: "presession=\(issued.presession); Path=/; HttpOnly"))
+            return response
+        }
+
         private func logIn(_ request: Request) async throws -> Response {
             let body = try await request.body.collect(upTo: 1 << 16)
             let form = Self.decodeForm(String(buffer: body))
             let username = form["username"] ?? ""
             let password = form["password"] ?? ""
             let now = self.now()
+            let presession = Self.cookie("presession", in: request.headers)
+            let tokenAccepted = self.state.withLock { state -> Bool in
+                guard state.requireFormToken else { return true }
+                // A token is good once, with the cookie of the page that carried it.
+                guard let presession, let expected = state.formTokens.removeValue(forKey: presession) else { return false }
+                return form["_token"] == expected
+            }
+            guard tokenAccepted else {
+                self.state.withLock { $0.stats.refusedLogins += 1 }
+                return Self.html(.init(code: 419), "<html><body><h1>419 Page Expired</h1></body></html>")
+            }
             let sessionID = self.state.withLock { state -> String? in
                 guard !state.refuseLogins, let expected = self.accounts[username], expected == password else {
                     state.stats.refusedLogins += 1
@@ -486,10 +524,11 @@ extension FakeUpstream {
 
         // MARK: Helpers
 
-        private static func loginPage(error: String?) -> String {
+        private static func loginPage(error: String?, token: String? = nil) -> String {
             let message = error.map { "<p class=\"error\">\($0)</p>" } ?? ""
+            let hidden = token.map { #"<input type="hidden" name="_token" value="\#($0)">"# } ?? ""
             return """
-                <html><body><h1>Log in</h1>\(message)<form method="post" action="/login">\
+                <html><body><h1>Log in</h1>\(message)<form method="post" action="/login">\(hidden)\
                 <input type="text" name="username"><input type="password" name="password">\
                 <button type="submit">Log in</button></form></body></html>
                 """

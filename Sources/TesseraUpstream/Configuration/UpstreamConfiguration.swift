@@ -134,6 +134,10 @@ public struct UpstreamConfiguration: Sendable, Codable, Equatable {
         else { throw fail("baseURL must be an absolute http or https URL") }
         guard self.login.path.hasPrefix("/") else { throw fail("login.path must start with '/'") }
         guard self.keepAlive.path.hasPrefix("/") else { throw fail("keepAlive.path must start with '/'") }
+        if let token = self.login.formToken {
+            guard token.path?.hasPrefix("/") ?? true else { throw fail("login.formToken.path must start with '/'") }
+            guard !token.field.isEmpty else { throw fail("login.formToken.field must not be empty") }
+        }
         guard ["GET", "POST", "PUT"].contains(self.login.method.uppercased()) else { throw fail("login.method must be GET, POST or PUT") }
         guard ["form", "json"].contains(self.login.encoding) else { throw fail("login.encoding must be 'form' or 'json'") }
         guard self.pool.min >= 0, self.pool.max >= 1, self.pool.min <= self.pool.max, self.pool.max <= 256 else {
@@ -188,22 +192,27 @@ extension UpstreamConfiguration {
         public var fields: [String: FieldSource]
         /// What a successful login answer looks like.
         public var success: SuccessCheck
+        /// A one-time token the login form carries (Laravel's `_token`, Rails'
+        /// `authenticity_token`): fetched from a page before each login and sent as a field.
+        public var formToken: FormToken?
 
         public init(
             method: String = "POST",
             path: String,
             encoding: String = "form",
             fields: [String: FieldSource] = [:],
-            success: SuccessCheck = .init()
+            success: SuccessCheck = .init(),
+            formToken: FormToken? = nil
         ) {
             self.method = method
             self.path = path
             self.encoding = encoding
             self.fields = fields
             self.success = success
+            self.formToken = formToken
         }
 
-        enum CodingKeys: String, CodingKey { case method, path, encoding, fields, success }
+        enum CodingKeys: String, CodingKey { case method, path, encoding, fields, success, formToken }
 
         public init(from decoder: any Decoder) throws {
             let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -212,6 +221,21 @@ extension UpstreamConfiguration {
             self.encoding = try container.decodeIfPresent(String.self, forKey: .encoding) ?? "form"
             self.fields = try container.decodeIfPresent([String: FieldSource].self, forKey: .fields) ?? [:]
             self.success = try container.decodeIfPresent(SuccessCheck.self, forKey: .success) ?? .init()
+            self.formToken = try container.decodeIfPresent(FormToken.self, forKey: .formToken)
+        }
+    }
+
+    /// Where a login form's one-time token is read: the `value` of the page's
+    /// `<input name="field">`, or the `content` of its `<meta name="field">`.
+    public struct FormToken: Sendable, Codable, Equatable {
+        /// The page to fetch (with the session's cookies); by default the login path.
+        public var path: String?
+        /// The input's (or meta tag's) name, which is also the field the login sends.
+        public var field: String
+
+        public init(path: String? = nil, field: String) {
+            self.path = path
+            self.field = field
         }
     }
 

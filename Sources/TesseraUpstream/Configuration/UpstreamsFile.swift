@@ -71,7 +71,8 @@ public struct UpstreamsFile: Sendable, Codable, Equatable {
             "maxSessionsPerAccount",
             "healthFreshness", "borrowTimeout", "leaseTimeout", "requestTimeout", "maxBodyBytes", "backoff",
         ],
-        "login": ["method", "path", "encoding", "fields", "success"],
+        "login": ["method", "path", "encoding", "fields", "success", "formToken"],
+        "formToken": ["path", "field"],
         "success": ["status", "cookie", "bodyContains"],
         "field": ["env", "file", "value"],
         "account": ["name", "fields"],
@@ -97,7 +98,7 @@ public struct UpstreamsFile: Sendable, Codable, Equatable {
             }
             let children: [(String, String)] = [
                 ("login", "login"), ("expiry", "expiry"), ("blocked", "blocked"), ("pool", "pool"), ("keepAlive", "keepAlive"),
-                ("backoff", "backoff"), ("success", "success"),
+                ("backoff", "backoff"), ("success", "success"), ("formToken", "formToken"),
             ]
             for (key, childPart) in children {
                 if let problem = check(object[key], as: childPart, at: path.isEmpty ? key : "\(path).\(key)") { return problem }

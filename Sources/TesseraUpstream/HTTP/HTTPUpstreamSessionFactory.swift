@@ -58,6 +58,10 @@ public struct HTTPUpstreamSessionFactory: UpstreamSessionFactory {
         } catch let error as UpstreamConfigurationError {
             throw UpstreamLoginError(.refused, reason: error.message)
         }
+        let session = HTTPUpstreamSession(factory: self)
+        if let formToken = recipe.formToken {
+            values.append((formToken.field, try await self.fetchFormToken(formToken, session: session)))
+        }
         let body: ByteBuffer
         let contentType: String
         if recipe.encoding == "json" {
@@ -68,7 +72,6 @@ public struct HTTPUpstreamSessionFactory: UpstreamSessionFactory {
             body = ByteBuffer(string: values.map { "\(Self.formEncode($0.0))=\(Self.formEncode($0.1))" }.joined(separator: "&"))
             contentType = "application/x-www-form-urlencoded"
         }
-        let session = HTTPUpstreamSession(factory: self)
         let request = UpstreamRequest(
             method: recipe.method,
             pathAndQuery: recipe.path,
@@ -83,6 +86,29 @@ public struct HTTPUpstreamSessionFactory: UpstreamSessionFactory {
         }
         try self.check(loginResponse: response, session: session)
         return session
+    }
+
+    /// Fetches the page that carries the login form's one-time token (keeping the cookies it
+    /// sets, which the token belongs to) and reads the token.
+    func fetchFormToken(_ formToken: UpstreamConfiguration.FormToken, session: HTTPUpstreamSession) async throws -> String {
+        let path = formToken.path ?? self.configuration.login.path
+        let page: UpstreamResponse
+        do {
+            page = try await session.send(UpstreamRequest(method: "GET", pathAndQuery: path, headers: [("accept", "text/html")]))
+        } catch let error as UpstreamTransportError {
+            throw UpstreamLoginError(.unreachable, reason: "the login page got no answer: \(error.reason)")
+        }
+        guard (200...299).contains(page.status) else {
+            if page.status == 429 {
+                throw UpstreamLoginError(.rateLimited(retryAfter: page.header("retry-after").flatMap(Double.init)), reason: "the login page was 429")
+            }
+            let kind: UpstreamLoginError.Kind = [502, 503, 504].contains(page.status) ? .unreachable : .refused
+            throw UpstreamLoginError(kind, reason: "the login page \(path) answered \(page.status)")
+        }
+        guard let token = FormTokenReader.value(named: formToken.field, in: String(buffer: page.body)) else {
+            throw UpstreamLoginError(.refused, reason: "the login page \(path) carried no form token '\(formToken.field)'")
+        }
+        return token
     }
 
     func check(loginResponse response: UpstreamResponse, session: HTTPUpstreamSession) throws {
