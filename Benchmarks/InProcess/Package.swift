@@ -34,5 +34,16 @@ let package = Package(
             path: "Benchmarks/TesseraClientBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        // The upstream pool's own cost per proxied request, against a session that answers at once.
+        .executableTarget(
+            name: "TesseraUpstreamBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "TesseraUpstream", package: "Tessera"),
+                .product(name: "Tessera", package: "Tessera"),
+            ],
+            path: "Benchmarks/TesseraUpstreamBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ]
 )

@@ -53,9 +53,8 @@ public struct UpstreamVerdictReader: Sendable {
             return .expired(.loginRedirect)
         }
         if self.isText(response) {
-            let lowered = Self.lowercasedBytes(response)
-            if self.blockedPhrases.contains(where: { Self.contains(lowered, $0) }) { return .blocked }
-            if self.expiryPhrases.contains(where: { Self.contains(lowered, $0) }) { return .expired(.phrase) }
+            if self.blockedPhrases.contains(where: { Self.body(response.body, contains: $0) }) { return .blocked }
+            if self.expiryPhrases.contains(where: { Self.body(response.body, contains: $0) }) { return .expired(.phrase) }
         }
         return .ok
     }
@@ -64,8 +63,7 @@ public struct UpstreamVerdictReader: Sendable {
     /// logged in" is a failed login whatever its status).
     func bodyHasExpiryPhrase(_ response: UpstreamResponse) -> Bool {
         guard self.isText(response) else { return false }
-        let lowered = Self.lowercasedBytes(response)
-        return self.expiryPhrases.contains { Self.contains(lowered, $0) }
+        return self.expiryPhrases.contains { Self.body(response.body, contains: $0) }
     }
 
     func isLoginLocation(_ location: String) -> Bool {
@@ -85,19 +83,27 @@ public struct UpstreamVerdictReader: Sendable {
         return path.lowercased()
     }
 
-    static func lowercasedBytes(_ response: UpstreamResponse) -> [UInt8] {
-        response.body.readableBytesView.map { ($0 >= 65 && $0 <= 90) ? $0 + 32 : $0 }
+    /// Whether `body` contains `needle` (lowercase ASCII letters and other bytes), ignoring the
+    /// case of ASCII letters in the body. Reads the bytes in place: no copy of the body.
+    static func body(_ body: ByteBuffer, contains needle: [UInt8]) -> Bool {
+        guard let first = needle.first, needle.count <= body.readableBytes else { return needle.isEmpty }
+        return body.withUnsafeReadableBytes { bytes in
+            let last = bytes.count - needle.count
+            var index = 0
+            while index <= last {
+                if Self.lowercased(bytes[index]) == first {
+                    var matched = 1
+                    while matched < needle.count && Self.lowercased(bytes[index + matched]) == needle[matched] { matched += 1 }
+                    if matched == needle.count { return true }
+                }
+                index += 1
+            }
+            return false
+        }
     }
 
-    static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
-        guard needle.count <= haystack.count else { return false }
-        guard let first = needle.first else { return true }
-        var index = 0
-        let last = haystack.count - needle.count
-        while index <= last {
-            if haystack[index] == first && haystack[index..<(index + needle.count)].elementsEqual(needle) { return true }
-            index += 1
-        }
-        return false
+    @inline(__always)
+    static func lowercased(_ byte: UInt8) -> UInt8 {
+        (byte &- 65) < 26 ? byte | 0x20 : byte
     }
 }
