@@ -29,8 +29,8 @@ public struct UpstreamVerdictReader: Sendable {
     let expiry: UpstreamConfiguration.ExpiryMarkers
     let blocked: UpstreamConfiguration.BlockedMarkers
     let loginPaths: Set<String>
-    let expiryPhrases: [[UInt8]]
-    let blockedPhrases: [[UInt8]]
+    let expiryPhrases: PhraseSet
+    let blockedPhrases: PhraseSet
 
     public init(configuration: UpstreamConfiguration) {
         self.expiry = configuration.expiry
@@ -38,8 +38,8 @@ public struct UpstreamVerdictReader: Sendable {
         var paths = Set(configuration.expiry.redirectPaths.map(Self.normalized))
         if configuration.expiry.loginRedirect { paths.insert(Self.normalized(configuration.login.path)) }
         self.loginPaths = paths
-        self.expiryPhrases = configuration.expiry.phrases.map { Array($0.lowercased().utf8) }.filter { !$0.isEmpty }
-        self.blockedPhrases = configuration.blocked.phrases.map { Array($0.lowercased().utf8) }.filter { !$0.isEmpty }
+        self.expiryPhrases = PhraseSet(configuration.expiry.phrases)
+        self.blockedPhrases = PhraseSet(configuration.blocked.phrases)
     }
 
     /// The verdict on `response`.
@@ -53,8 +53,8 @@ public struct UpstreamVerdictReader: Sendable {
             return .expired(.loginRedirect)
         }
         if self.isText(response) {
-            if self.blockedPhrases.contains(where: { Self.body(response.body, contains: $0) }) { return .blocked }
-            if self.expiryPhrases.contains(where: { Self.body(response.body, contains: $0) }) { return .expired(.phrase) }
+            if self.blockedPhrases.isFound(in: response.body) { return .blocked }
+            if self.expiryPhrases.isFound(in: response.body) { return .expired(.phrase) }
         }
         return .ok
     }
@@ -63,7 +63,7 @@ public struct UpstreamVerdictReader: Sendable {
     /// logged in" is a failed login whatever its status).
     func bodyHasExpiryPhrase(_ response: UpstreamResponse) -> Bool {
         guard self.isText(response) else { return false }
-        return self.expiryPhrases.contains { Self.body(response.body, contains: $0) }
+        return self.expiryPhrases.isFound(in: response.body)
     }
 
     func isLoginLocation(_ location: String) -> Bool {
@@ -82,23 +82,47 @@ public struct UpstreamVerdictReader: Sendable {
         while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
         return path.lowercased()
     }
+}
 
-    /// Whether `body` contains `needle` (lowercase ASCII letters and other bytes), ignoring the
-    /// case of ASCII letters in the body. Reads the bytes in place: no copy of the body.
-    static func body(_ body: ByteBuffer, contains needle: [UInt8]) -> Bool {
-        guard let first = needle.first, needle.count <= body.readableBytes else { return needle.isEmpty }
-        return body.withUnsafeReadableBytes { bytes in
-            let last = bytes.count - needle.count
-            var index = 0
-            while index <= last {
-                if Self.lowercased(bytes[index]) == first {
-                    var matched = 1
-                    while matched < needle.count && Self.lowercased(bytes[index + matched]) == needle[matched] { matched += 1 }
-                    if matched == needle.count { return true }
+/// Phrases looked for in a body, ignoring the case of ASCII letters, in one pass over the bytes
+/// in place (no copy of the body): a byte that starts no phrase costs a table lookup.
+struct PhraseSet: Sendable {
+    /// Lowercased phrases, by their first byte.
+    let byFirstByte: [UInt8: [[UInt8]]]
+    /// Whether a (lowercased) byte starts a phrase.
+    let starts: [Bool]
+
+    init(_ phrases: [String]) {
+        let lowered = phrases.map { Array($0.lowercased().utf8) }.filter { !$0.isEmpty }
+        self.byFirstByte = Dictionary(grouping: lowered, by: { $0[0] })
+        var starts = [Bool](repeating: false, count: 256)
+        for byte in self.byFirstByte.keys { starts[Int(byte)] = true }
+        self.starts = starts
+    }
+
+    var isEmpty: Bool { self.byFirstByte.isEmpty }
+
+    func isFound(in body: ByteBuffer) -> Bool {
+        guard !self.isEmpty else { return false }
+        return body.withUnsafeReadableBytes { raw in
+            guard let base = raw.baseAddress else { return false }
+            let bytes = base.assumingMemoryBound(to: UInt8.self)
+            let count = raw.count
+            return self.starts.withUnsafeBufferPointer { starts in
+                var index = 0
+                while index < count {
+                    let byte = Self.lowercased(bytes[index])
+                    if starts[Int(byte)] {
+                        for phrase in self.byFirstByte[byte]! where phrase.count <= count - index {
+                            var matched = 1
+                            while matched < phrase.count && Self.lowercased(bytes[index + matched]) == phrase[matched] { matched += 1 }
+                            if matched == phrase.count { return true }
+                        }
+                    }
+                    index += 1
                 }
-                index += 1
+                return false
             }
-            return false
         }
     }
 
