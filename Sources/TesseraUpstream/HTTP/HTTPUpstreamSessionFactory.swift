@@ -98,12 +98,9 @@ public struct HTTPUpstreamSessionFactory: UpstreamSessionFactory {
         } catch let error as UpstreamTransportError {
             throw UpstreamLoginError(.unreachable, reason: "the login page got no answer: \(error.reason)")
         }
+        try Self.refuseUnavailable(self.reader.verdict(on: page), status: page.status, what: "the login page \(path)")
         guard (200...299).contains(page.status) else {
-            if page.status == 429 {
-                throw UpstreamLoginError(.rateLimited(retryAfter: page.header("retry-after").flatMap(Double.init)), reason: "the login page was 429")
-            }
-            let kind: UpstreamLoginError.Kind = [502, 503, 504].contains(page.status) ? .unreachable : .refused
-            throw UpstreamLoginError(kind, reason: "the login page \(path) answered \(page.status)")
+            throw UpstreamLoginError(.refused, reason: "the login page \(path) answered \(page.status)")
         }
         guard let token = FormTokenReader.value(named: formToken.field, in: String(buffer: page.body)) else {
             throw UpstreamLoginError(.refused, reason: "the login page \(path) carried no form token '\(formToken.field)'")
@@ -111,17 +108,23 @@ public struct HTTPUpstreamSessionFactory: UpstreamSessionFactory {
         return token
     }
 
+    /// Throws when an answer's verdict is rate-limited or transient: the site did not refuse the
+    /// account, it could not serve the login now.
+    static func refuseUnavailable(_ verdict: UpstreamVerdict, status: Int, what: String) throws {
+        switch verdict {
+        case .rateLimited(let retryAfter):
+            throw UpstreamLoginError(.rateLimited(retryAfter: retryAfter), reason: "\(what) was 429")
+        case .transient:
+            throw UpstreamLoginError(.unreachable, reason: "\(what) was \(status)")
+        case .ok, .expired, .blocked:
+            return
+        }
+    }
+
     func check(loginResponse response: UpstreamResponse, session: HTTPUpstreamSession) throws {
         let success = self.configuration.login.success
-        if response.status == 429 {
-            throw UpstreamLoginError(
-                .rateLimited(retryAfter: response.header("retry-after").flatMap(Double.init)),
-                reason: "the login answer was 429"
-            )
-        }
-        if [502, 503, 504].contains(response.status) {
-            throw UpstreamLoginError(.unreachable, reason: "the login answer was \(response.status)")
-        }
+        let verdict = self.reader.verdict(on: response)
+        try Self.refuseUnavailable(verdict, status: response.status, what: "the login answer")
         guard success.status.contains(response.status) else {
             throw UpstreamLoginError(.refused, reason: "the login answer was \(response.status), not one of \(success.status)")
         }
@@ -139,7 +142,7 @@ public struct HTTPUpstreamSessionFactory: UpstreamSessionFactory {
                 throw UpstreamLoginError(.refused, reason: "the login answer did not contain the success phrase")
             }
         }
-        if self.reader.bodyHasExpiryPhrase(response) || self.reader.verdict(on: response) == .blocked {
+        if self.reader.bodyHasExpiryPhrase(response) || verdict == .blocked {
             throw UpstreamLoginError(.refused, reason: "the login answer is a 'not logged in' or blocked page")
         }
     }

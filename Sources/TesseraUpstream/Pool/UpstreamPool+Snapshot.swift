@@ -82,10 +82,10 @@ extension UpstreamPool {
                 beingReplaced: slot.replacedBy != nil
             )
         }
-        let accounts = self.accounts.map { state in
+        let accounts = self.accounts.enumerated().map { index, state in
             UpstreamPoolSnapshot.Account(
                 name: state.account.name,
-                loggingIn: state.loggingIn,
+                loggingIn: self.isLoggingIn(account: index),
                 consecutiveFailures: state.consecutiveFailures,
                 circuit: (state.circuitOpenUntil.map { $0 > now } ?? false) ? "open" : "closed",
                 nextLoginInSeconds: max(0, state.nextAttempt(now: now).timeIntervalSince(now)),

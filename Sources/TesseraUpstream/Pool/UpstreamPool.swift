@@ -101,7 +101,7 @@ public actor UpstreamPool {
             switch outcome {
             case .success(let response):
                 let verdict = self.reader.verdict(on: response)
-                await self.finish(lease, verdict: verdict, context: "request")
+                await self.finish(lease, verdict: verdict)
                 switch verdict {
                 case .ok:
                     return response
@@ -121,7 +121,7 @@ public actor UpstreamPool {
                 }
             case .failure(let error):
                 let sent = (error as? UpstreamTransportError)?.requestSent ?? true
-                await self.finish(lease, verdict: .transient, context: "request", error: "\(error)")
+                await self.finish(lease, verdict: .transient, error: "\(error)")
                 guard attempt < 2, request.isIdempotent || !sent else { throw TesseraError.upstreamUnavailable(upstream: self.name) }
                 await self.count { $0.retries += 1 }
             }
@@ -157,7 +157,7 @@ public actor UpstreamPool {
     // MARK: Borrowing
 
     /// Takes a healthy session for one use, probing it first when it was last seen logged in
-    /// more than `freshness` seconds ago. Give it back with ``finish(_:verdict:context:error:)``.
+    /// more than `freshness` seconds ago. Give it back with ``finish(_:verdict:error:)``.
     func borrow(freshness: Double? = nil) async throws -> UpstreamLease {
         let freshness = freshness ?? self.configuration.healthFreshness
         let deadline = ContinuousClock.now + .milliseconds(Int64(self.configuration.borrowTimeout * 1000))
@@ -196,15 +196,7 @@ public actor UpstreamPool {
     /// Probes a session just lent, before the borrower uses it; `false` when it was found ended
     /// (and retired) or the site asked to slow down.
     func healthCheck(_ lease: UpstreamLease) async throws -> Bool {
-        let verdict: UpstreamVerdict
-        var failure: String?
-        do {
-            let response = try await lease.connection.send(self.probeRequest)
-            verdict = self.reader.verdict(on: response)
-        } catch {
-            verdict = .transient
-            failure = "\(error)"
-        }
+        let (verdict, failure) = await Self.probe(lease.connection, request: self.probeRequest, reader: self.reader)
         self.counters.healthChecks += 1
         guard var slot = self.slots[lease.slotID], slot.leaseID == lease.leaseID else { return false }
         let now = self.clock.now
@@ -234,29 +226,42 @@ public actor UpstreamPool {
         }
     }
 
+    /// What a session was used for when it is taken back.
+    enum Use {
+        /// A client's request: it counts toward `maxUses`.
+        case request
+        /// The background keep-alive probe.
+        case keepAlive
+    }
+
     /// Takes back a borrowed session with what its answer said.
-    func finish(_ lease: UpstreamLease, verdict: UpstreamVerdict, context: String, error: String? = nil) {
-        guard let slot = self.slots[lease.slotID], slot.leaseID == lease.leaseID else { return }
+    func finish(_ lease: UpstreamLease, verdict: UpstreamVerdict, error: String? = nil) {
+        self.finish(slotID: lease.slotID, leaseID: lease.leaseID, verdict: verdict, use: .request, error: error)
+    }
+
+    /// Takes back the session `slotID` under `leaseID` (ignored when that lease has ended) with
+    /// what its answer said.
+    func finish(slotID: Int, leaseID: UInt64, verdict: UpstreamVerdict, use: Use, error: String?) {
+        guard var slot = self.slots[slotID], slot.leaseID == leaseID else { return }
         let now = self.clock.now
-        var updated = slot
-        updated.uses += 1
-        updated.lastVerdict = Self.describe(verdict)
+        if use == .request { slot.uses += 1 }
+        slot.lastVerdict = Self.describe(verdict)
         switch verdict {
         case .ok:
-            updated.lastActivityAt = now
-            self.release(slotID: lease.slotID, slot: updated, checkedOK: true)
+            slot.lastActivityAt = now
+            self.release(slotID: slotID, slot: slot, checkedOK: true)
         case .expired:
-            self.retire(lease.slotID, reason: .expiredOnUse)
+            self.retire(slotID, reason: use == .request ? .expiredOnUse : .expiredOnKeepAlive)
         case .blocked:
-            self.retire(lease.slotID, reason: .blocked)
+            self.retire(slotID, reason: .blocked)
         case .rateLimited(let retryAfter):
-            self.release(slotID: lease.slotID, slot: updated, checkedOK: false)
+            self.release(slotID: slotID, slot: slot, checkedOK: false)
             self.backOffRateLimited(retryAfter: retryAfter, now: now)
         case .transient:
-            self.noteError("\(context): \(error ?? "transient answer")", now: now)
+            self.noteError("\(use == .request ? "request" : "keep-alive"): \(error ?? "transient answer")", now: now)
             // Not the session's fault, but check it before the next lend.
-            updated.lastCheckedAt = .distantPast
-            self.release(slotID: lease.slotID, slot: updated, checkedOK: false)
+            slot.lastCheckedAt = .distantPast
+            self.release(slotID: slotID, slot: slot, checkedOK: false)
         }
     }
 
@@ -302,6 +307,20 @@ public actor UpstreamPool {
         self.slots[id] = slot
         self.counters.borrows += 1
         return UpstreamLease(slotID: id, leaseID: leaseID, connection: slot.connection!, until: slot.leaseUntil!)
+    }
+
+    /// Sends the keep-alive request through `connection`: its verdict, and the failure when no
+    /// answer came (a transient verdict).
+    static func probe(
+        _ connection: any UpstreamSessionConnection,
+        request: UpstreamRequest,
+        reader: UpstreamVerdictReader
+    ) async -> (UpstreamVerdict, String?) {
+        do {
+            return (reader.verdict(on: try await connection.send(request)), nil)
+        } catch {
+            return (.transient, "\(error)")
+        }
     }
 
     var probeRequest: UpstreamRequest {
@@ -353,12 +372,13 @@ public actor UpstreamPool {
         guard self.loginTasks.count < self.configuration.backoff.maxConcurrentLogins else { return false }
         let perAccount = Dictionary(grouping: self.slots.values.filter { $0.replacedBy == nil }, by: \.account).mapValues(\.count)
         let limit = old == nil ? (self.configuration.maxSessionsPerAccount ?? Int.max) : Int.max
-        let eligible = self.accounts.indices.filter { self.accounts[$0].mayLogIn(now: now) && perAccount[$0, default: 0] < limit }
+        let eligible = self.accounts.indices.filter {
+            !self.isLoggingIn(account: $0) && self.accounts[$0].nextAttempt(now: now) <= now && perAccount[$0, default: 0] < limit
+        }
         guard let account = eligible.min(by: { (perAccount[$0] ?? 0, $0) < (perAccount[$1] ?? 0, $1) }) else { return false }
 
         let id = self.nextSlotID
         self.nextSlotID += 1
-        self.accounts[account].loggingIn = true
         self.slots[id] = Slot(account: account, createdAt: now, retireAt: now, replaces: old)
         if let old { self.slots[old]?.replacedBy = .pending }
         let accountConfiguration = self.accounts[account].account
@@ -380,7 +400,6 @@ public actor UpstreamPool {
         self.loginTasks.removeValue(forKey: slotID)
         guard var slot = self.slots[slotID] else { return }
         let now = self.clock.now
-        self.accounts[slot.account].loggingIn = false
         switch result {
         case .success(let connection):
             if self.isShutDown {
@@ -423,6 +442,11 @@ public actor UpstreamPool {
             )
         }
         self.signal()
+    }
+
+    /// Whether a login of `account` is running (logins are single-flight per account).
+    func isLoggingIn(account: Int) -> Bool {
+        self.slots.values.contains { $0.account == account && $0.state == .loggingIn }
     }
 
     func requestReplacement(of slotID: Int, reason: RetireReason) {
@@ -504,11 +528,8 @@ public actor UpstreamPool {
             let results = await withTaskGroup(of: (Int, UInt64, UpstreamVerdict, String?).self) { group in
                 for (id, leaseID, connection) in probes {
                     group.addTask {
-                        do {
-                            return (id, leaseID, reader.verdict(on: try await connection.send(request)), nil)
-                        } catch {
-                            return (id, leaseID, .transient, "\(error)")
-                        }
+                        let (verdict, failure) = await Self.probe(connection, request: request, reader: reader)
+                        return (id, leaseID, verdict, failure)
                     }
                 }
                 var results: [(Int, UInt64, UpstreamVerdict, String?)] = []
@@ -517,7 +538,7 @@ public actor UpstreamPool {
             }
             for (id, leaseID, verdict, error) in results {
                 self.counters.keepAliveProbes += 1
-                self.probeFinished(id, leaseID: leaseID, verdict: verdict, error: error)
+                self.finish(slotID: id, leaseID: leaseID, verdict: verdict, use: .keepAlive, error: error)
             }
         }
 
@@ -531,29 +552,6 @@ public actor UpstreamPool {
         }
         while self.slots.values.filter({ $0.replacedBy == nil }).count < self.configuration.pool.min {
             guard self.startLoginIfAllowed(replacing: nil) else { break }
-        }
-    }
-
-    func probeFinished(_ id: Int, leaseID: UInt64, verdict: UpstreamVerdict, error: String?) {
-        guard var slot = self.slots[id], slot.leaseID == leaseID else { return }
-        let now = self.clock.now
-        slot.lastVerdict = Self.describe(verdict)
-        switch verdict {
-        case .ok:
-            slot.lastActivityAt = now
-            self.slots[id] = slot
-            self.release(slotID: id, slot: slot, checkedOK: true)
-        case .expired:
-            self.retire(id, reason: .expiredOnKeepAlive)
-        case .blocked:
-            self.retire(id, reason: .blocked)
-        case .rateLimited(let retryAfter):
-            self.release(slotID: id, slot: slot, checkedOK: false)
-            self.backOffRateLimited(retryAfter: retryAfter, now: now)
-        case .transient:
-            self.noteError("keep-alive: \(error ?? "transient answer")", now: now)
-            slot.lastCheckedAt = .distantPast
-            self.release(slotID: id, slot: slot, checkedOK: false)
         }
     }
 
@@ -659,7 +657,6 @@ extension UpstreamPool {
 
     struct AccountState {
         let account: UpstreamConfiguration.Account
-        var loggingIn = false
         var consecutiveFailures = 0
         var backoffUntil: Date?
         var circuitOpenUntil: Date?
@@ -667,10 +664,6 @@ extension UpstreamPool {
 
         init(account: UpstreamConfiguration.Account) {
             self.account = account
-        }
-
-        func mayLogIn(now: Date) -> Bool {
-            !self.loggingIn && self.nextAttempt(now: now) <= now
         }
 
         func nextAttempt(now: Date) -> Date {
