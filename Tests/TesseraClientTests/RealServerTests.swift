@@ -9,7 +9,7 @@ import Testing
 
 /// The client against a real Tessera service in the same process, over loopback HTTP, with the
 /// server's wall clock and the client's monotonic clock both moved by hand.
-@Suite(.serialized, .timeLimit(.minutes(1)))
+@Suite(.serialized, .timeLimit(.minutes(1)), .heavy)
 struct RealServerTests {
     static let session = TesseraHTTPRequest.get("/v1/session")
 

@@ -79,7 +79,7 @@ final class StubService: Sendable {
     }
 }
 
-@Suite(.serialized, .timeLimit(.minutes(1)))
+@Suite(.serialized, .timeLimit(.minutes(1)), .heavy)
 struct StubServerTests {
     static let resource = TesseraHTTPRequest.get("/resource")
 

@@ -6,9 +6,10 @@ import InMemoryLogging
 import Logging
 import NIOCore
 import Testing
+import TesseraTestSupport
 import TesseraHummingbird
 
-@Suite struct LoggingTests {
+@Suite(.heavy) struct LoggingTests {
     @Test func everyLogLineOfARequestCarriesItsCorrelationIDAndNoSecret() async throws {
         let harness = try await ServiceHarness()
         let handler = InMemoryLogHandler()

@@ -7,7 +7,7 @@ import Tessera
 import TesseraHummingbird
 import TesseraTestSupport
 
-@Suite struct LoginTests {
+@Suite(.heavy) struct LoginTests {
     func attributes(_ setCookie: String) -> (name: String, value: String, attributes: [String: String]) {
         let parts = setCookie.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
         let pair = parts[0].split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)

@@ -7,7 +7,7 @@ import Tessera
 import TesseraTestSupport
 
 /// Two real `tessera serve` processes sharing one PostgreSQL database.
-@Suite(.serialized, .enabled(if: StoreKind.available.contains(.postgres), "needs PostgreSQL (TESSERA_TEST_POSTGRES_URL)"))
+@Suite(.serialized, .enabled(if: StoreKind.available.contains(.postgres), "needs PostgreSQL (TESSERA_TEST_POSTGRES_URL)"), .heavy)
 struct MultiNodeTests {
     func status(_ method: HTTPMethod, _ url: String, token: String, body: String? = nil, key: String? = nil) async throws -> (Int, [String: Any]) {
         var request = HTTPClientRequest(url: url)

@@ -7,7 +7,7 @@ import TesseraTestSupport
 
 /// The real `tessera` executable over real HTTP on loopback: nothing acknowledged is lost when
 /// the process is killed.
-@Suite(.serialized) struct RestartTests {
+@Suite(.serialized, .heavy) struct RestartTests {
     static let environment = ["TESSERA_BCRYPT_COST": "4", "TESSERA_MAX_FAILED_LOGINS": "1000", "TESSERA_LOG_LEVEL": "warning"]
 
     struct Reply {

@@ -11,7 +11,7 @@ import TesseraTestSupport
 
 @testable import ProtectedApp
 
-@Suite struct ServiceBasicsTests {
+@Suite(.heavy) struct ServiceBasicsTests {
     @Test func healthAndReadiness() async throws {
         let harness = try await ServiceHarness()
         try await harness.test { client in

@@ -7,7 +7,7 @@ import Tessera
 import TesseraHummingbird
 import TesseraTestSupport
 
-@Suite struct SessionAPITests {
+@Suite(.heavy) struct SessionAPITests {
     @Test func whoAmIWorksWithTheCookieAndWithABearerToken() async throws {
         let harness = try await ServiceHarness()
         try await harness.test { client in

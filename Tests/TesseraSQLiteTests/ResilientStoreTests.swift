@@ -4,7 +4,7 @@ import Tessera
 import TesseraTestSupport
 
 /// The resilience layer over a real SQLite store, with failures injected in front of it.
-@Suite struct ResilientStoreTests {
+@Suite(.heavy) struct ResilientStoreTests {
     let directory = TemporaryDirectory()
 
     func stores(_ configuration: ResilientStore.Configuration = .init()) throws -> (FaultyStore, ResilientStore, SessionManager) {

@@ -5,7 +5,7 @@ import Tessera
 import TesseraSQLite
 import TesseraTestSupport
 
-@Suite struct SQLiteStoreTests {
+@Suite(.heavy) struct SQLiteStoreTests {
     let directory = TemporaryDirectory()
 
     @Test func migrationsRunOnOpenAndAreRecorded() async throws {

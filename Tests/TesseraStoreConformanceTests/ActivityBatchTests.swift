@@ -6,7 +6,7 @@ import Tessera
 import TesseraTestSupport
 
 /// Activity written in batches, on every store.
-@Suite struct ActivityBatchTests {
+@Suite(.heavy) struct ActivityBatchTests {
     let clock = ManualClock()
 
     @Test(arguments: StoreKind.available) func batchesTakeTheGreaterValueAndSkipRevokedSessions(kind: StoreKind) async throws {

@@ -4,7 +4,7 @@ import Tessera
 import TesseraTestSupport
 
 /// Group commit of session creates, on every store.
-@Suite struct GroupCommitTests {
+@Suite(.heavy) struct GroupCommitTests {
     let clock = ManualClock()
 
     /// Waits (briefly, in real time) until `condition` holds.

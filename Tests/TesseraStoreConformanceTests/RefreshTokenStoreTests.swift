@@ -4,7 +4,7 @@ import Tessera
 import TesseraTestSupport
 
 /// Refresh-token storage, run the same against every store.
-@Suite struct RefreshTokenStoreTests {
+@Suite(.heavy) struct RefreshTokenStoreTests {
     @Test(arguments: StoreKind.available) func aTokenRotatesOnceAndItsSuccessorIsStored(kind: StoreKind) async throws {
         try await StoreFixture.with(kind) { fixture in
             let store = try await fixture.open()

@@ -10,7 +10,7 @@ import TesseraTestSupport
 /// A "node" here is a `SessionManager` with its own store handle, cache and feed; two nodes share
 /// one database and one injected clock. Feeds are read by calling `poll()`, so every step is
 /// deterministic.
-@Suite struct SessionCacheTests {
+@Suite(.heavy) struct SessionCacheTests {
     let clock = ManualClock()
 
     struct Node {

@@ -7,7 +7,7 @@ import TesseraTestSupport
 
 /// Session rules, run the same against every store (a real SQLite file, a real PostgreSQL
 /// server), with time moved by a manual clock.
-@Suite struct SessionLifecycleTests {
+@Suite(.heavy) struct SessionLifecycleTests {
     let clock = ManualClock()
 
     func manager(_ store: any SessionStore, policy: SessionPolicy = .init()) -> SessionManager {

@@ -4,7 +4,7 @@ import Tessera
 import TesseraTestSupport
 
 /// Store operations, run the same against every store.
-@Suite struct StoreOperationsTests {
+@Suite(.heavy) struct StoreOperationsTests {
     @Test(arguments: StoreKind.available) func usernamesAreUniqueRegardlessOfCase(kind: StoreKind) async throws {
         try await StoreFixture.with(kind) { fixture in
             let store = try await fixture.open()

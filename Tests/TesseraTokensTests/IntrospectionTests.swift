@@ -8,7 +8,7 @@ import TesseraHummingbird
 import TesseraTestSupport
 import TesseraTokens
 
-@Suite struct IntrospectionTests {
+@Suite(.heavy) struct IntrospectionTests {
     @Test func everyKindOfTokenIsIntrospectedAndAnEndedSessionMakesThemInactive() async throws {
         let directory = TemporaryDirectory()
         let harness = try await TokenHarness(store: try directory.sqliteStore())

@@ -20,7 +20,7 @@ struct ExternalClaims: JWTPayload {
     func verify(using algorithm: some JWTAlgorithm) async throws {}
 }
 
-@Suite struct TokenModeTests {
+@Suite(.heavy) struct TokenModeTests {
     @Test func aTokenLoginIssuesAPairAndTheAccessTokenAuthenticates() async throws {
         let directory = TemporaryDirectory()
         let harness = try await TokenHarness(store: try directory.sqliteStore())

@@ -1,8 +1,9 @@
 import Foundation
 import Testing
+import TesseraTestSupport
 import TesseraUpstream
 
-@Suite struct FormTokenTests {
+@Suite(.heavy) struct FormTokenTests {
     @Test(arguments: [
         (#"<input type="hidden" name="_token" value="abc123">"#, "abc123"),
         (#"<INPUT value='q&amp;r' NAME='_token' type=hidden/>"#, "q&r"),

@@ -11,7 +11,7 @@ import Testing
 
 /// The `/v1/upstreams` API over real HTTP: a client, Tessera on loopback, and the fake site on
 /// loopback, with the pool and the site on one manual clock.
-@Suite struct UpstreamHTTPTests {
+@Suite(.heavy) struct UpstreamHTTPTests {
     static let serviceKey = ServiceAPIKey.generate()
 
     /// Tessera's service with `fixture`'s pool, served on loopback while `body` runs.

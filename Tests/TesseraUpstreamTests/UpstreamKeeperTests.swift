@@ -3,8 +3,9 @@ import ServiceLifecycle
 import Tessera
 import TesseraUpstream
 import Testing
+import TesseraTestSupport
 
-@Suite struct UpstreamKeeperTests {
+@Suite(.heavy) struct UpstreamKeeperTests {
     @Test func theKeeperRunsAsAServiceAndShutsThePoolsDownGracefully() async throws {
         try await PoolFixture.with { f in
             var logger = Logger(label: "tessera.upstream-tests")

@@ -4,10 +4,11 @@ import NIOCore
 import Tessera
 import TesseraUpstream
 import Testing
+import TesseraTestSupport
 
 /// The pool against a real fake site over loopback, both on one manual clock: no test sleeps
 /// for time.
-@Suite struct UpstreamPoolTests {
+@Suite(.heavy) struct UpstreamPoolTests {
     @Test func theKeepAliveHoldsASessionPastTheSitesIdleTimeout() async throws {
         try await PoolFixture.with(configure: { fakeConfiguration(baseURL: $0, maxAge: 600) }) { f in
             await f.maintain()
