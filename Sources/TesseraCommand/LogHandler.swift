@@ -4,17 +4,18 @@ import Logging
 /// Log lines on standard error, in `StreamLogHandler`'s format.
 ///
 /// Unlike `StreamLogHandler`, it formats metadata only when a line is written: the service sets
-/// metadata (the correlation id, the session id) on every request, and most requests write no
-/// line at the configured level.
+/// metadata on requests, and most requests write no line at the configured level. The
+/// correlation id comes from the bootstrapped metadata provider.
 struct StandardErrorLogHandler: LogHandler {
     let label: String
     var logLevel: Logger.Level
     var metadata: Logger.Metadata = [:]
     var metadataProvider: Logger.MetadataProvider?
 
-    init(label: String, level: Logger.Level) {
+    init(label: String, level: Logger.Level, metadataProvider: Logger.MetadataProvider? = nil) {
         self.label = label
         self.logLevel = level
+        self.metadataProvider = metadataProvider
     }
 
     subscript(metadataKey key: String) -> Logger.Metadata.Value? {

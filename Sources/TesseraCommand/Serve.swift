@@ -158,7 +158,12 @@ struct Serve: AsyncParsableCommand {
         let secure = Setting.flag(self.secureCookies, env: "TESSERA_SECURE_COOKIES")
         let trustForwardedFor = Setting.flag(self.trustForwardedFor, env: "TESSERA_TRUST_FORWARDED_FOR")
 
-        LoggingSystem.bootstrap { label in StandardErrorLogHandler(label: label, level: level) }
+        // The correlation id of the request being served reaches log lines through the
+        // provider, so that a request that writes none pays nothing for it.
+        LoggingSystem.bootstrap(
+            { label, provider in StandardErrorLogHandler(label: label, level: level, metadataProvider: provider) },
+            metadataProvider: CorrelationID.metadataProvider
+        )
         let logger = Logger(label: "tessera")
 
         do {
@@ -208,7 +213,13 @@ struct Serve: AsyncParsableCommand {
                     serviceKey: ServiceAPIKey(key: serviceKey.key),
                     tokens: tokens,
                     upstreams: upstreams,
-                    configuration: .init(cookie: cookie, trustForwardedFor: trustForwardedFor, requestLogLevel: level <= .debug ? .debug : nil)
+                    configuration: .init(
+                        cookie: cookie,
+                        trustForwardedFor: trustForwardedFor,
+                        requestLogLevel: level <= .debug ? .debug : nil,
+                        // Every logger carries the provider (bootstrapped above).
+                        correlationIDLogging: .metadataProvider
+                    )
                 )
 
                 say("Tessera data directory: \(directory.url.path)")

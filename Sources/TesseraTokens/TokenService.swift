@@ -192,11 +192,13 @@ public struct TokenService: Sendable {
     /// a session token.
     public static func isAccessToken(_ token: some StringProtocol) -> Bool {
         // On the bytes: the authenticator asks this of every bearer token.
-        let bytes = token.utf8
-        guard !bytes.starts(with: SessionToken.prefix.utf8) else { return false }
-        var dots = 0
-        for byte in bytes where byte == UInt8(ascii: ".") { dots += 1 }
-        return dots == 2
+        func isJWT(_ bytes: some Collection<UInt8>) -> Bool {
+            guard !bytes.starts(with: SessionToken.prefix.utf8) else { return false }
+            var dots = 0
+            for byte in bytes where byte == UInt8(ascii: ".") { dots += 1 }
+            return dots == 2
+        }
+        return token.utf8.withContiguousStorageIfAvailable { isJWT($0) } ?? isJWT(token.utf8)
     }
 
     /// Validates an access token and its session, and records activity, as

@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -5,15 +6,27 @@ import HummingbirdTesting
 import InMemoryLogging
 import Logging
 import NIOCore
+import NIOHTTP1
 import Testing
 import TesseraTestSupport
 import TesseraHummingbird
 
 @Suite(.heavy) struct LoggingTests {
-    @Test func everyLogLineOfARequestCarriesItsCorrelationIDAndNoSecret() async throws {
-        let harness = try await ServiceHarness()
+    /// Both ways of putting the correlation id on log lines: set on the request's logger, or
+    /// kept in a task-local for the metadata provider the logger carries.
+    @Test(arguments: [CorrelationIDMiddleware<TesseraRequestContext>.Logging.loggerMetadata, .metadataProvider])
+    func everyLogLineOfARequestCarriesItsCorrelationIDAndNoSecret(logging: CorrelationIDMiddleware<TesseraRequestContext>.Logging) async throws {
+        let harness = try await ServiceHarness(configuration: .init(trustForwardedFor: true, correlationIDLogging: logging))
         let handler = InMemoryLogHandler()
-        var logger = Logger(label: "tessera-test") { _ in handler }
+        var logger: Logger
+        switch logging {
+        case .loggerMetadata:
+            logger = Logger(label: "tessera-test") { _ in handler }
+        case .metadataProvider:
+            var withProvider = handler
+            withProvider.metadataProvider = CorrelationID.metadataProvider
+            logger = Logger(label: "tessera-test") { _ in withProvider }
+        }
         logger.logLevel = .trace
         let app = Application(router: harness.service.buildRouter(), logger: logger)
         let (cookie, csrf) = try await app.test(.router) { client in
@@ -51,5 +64,36 @@ import TesseraHummingbird
         #expect(!token.isEmpty && !everything.contains(token))
         #expect(!everything.contains(ServiceHarness.password))
         #expect(!everything.contains(csrf))
+    }
+
+    /// `tessera serve` puts the correlation id on the lines a request writes, and on no other.
+    @Test func theServiceLogsEachRequestsCorrelationID() async throws {
+        let directory = TemporaryDirectory()
+        let server = try await ServerProcess(
+            dataDirectory: directory.path,
+            logDirectory: directory.url,
+            environment: ["TESSERA_LOG_LEVEL": "info"],
+            name: "logging"
+        )
+        defer { server.terminate() }
+        let key = try String(contentsOf: directory.url.appendingPathComponent("service-api-key"), encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        var request = HTTPClientRequest(url: server.baseURL + "/v1/sessions")
+        request.method = .POST
+        request.headers.add(name: "Authorization", value: "Bearer \(key)")
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "X-Correlation-ID", value: "create-7")
+        request.body = .bytes(ByteBuffer(string: #"{"subject":"svc"}"#))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        #expect(response.status == .created)
+        _ = try await response.body.collect(upTo: 1 << 16)
+
+        let lines = server.standardError.split(separator: "\n")
+        let created = lines.filter { $0.contains("Created session for a subject") }
+        #expect(created.count == 1)
+        #expect(created.allSatisfy { $0.contains("correlation_id=create-7") }, "\(created)")
+        let started = lines.filter { $0.contains("Server started") }
+        #expect(!started.isEmpty)
+        #expect(!started.contains { $0.contains("correlation_id") })
     }
 }

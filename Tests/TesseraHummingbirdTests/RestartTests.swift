@@ -109,7 +109,9 @@ import TesseraTestSupport
         }
     }
 
-    @Test func commandLineManagesUsersAndSessions() async throws {
+    // Asserts a wall-clock bound (a revocation seen within 1 s): runs while no other heavy
+    // suite loads the cores.
+    @Test(.timed) func commandLineManagesUsersAndSessions() async throws {
         let directory = TemporaryDirectory()
         let data = directory.url.appendingPathComponent("data").path
         #expect(try ServerProcess.run(["users", "add", "carol", "--data-dir", data], input: "pw-1\n", environment: Self.environment).status == 0)

@@ -28,7 +28,10 @@ struct ServiceHarness {
         throttle: LoginThrottlePolicy = .init(),
         configuration: TesseraHTTPService.Configuration = .init(trustForwardedFor: true),
         users: [String] = ["alice", "bob"],
-        resilience: ResilientStore.Configuration = .init()
+        // The harness tests behaviour, not latency: with the service's 500 ms per attempt, a
+        // SQLite write on a 2-core machine that every suite loads at once can answer 503. The
+        // latency bounds have timed tests of their own, with their own settings.
+        resilience: ResilientStore.Configuration = .init(deadline: .seconds(10), attemptTimeout: .seconds(5))
     ) async throws {
         self.faults = FaultyStore(try self.directory.sqliteStore())
         self.store = CountingStore(ResilientStore(self.faults, configuration: resilience))

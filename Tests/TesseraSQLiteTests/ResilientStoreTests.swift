@@ -4,7 +4,7 @@ import Tessera
 import TesseraTestSupport
 
 /// The resilience layer over a real SQLite store, with failures injected in front of it.
-@Suite(.heavy) struct ResilientStoreTests {
+@Suite struct ResilientStoreTests {
     let directory = TemporaryDirectory()
 
     func stores(_ configuration: ResilientStore.Configuration = .init()) throws -> (FaultyStore, ResilientStore, SessionManager) {
@@ -23,7 +23,8 @@ import TesseraTestSupport
         #expect(faulty.calls == before + 3)
     }
 
-    @Test func aStoreThatStaysDownFailsWithinTheDeadline() async throws {
+    // Asserts a wall-clock bound: runs while no heavy suite loads the cores.
+    @Test(.timed) func aStoreThatStaysDownFailsWithinTheDeadline() async throws {
         let (faulty, _, sessions) = try self.stores(.init(deadline: .milliseconds(800)))
         let created = try await sessions.createSession(userID: "u")
         for mode in [FaultyStore.Mode.down, .hanging] {

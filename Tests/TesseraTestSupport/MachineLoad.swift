@@ -14,8 +14,8 @@ public import Testing
 /// @Test(.timed) func anOutageIsAnswered503WithinTwoSeconds() async throws { … }
 /// ```
 ///
-/// Unmarked suites (pure unit tests) run at any time. A timed test must not sit inside a heavy
-/// suite: it would wait for its own suite.
+/// Unmarked suites (pure unit tests) run at any time. A timed test may sit in a heavy suite
+/// that is `.serialized`: it gives back its suite's place while it runs.
 public struct MachineLoad: SuiteTrait, TestTrait, TestScoping {
     fileprivate let exclusive: Bool
 
@@ -28,14 +28,31 @@ public struct MachineLoad: SuiteTrait, TestTrait, TestScoping {
         performing function: @Sendable () async throws -> Void
     ) async throws {
         let gate = LoadGate.shared
-        if self.exclusive { await gate.acquireExclusive() } else { await gate.acquireShared() }
-        do {
-            try await function()
-        } catch {
-            await gate.release(exclusive: self.exclusive)
-            throw error
+        if self.exclusive {
+            // A timed test inside a heavy suite gives back its suite's place while it runs, so
+            // that it does not wait for itself (its suite must be `.serialized`).
+            let suiteHolds = LoadGate.holdsShared
+            if suiteHolds { await gate.release(exclusive: false) }
+            await gate.acquireExclusive()
+            do {
+                try await function()
+            } catch {
+                await gate.release(exclusive: true)
+                if suiteHolds { await gate.acquireShared() }
+                throw error
+            }
+            await gate.release(exclusive: true)
+            if suiteHolds { await gate.acquireShared() }
+        } else {
+            await gate.acquireShared()
+            do {
+                try await LoadGate.$holdsShared.withValue(true) { try await function() }
+            } catch {
+                await gate.release(exclusive: false)
+                throw error
+            }
+            await gate.release(exclusive: false)
         }
-        await gate.release(exclusive: self.exclusive)
     }
 }
 
@@ -52,6 +69,9 @@ extension Trait where Self == MachineLoad {
 /// arrive after it wait too, so it cannot starve.
 actor LoadGate {
     static let shared = LoadGate()
+
+    /// Whether the current task runs inside a heavy suite's scope.
+    @TaskLocal static var holdsShared = false
 
     private var readers = 0
     private var writing = false

@@ -59,27 +59,30 @@ struct PoolFixture: Sendable {
         configure: @Sendable (String) -> UpstreamConfiguration = { fakeConfiguration(baseURL: $0) },
         _ body: @Sendable (PoolFixture) async throws -> Value
     ) async throws -> Value {
-        let clock = ManualClock()
-        let fake = try await FakeUpstream.start(now: { clock.now }, accounts: ["alice": "wonderland", "bob": "builder"], seed: seed)
-        let client = HTTPUpstreamSessionFactory.makeHTTPClient()
-        let configuration = configure(fake.baseURL)
-        var logger = Logger(label: "tessera.upstream-tests")
-        logger.logLevel = .error
-        let pool = UpstreamPool(
-            configuration: configuration,
-            factory: try HTTPUpstreamSessionFactory(configuration: configuration, client: client, clock: clock, environment: Self.environment),
-            clock: clock,
-            random: random,
-            logger: logger
-        )
-        let fixture = PoolFixture(clock: clock, fake: fake, pool: pool, client: client)
-        do {
-            let value = try await body(fixture)
-            await fixture.stop()
-            return value
-        } catch {
-            await fixture.stop()
-            throw error
+        // Each fixture runs servers on both cores: one at a time (see `oneAtATime`).
+        try await oneAtATime {
+            let clock = ManualClock()
+            let fake = try await FakeUpstream.start(now: { clock.now }, accounts: ["alice": "wonderland", "bob": "builder"], seed: seed)
+            let client = HTTPUpstreamSessionFactory.makeHTTPClient()
+            let configuration = configure(fake.baseURL)
+            var logger = Logger(label: "tessera.upstream-tests")
+            logger.logLevel = .error
+            let pool = UpstreamPool(
+                configuration: configuration,
+                factory: try HTTPUpstreamSessionFactory(configuration: configuration, client: client, clock: clock, environment: Self.environment),
+                clock: clock,
+                random: random,
+                logger: logger
+            )
+            let fixture = PoolFixture(clock: clock, fake: fake, pool: pool, client: client)
+            do {
+                let value = try await body(fixture)
+                await fixture.stop()
+                return value
+            } catch {
+                await fixture.stop()
+                throw error
+            }
         }
     }
 

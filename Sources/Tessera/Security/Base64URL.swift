@@ -32,12 +32,18 @@ package enum Base64URL {
     /// How many bytes `text` decodes to, checked as ``decode(_:)`` checks it but without
     /// decoding (no allocation: token parsing runs on every request); `nil` when it does not decode.
     package static func decodedCount(_ text: some StringProtocol) -> Int? {
+        if let count = text.utf8.withContiguousStorageIfAvailable({ Self.decodedCount(bytes: $0) }) { return count }
+        return Self.decodedCount(bytes: Array(text.utf8))
+    }
+
+    /// ``decodedCount(_:)`` of UTF-8 bytes.
+    package static func decodedCount(bytes: some Collection<UInt8>) -> Int? {
         var count = 0
         var bits = 0
         var characters = 0
         var last: UInt8 = 0
-        for byte in text.utf8 {
-            let value = decodeTable[Int(byte)]
+        for byte in bytes {
+            let value = Self.decodedValue(byte)
             guard value != 0xFF else { return nil }
             characters += 1
             last = value
@@ -49,6 +55,20 @@ package enum Base64URL {
         }
         guard characters % 4 != 1, last & UInt8((1 << bits) - 1) == 0 else { return nil }
         return count
+    }
+
+    /// The 6-bit value of one base64url character, or `0xFF`; computed, so that the check of
+    /// a presented token reads no table.
+    @inline(__always)
+    private static func decodedValue(_ byte: UInt8) -> UInt8 {
+        switch byte {
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"): byte - UInt8(ascii: "A")
+        case UInt8(ascii: "a")...UInt8(ascii: "z"): byte - UInt8(ascii: "a") + 26
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0") + 52
+        case UInt8(ascii: "-"): 62
+        case UInt8(ascii: "_"): 63
+        default: 0xFF
+        }
     }
 
     /// Decodes unpadded base64url; `nil` for any other character or an impossible length.

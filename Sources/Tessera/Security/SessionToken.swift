@@ -20,9 +20,15 @@ public struct SessionToken: Sendable, Hashable, CustomStringConvertible {
 
     /// Parses a token a client sent; `nil` when it is not shaped like one.
     public init?(_ text: some StringProtocol) {
-        guard text.utf8.count == Self.encodedLength, text.hasPrefix(Self.prefix) else { return nil }
-        guard Base64URL.decodedCount(text.dropFirst(Self.prefix.count)) == Self.byteCount else { return nil }
-        self.rawValue = String(text)
+        // On the bytes: every request presents one.
+        guard text.utf8.count == Self.encodedLength else { return nil }
+        var rawValue = String(text)
+        let valid = rawValue.withUTF8 { bytes in
+            bytes.starts(with: Self.prefix.utf8)
+                && Base64URL.decodedCount(bytes: bytes[Self.prefix.utf8.count...]) == Self.byteCount
+        }
+        guard valid else { return nil }
+        self.rawValue = rawValue
     }
 
     private init(uncheckedRawValue: String) {
@@ -48,7 +54,8 @@ public struct TokenHash: Sendable, Hashable, CustomStringConvertible {
 
     /// The SHA-256 of the UTF-8 bytes of `text`.
     public init(hashing text: String) {
-        self.bytes = Array(SHA256.hash(data: Array(text.utf8)))
+        var text = text
+        self.bytes = text.withUTF8 { Array(SHA256.hash(data: UnsafeRawBufferPointer($0))) }
     }
 
     /// Hashes the digest's bytes in one go (the synthesized hashing would feed them one at a

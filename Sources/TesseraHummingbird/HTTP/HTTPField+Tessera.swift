@@ -15,24 +15,25 @@ extension HTTPField.Name {
 extension HTTPFields {
     /// The token of `Authorization: Bearer …` (the scheme matched case-insensitively), if any.
     var bearerToken: String? {
-        guard let authorization = self[.authorization] else { return nil }
-        // On the bytes: this runs on every request.
-        let bytes = authorization.utf8
-        var index = bytes.startIndex
-        for expected in "bearer".utf8 {
-            guard index != bytes.endIndex, bytes[index] | 0x20 == expected else { return nil }
-            index = bytes.index(after: index)
+        guard var authorization = self[.authorization] else { return nil }
+        // On the contiguous bytes: this runs on every request.
+        return authorization.withUTF8 { bytes -> String? in
+            var start = 0
+            for expected in "bearer".utf8 {
+                guard start < bytes.count, bytes[start] | 0x20 == expected else { return nil }
+                start += 1
+            }
+            guard start < bytes.count, bytes[start] == UInt8(ascii: " ") else { return nil }
+            while start < bytes.count, bytes[start] == UInt8(ascii: " ") || bytes[start] == UInt8(ascii: "\t") {
+                start += 1
+            }
+            var end = bytes.count
+            while end > start, bytes[end - 1] == UInt8(ascii: " ") || bytes[end - 1] == UInt8(ascii: "\t") {
+                end -= 1
+            }
+            guard start < end else { return nil }
+            return String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
         }
-        guard index != bytes.endIndex, bytes[index] == UInt8(ascii: " ") else { return nil }
-        while index != bytes.endIndex, bytes[index] == UInt8(ascii: " ") || bytes[index] == UInt8(ascii: "\t") {
-            index = bytes.index(after: index)
-        }
-        var end = bytes.endIndex
-        while end > index, bytes[bytes.index(before: end)] == UInt8(ascii: " ") || bytes[bytes.index(before: end)] == UInt8(ascii: "\t") {
-            end = bytes.index(before: end)
-        }
-        guard index != end else { return nil }
-        return String(authorization[index..<end])
     }
 
     /// The request's `X-Correlation-ID` when it is usable: 1 to 128 letters, digits and `-_.:`,

@@ -1,5 +1,5 @@
 import Foundation
-import Logging
+public import Logging
 public import Hummingbird
 import Tessera
 
@@ -8,14 +8,56 @@ import Tessera
 /// request (`correlation_id`), and back on the response.
 ///
 /// Mount it first, before ``ErrorMiddleware``.
+///
+/// How the id reaches the log lines is ``Logging``: by default it is set on the request's
+/// logger, which copies the logger's metadata once per request. A service that installs
+/// ``CorrelationID/metadataProvider`` on its loggers can use ``Logging/metadataProvider``
+/// instead, which costs nothing until a line is written (`tessera serve` does):
+///
+/// ```swift
+/// LoggingSystem.bootstrap(
+///     { label, provider in StreamLogHandler.standardError(label: label, metadataProvider: provider) },
+///     metadataProvider: CorrelationID.metadataProvider
+/// )
+/// router.add(middleware: CorrelationIDMiddleware(logging: .metadataProvider))
+/// ```
 public struct CorrelationIDMiddleware<Context: CorrelatedRequestContext>: RouterMiddleware {
-    public init() {}
+    /// How the correlation id reaches the request's log lines.
+    public enum Logging: Sendable {
+        /// Set as `correlation_id` metadata on the request's logger.
+        case loggerMetadata
+        /// Kept in ``CorrelationID/current`` while the request is served, for
+        /// ``CorrelationID/metadataProvider`` to add to each line written.
+        case metadataProvider
+    }
+
+    public let logging: Logging
+
+    public init(logging: Logging = .loggerMetadata) {
+        self.logging = logging
+    }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let id = request.headers.usableCorrelationID ?? makeCorrelationID()
         var context = context
         context.correlationID = id
-        context.logger[metadataKey: "correlation_id"] = .string(id)
+        switch self.logging {
+        case .loggerMetadata:
+            context.logger[metadataKey: "correlation_id"] = .string(id)
+            return try await Self.respond(request, context: context, id: id, next: next)
+        case .metadataProvider:
+            return try await CorrelationID.$current.withValue(id) {
+                try await Self.respond(request, context: context, id: id, next: next)
+            }
+        }
+    }
+
+    private static func respond(
+        _ request: Request,
+        context: Context,
+        id: String,
+        next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
         do {
             var response = try await next(request, context)
             response.headers[.correlationID] = id
@@ -26,5 +68,18 @@ public struct CorrelationIDMiddleware<Context: CorrelatedRequestContext>: Router
             response.headers[.correlationID] = id
             return response
         }
+    }
+}
+
+/// The correlation id of the request being served, for log lines, when
+/// ``CorrelationIDMiddleware`` runs with ``CorrelationIDMiddleware/Logging/metadataProvider``.
+public enum CorrelationID {
+    /// The id of the request the current task serves, if any.
+    @TaskLocal public static var current: String?
+
+    /// Adds `correlation_id` to every line written while a request is served; nothing otherwise.
+    public static let metadataProvider = Logger.MetadataProvider {
+        guard let id = CorrelationID.current else { return [:] }
+        return ["correlation_id": .string(id)]
     }
 }

@@ -18,11 +18,20 @@ public struct TesseraHTTPService: Sendable {
         /// The level at which every request is logged (method and path), or `nil` to log none:
         /// a service whose log level is above it saves a middleware per request.
         public var requestLogLevel: Logger.Level?
+        /// How the correlation id reaches each request's log lines: `.metadataProvider` saves a
+        /// logger copy per request, for loggers that carry ``CorrelationID/metadataProvider``.
+        public var correlationIDLogging: CorrelationIDMiddleware<TesseraRequestContext>.Logging
 
-        public init(cookie: SessionCookie = .init(), trustForwardedFor: Bool = false, requestLogLevel: Logger.Level? = .debug) {
+        public init(
+            cookie: SessionCookie = .init(),
+            trustForwardedFor: Bool = false,
+            requestLogLevel: Logger.Level? = .debug,
+            correlationIDLogging: CorrelationIDMiddleware<TesseraRequestContext>.Logging = .loggerMetadata
+        ) {
             self.cookie = cookie
             self.trustForwardedFor = trustForwardedFor
             self.requestLogLevel = requestLogLevel
+            self.correlationIDLogging = correlationIDLogging
         }
     }
 
@@ -93,7 +102,7 @@ public struct TesseraHTTPService: Sendable {
         let router = Router(context: TesseraRequestContext.self)
         // The correlation middleware also turns errors into the one JSON shape, as
         // ErrorMiddleware would (applications that mount the authenticator use that one).
-        router.add(middleware: CorrelationIDMiddleware())
+        router.add(middleware: CorrelationIDMiddleware(logging: self.configuration.correlationIDLogging))
         if let level = self.configuration.requestLogLevel {
             router.add(middleware: LogRequestsMiddleware(level))
         }
