@@ -50,6 +50,8 @@ import Tessera
         #expect(JSONWriter.iso8601(Date(millisecondsSince1970: 1_800_000_000_123)) == "2027-01-15T08:00:00.123Z")
         #expect(JSONWriter.iso8601(Date(millisecondsSince1970: 951_782_400_000)) == "2000-02-29T00:00:00.000Z")
         #expect(JSONWriter.iso8601(Date(millisecondsSince1970: -1)) == "1969-12-31T23:59:59.999Z")
+        // Past four-digit years, the year simply grows.
+        #expect(JSONWriter.iso8601(Date(millisecondsSince1970: 253_402_300_800_001)) == "10000-01-01T00:00:00.001Z")
     }
 
     @Test func sessionsAreWrittenExactlyAsTheEncoderWritesThem() throws {

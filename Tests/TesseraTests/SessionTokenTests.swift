@@ -36,6 +36,24 @@ import Testing
             0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17, 0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad,
         ]
         #expect(TokenHash(hashing: "abc").bytes == expected)
+        #expect(TokenHash(bytes: expected) == TokenHash(hashing: "abc"))
+        #expect(TokenHash(bytes: expected).constantTimeEquals(TokenHash(hashing: "abc")))
+    }
+
+    @Test func hashesAsStoresKeepThemCompareByEveryByteAndTheLength() {
+        let digest = TokenHash(hashing: "abc").bytes
+        for index in digest.indices {
+            var changed = digest
+            changed[index] ^= 0x01
+            #expect(TokenHash(bytes: changed) != TokenHash(bytes: digest))
+            #expect(!TokenHash(bytes: changed).constantTimeEquals(TokenHash(bytes: digest)))
+        }
+        // A value of another length, such as a damaged row, equals no digest.
+        let longer = TokenHash(bytes: digest + [0])
+        #expect(longer != TokenHash(bytes: digest) && !longer.constantTimeEquals(TokenHash(bytes: digest)))
+        #expect(TokenHash(bytes: digest.dropLast()) != TokenHash(bytes: digest))
+        #expect(TokenHash(bytes: digest.dropLast()).bytes == Array(digest.dropLast()))
+        #expect(Set([TokenHash(bytes: digest), TokenHash(hashing: "abc")]).count == 1)
     }
 
     @Test func descriptionsNeverShowTheSecret() {

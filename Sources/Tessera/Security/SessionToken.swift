@@ -44,33 +44,62 @@ public struct SessionToken: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// The SHA-256 digest of a credential.
+///
+/// Kept as four words inline rather than an array: the session cache looks sessions up by it on
+/// every request, and inline words hash, compare and copy without touching the heap.
 public struct TokenHash: Sendable, Hashable, CustomStringConvertible {
-    /// The 32 digest bytes.
-    public let bytes: [UInt8]
+    private var w0: UInt64 = 0
+    private var w1: UInt64 = 0
+    private var w2: UInt64 = 0
+    private var w3: UInt64 = 0
+    /// How many bytes the hash has: 32, unless a store held something else.
+    private let count: Int
 
-    public init(bytes: [UInt8]) {
-        self.bytes = bytes
+    /// The digest bytes.
+    public var bytes: [UInt8] {
+        withUnsafeBytes(of: (self.w0, self.w1, self.w2, self.w3)) { Array($0.prefix(self.count)) }
+    }
+
+    /// A hash as a store keeps it. Bytes past the 32nd are not kept, but the length is, so such a
+    /// hash equals no digest.
+    public init(bytes: some Collection<UInt8>) {
+        self.count = bytes.count
+        var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &words) { buffer in
+            for (index, byte) in bytes.prefix(32).enumerated() { buffer[index] = byte }
+        }
+        (self.w0, self.w1, self.w2, self.w3) = words
     }
 
     /// The SHA-256 of the UTF-8 bytes of `text`.
     public init(hashing text: String) {
         var text = text
-        self.bytes = text.withUTF8 { Array(SHA256.hash(data: UnsafeRawBufferPointer($0))) }
+        let digest = text.withUTF8 { SHA256.hash(data: UnsafeRawBufferPointer($0)) }
+        self.count = SHA256.byteCount
+        var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        digest.withUnsafeBytes { digest in
+            withUnsafeMutableBytes(of: &words) { $0.copyMemory(from: digest) }
+        }
+        (self.w0, self.w1, self.w2, self.w3) = words
     }
 
-    /// Hashes the digest's bytes in one go (the synthesized hashing would feed them one at a
-    /// time); cache lookups by token hash run on every request.
+    /// A value that spreads hashes evenly, for choosing among shards.
+    package var spread: UInt64 { self.w0 }
+
+    /// The digest is uniformly random already: two words of it are enough for a hash table.
     public func hash(into hasher: inout Hasher) {
-        self.bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
+        hasher.combine(self.w0)
+        hasher.combine(self.w1)
     }
 
     public static func == (lhs: TokenHash, rhs: TokenHash) -> Bool {
-        lhs.bytes == rhs.bytes
+        lhs.w0 == rhs.w0 && lhs.w1 == rhs.w1 && lhs.w2 == rhs.w2 && lhs.w3 == rhs.w3 && lhs.count == rhs.count
     }
 
     /// Compares in constant time, for checks against a credential a client presented.
     public func constantTimeEquals(_ other: TokenHash) -> Bool {
-        Tessera.constantTimeEquals(self.bytes, other.bytes)
+        let difference = (self.w0 ^ other.w0) | (self.w1 ^ other.w1) | (self.w2 ^ other.w2) | (self.w3 ^ other.w3)
+        return difference == 0 && self.count == other.count
     }
 
     public var description: String { "sha256:…" }

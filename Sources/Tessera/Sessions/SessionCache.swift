@@ -137,7 +137,7 @@ public final class SessionCache: Sendable {
     }
 
     private func shard(for hash: TokenHash) -> LockedShard {
-        self.shards[Int(hash.bytes[0]) % self.shards.count]
+        self.shards[Int(hash.spread % UInt64(self.shards.count))]
     }
 
     /// Whether the change feed was read successfully within the staleness bound.

@@ -144,22 +144,52 @@ package struct JSONWriter {
         let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
         let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
 
-        self.append(UInt8(ascii: "\""))
-        self.digits(year, count: year >= 10000 ? String(year).count : 4)
-        self.append(UInt8(ascii: "-"))
-        self.digits(month, count: 2)
-        self.append(UInt8(ascii: "-"))
-        self.digits(day, count: 2)
-        self.append(UInt8(ascii: "T"))
-        self.digits(inDay / 3_600_000, count: 2)
-        self.append(UInt8(ascii: ":"))
-        self.digits(inDay / 60_000 % 60, count: 2)
-        self.append(UInt8(ascii: ":"))
-        self.digits(inDay / 1000 % 60, count: 2)
-        self.append(UInt8(ascii: "."))
-        self.digits(inDay % 1000, count: 3)
-        self.append("Z\"")
+        guard (0...9999).contains(year) else {
+            // Outside four-digit years (never for a session's times): the general way.
+            self.append(UInt8(ascii: "\""))
+            self.append(year < 0 ? "-" + String(-year) : String(year))
+            self.append(Self.isoTail(month: month, day: day, inDay: inDay))
+            self.needsComma = true
+            return
+        }
+        // `"YYYY-MM-DDTHH:MM:SS.mmmZ"`: 26 bytes built on the stack, appended at once.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 26) { text in
+            func put(_ value: Int64, _ width: Int, at offset: Int) {
+                var value = value
+                for position in stride(from: offset + width - 1, through: offset, by: -1) {
+                    text[position] = UInt8(ascii: "0") + UInt8(value % 10)
+                    value /= 10
+                }
+            }
+            text[0] = UInt8(ascii: "\"")
+            put(year, 4, at: 1)
+            text[5] = UInt8(ascii: "-")
+            put(month, 2, at: 6)
+            text[8] = UInt8(ascii: "-")
+            put(day, 2, at: 9)
+            text[11] = UInt8(ascii: "T")
+            put(inDay / 3_600_000, 2, at: 12)
+            text[14] = UInt8(ascii: ":")
+            put(inDay / 60_000 % 60, 2, at: 15)
+            text[17] = UInt8(ascii: ":")
+            put(inDay / 1000 % 60, 2, at: 18)
+            text[20] = UInt8(ascii: ".")
+            put(inDay % 1000, 3, at: 21)
+            text[24] = UInt8(ascii: "Z")
+            text[25] = UInt8(ascii: "\"")
+            self.bytes.append(contentsOf: UnsafeBufferPointer(text))
+        }
         self.needsComma = true
+    }
+
+    /// `-MM-DDTHH:MM:SS.mmmZ"`, for years that are not four digits.
+    private static func isoTail(month: Int64, day: Int64, inDay: Int64) -> String {
+        func padded(_ value: Int64, _ width: Int) -> String {
+            let text = String(value)
+            return String(repeating: "0", count: max(0, width - text.count)) + text
+        }
+        return "-\(padded(month, 2))-\(padded(day, 2))T\(padded(inDay / 3_600_000, 2)):\(padded(inDay / 60_000 % 60, 2))"
+            + ":\(padded(inDay / 1000 % 60, 2)).\(padded(inDay % 1000, 3))Z\""
     }
 
     package mutating func value(_ value: JSONValue) {
@@ -187,28 +217,6 @@ package struct JSONWriter {
     }
 
     // MARK: Bytes
-
-    /// `value` in decimal, zero-padded to `count` digits.
-    private mutating func digits(_ value: Int64, count: Int) {
-        let zero = UInt8(ascii: "0")
-        switch count {
-        case 2:
-            self.append(zero + UInt8(value / 10))
-            self.append(zero + UInt8(value % 10))
-        case 3:
-            self.append(zero + UInt8(value / 100))
-            self.append(zero + UInt8(value / 10 % 10))
-            self.append(zero + UInt8(value % 10))
-        case 4:
-            self.append(zero + UInt8(value / 1000))
-            self.append(zero + UInt8(value / 100 % 10))
-            self.append(zero + UInt8(value / 10 % 10))
-            self.append(zero + UInt8(value % 10))
-        default:
-            let text = String(value)
-            self.append(String(repeating: "0", count: max(0, count - text.count)) + text)
-        }
-    }
 
     private mutating func writeQuoted(_ text: String) {
         self.append(UInt8(ascii: "\""))
