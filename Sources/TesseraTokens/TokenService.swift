@@ -192,13 +192,18 @@ public struct TokenService: Sendable {
     /// a session token.
     public static func isAccessToken(_ token: some StringProtocol) -> Bool {
         // On the bytes: the authenticator asks this of every bearer token.
-        func isJWT(_ bytes: some Collection<UInt8>) -> Bool {
-            guard !bytes.starts(with: SessionToken.prefix.utf8) else { return false }
+        var text = String(token)
+        return text.withUTF8 { bytes in
+            // Not a session token (`SessionToken.prefix`, `tss_`), and three dot-separated parts.
+            if bytes.count >= 4, bytes[0] == UInt8(ascii: "t"), bytes[1] == UInt8(ascii: "s"), bytes[2] == UInt8(ascii: "s"),
+                bytes[3] == UInt8(ascii: "_")
+            {
+                return false
+            }
             var dots = 0
             for byte in bytes where byte == UInt8(ascii: ".") { dots += 1 }
             return dots == 2
         }
-        return token.utf8.withContiguousStorageIfAvailable { isJWT($0) } ?? isJWT(token.utf8)
     }
 
     /// Validates an access token and its session, and records activity, as

@@ -21,6 +21,16 @@ struct ExternalClaims: JWTPayload {
 }
 
 @Suite(.heavy) struct TokenModeTests {
+    @Test func bearerTokensAreToldApartOnTheirShape() {
+        #expect(TokenService.isAccessToken("eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ1In0.c2ln"))
+        #expect(TokenService.isAccessToken("a.b.c"[...]))
+        #expect(!TokenService.isAccessToken(SessionToken.generate().rawValue))
+        #expect(!TokenService.isAccessToken("tss_a.b.c"))
+        #expect(!TokenService.isAccessToken("a.b"))
+        #expect(!TokenService.isAccessToken("a.b.c.d"))
+        #expect(!TokenService.isAccessToken(""))
+    }
+
     @Test func aTokenLoginIssuesAPairAndTheAccessTokenAuthenticates() async throws {
         let directory = TemporaryDirectory()
         let harness = try await TokenHarness(store: try directory.sqliteStore())
