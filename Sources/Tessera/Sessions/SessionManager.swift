@@ -126,16 +126,18 @@ public struct SessionManager: Sendable {
     /// For credentials that name their session in another way, such as a verified access token
     /// (with ``TokenHash/init(tokenModeSessionID:)``).
     public func authenticate(tokenHash hash: TokenHash) async throws -> Session {
-        let cached = self.cache?.session(tokenHash: hash)
         var session: Session
-        if let cached {
-            session = cached
+        let fromCache: Bool
+        if let cached = self.cache?.session(tokenHash: hash) {
+            session = consume cached
+            fromCache = true
         } else {
             session = try await self.read(tokenHash: hash)
+            fromCache = false
         }
         let now = self.now
         var reason = self.endReason(of: &session, now: now)
-        if cached != nil, reason == .idle {
+        if fromCache, reason == .idle {
             // Another node may have seen activity this one has not: ask the store before refusing.
             session = try await self.read(tokenHash: hash)
             reason = self.endReason(of: &session, now: now)

@@ -30,7 +30,10 @@ public struct AuthenticatedSession: Sendable {
     }
 
     /// The session, with the deadlines the store now holds.
-    public var session: Session { self.box.session }
+    public var session: Session {
+        // Lent rather than copied: a copy retains every field of the session.
+        _read { yield self.box.session }
+    }
 }
 
 /// A request context that carries a correlation id.

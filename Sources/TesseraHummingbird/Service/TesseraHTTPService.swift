@@ -223,21 +223,20 @@ public struct TesseraHTTPService: Sendable {
 
     @Sendable func whoAmI(_ request: Request, context: TesseraRequestContext) async throws -> Response {
         let authenticated = try context.requireSession()
-        let session = authenticated.session
-        let username = try await self.usernames.username(of: session.userID, in: self.sessions.store)
+        let username = try await self.usernames.username(of: authenticated.session.userID, in: self.sessions.store)
         // The hot path: written directly, as JSONEncoder would write `WhoAmIResponse`.
         var writer = JSONWriter()
         writer.beginObject()
         if authenticated.credential == .cookie {
             writer.key("csrfToken")
-            writer.string(session.csrfToken)
+            writer.string(authenticated.session.csrfToken)
         }
         writer.key("session")
-        writer.session(session)
+        writer.session(authenticated.session)
         writer.key("user")
         writer.beginObject()
         writer.key("id")
-        writer.string(session.userID)
+        writer.string(authenticated.session.userID)
         if let username {
             writer.key("username")
             writer.string(username)
@@ -247,7 +246,7 @@ public struct TesseraHTTPService: Sendable {
         return Response(
             status: .ok,
             // Cache-Control: no-store comes from the authenticator, as on every authenticated answer.
-            headers: [.contentType: "application/json; charset=utf-8", .eTag: Self.eTag(session.dataVersion)],
+            headers: [.contentType: "application/json; charset=utf-8", .eTag: Self.eTag(authenticated.session.dataVersion)],
             body: .init(byteBuffer: writer.buffer)
         )
     }
