@@ -33,11 +33,11 @@ package enum Base64URL {
     /// decoding (no allocation: token parsing runs on every request); `nil` when it does not decode.
     package static func decodedCount(_ text: some StringProtocol) -> Int? {
         if let count = text.utf8.withContiguousStorageIfAvailable({ Self.decodedCount(bytes: $0) }) { return count }
-        return Self.decodedCount(bytes: Array(text.utf8))
+        return Array(text.utf8).withUnsafeBufferPointer { Self.decodedCount(bytes: $0) }
     }
 
     /// ``decodedCount(_:)`` of UTF-8 bytes.
-    package static func decodedCount(bytes: some Collection<UInt8>) -> Int? {
+    package static func decodedCount(bytes: UnsafeBufferPointer<UInt8>) -> Int? {
         var count = 0
         var bits = 0
         var characters = 0

@@ -25,7 +25,7 @@ public struct SessionToken: Sendable, Hashable, CustomStringConvertible {
         var rawValue = String(text)
         let valid = rawValue.withUTF8 { bytes in
             bytes.starts(with: Self.prefix.utf8)
-                && Base64URL.decodedCount(bytes: bytes[Self.prefix.utf8.count...]) == Self.byteCount
+                && Base64URL.decodedCount(bytes: UnsafeBufferPointer(rebasing: bytes[Self.prefix.utf8.count...])) == Self.byteCount
         }
         guard valid else { return nil }
         self.rawValue = rawValue

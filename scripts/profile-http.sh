@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Where Tessera's CPU per validated request goes beyond the bare route's: runs `tessera serve`
+# (temporary SQLite data directory) and BareRoute from one release build, drives each with the
+# same wrk load (GET /v1/session over SESSIONS rotated bearer tokens), records each with
+# `perf record`, and prints, per symbol, the samples per million requests that Tessera spends
+# more (or less) than the bare route. At perf's default -F 999, 1,000 samples per million
+# requests is about 1 µs per request.
+#
+#   scripts/profile-http.sh                # 1,000 sessions, 8 s per server, top 40 symbols
+#   DURATION=15s TOP=80 scripts/profile-http.sh
+#
+# Needs wrk, perf (linux-perf) and python3. Exits non-zero only when it cannot run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+sessions=${SESSIONS:-1000}
+duration=${DURATION:-8s}
+top=${TOP:-40}
+command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
+command -v perf >/dev/null || { echo "perf is missing: apt-get install -y linux-perf" >&2; exit 1; }
+
+swift build -c release --product tessera >/dev/null 2>&1 || swift build -c release --product tessera
+swift build -c release --product BareRoute >/dev/null 2>&1 || swift build -c release --product BareRoute
+bin=$(swift build -c release --show-bin-path 2>/dev/null)
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+wait_for_port() { # file prefix
+    for _ in $(seq 1 600); do
+        if port=$(grep -oE "$2 listening on http://127\.0\.0\.1:[0-9]+" "$1" 2>/dev/null | grep -oE '[0-9]+$'); then
+            echo "$port"
+            return 0
+        fi
+        sleep 0.1
+    done
+    echo "server did not start: $(tail -5 "$1" 2>/dev/null)" >&2
+    exit 1
+}
+
+mkdir -p "$work/data"
+key="tsk_$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+export TESSERA_SERVICE_API_KEY=$key TESSERA_LOG_LEVEL=warning
+"$bin/tessera" serve --data-dir "$work/data" --port 0 >"$work/tessera" 2>"$work/tessera.err" &
+tessera_pid=$!
+pids+=("$tessera_pid")
+PORT=0 "$bin/BareRoute" >"$work/bare" 2>"$work/bare.err" &
+bare_pid=$!
+pids+=("$bare_pid")
+tessera_port=$(wait_for_port "$work/tessera" Tessera)
+bare_port=$(wait_for_port "$work/bare" BareRoute)
+
+python3 - "$tessera_port" "$key" "$sessions" >"$work/tokens" <<'PY'
+import http.client, json, sys
+port, key, count = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+conn = http.client.HTTPConnection("127.0.0.1", port)
+for i in range(count):
+    conn.request("POST", "/v1/sessions", json.dumps({"subject": f"profile-{i % 100}"}),
+                 {"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+    response = conn.getresponse()
+    body = json.loads(response.read())
+    if response.status != 201:
+        sys.exit(f"session creation failed: {response.status} {body}")
+    print(body["token"])
+PY
+cat >"$work/validate.lua" <<LUA
+local tokens = {}
+for line in io.lines("$work/tokens") do tokens[#tokens + 1] = line end
+local i = 0
+request = function()
+    i = i % #tokens + 1
+    return wrk.format("GET", "/v1/session", { ["Authorization"] = "Bearer " .. tokens[i] })
+end
+LUA
+
+# Warm-up, not recorded: every token validated, so that the cache is as warm as in service.
+wrk -t2 -c64 -d5s -s "$work/validate.lua" "http://127.0.0.1:$tessera_port/v1/session" >/dev/null
+
+profile() { # name pid port
+    perf record -F 999 -o "$work/$1.data" -p "$2" -- sleep "${duration%s}" >/dev/null 2>&1 &
+    local recorder=$!
+    wrk -t2 -c64 -d"$duration" -s "$work/validate.lua" "http://127.0.0.1:$3/v1/session" >"$work/$1.wrk"
+    wait "$recorder" || true
+    awk '/requests in/ {print $1}' "$work/$1.wrk" >"$work/$1.requests"
+    perf report -i "$work/$1.data" --no-children --sort sym -F sample,sym 2>/dev/null | grep -v '^#' >"$work/$1.symbols"
+    echo "$1: $(awk '/Requests\/sec/ {print $2}' "$work/$1.wrk") requests/s"
+}
+profile bare "$bare_pid" "$bare_port"
+profile tessera "$tessera_pid" "$tessera_port"
+
+python3 - "$work" "$top" <<'PY'
+import re, sys
+work, top = sys.argv[1], int(sys.argv[2])
+def load(name):
+    samples = {}
+    for line in open(f"{work}/{name}.symbols"):
+        match = re.match(r"\s*(\d+)\s+\[.\]\s+(.*)", line)
+        if match:
+            symbol = match.group(2).strip()
+            samples[symbol] = samples.get(symbol, 0) + int(match.group(1))
+    requests = int(open(f"{work}/{name}.requests").read().strip())
+    return samples, requests
+bare, bare_requests = load("bare")
+tessera, tessera_requests = load("tessera")
+per_million = lambda samples, requests: samples / requests * 1e6
+print(f"samples per request (≈ µs at -F 999): bare {sum(bare.values()) / bare_requests * 1e3:.1f}, "
+      f"tessera {sum(tessera.values()) / tessera_requests * 1e3:.1f}")
+rows = sorted(((per_million(tessera.get(s, 0), tessera_requests) - per_million(bare.get(s, 0), bare_requests), s)
+               for s in set(bare) | set(tessera)), reverse=True)
+print(f"\nsamples per million requests, Tessera minus bare route (top {top}):")
+for difference, symbol in rows[:top]:
+    print(f"{difference:8.0f}  {symbol[:140]}")
+PY
