@@ -16,6 +16,7 @@
 #   STORED=1000000 SWEEP=1 scripts/bench-http.sh  # …ended long ago, so that the sweeper
 #                                              # deletes them while validation is measured
 #   PERF_OUT=/tmp/perf.data scripts/bench-http.sh  # also profile the service (perf record)
+#   BARE_BODY_BYTES=336 scripts/bench-http.sh  # the bare route answers as many bytes as who-am-I
 #
 # Needs wrk (apt-get install wrk), sqlite3 for STORED, and python3. Exits non-zero only when it
 # cannot run.
@@ -76,7 +77,7 @@ if [[ $sweep == 1 ]]; then export TESSERA_SWEEP_INTERVAL=20s; fi
 "$bin/tessera" serve --data-dir "$work/data" --port 0 >"$work/tessera" 2>"$work/tessera.err" &
 tessera_pid=$!
 pids+=("$tessera_pid")
-PORT=0 "$bin/BareRoute" >"$work/bare" 2>"$work/bare.err" &
+PORT=0 BODY_BYTES=${BARE_BODY_BYTES:-} "$bin/BareRoute" >"$work/bare" 2>"$work/bare.err" &
 pids+=($!)
 bare_pid=$!
 tessera_port=$(wait_for_port "$work/tessera" Tessera)

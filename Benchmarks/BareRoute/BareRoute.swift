@@ -10,7 +10,14 @@ struct BareRoute {
         let environment = ProcessInfo.processInfo.environment
         let port = Int(environment["PORT"] ?? "") ?? 8090
         let router = Router()
-        let body = #"{"session":{"id":"ses_baseline","userId":"u"}}"#
+        // BODY_BYTES pads the answer to that many bytes (a filler field), so that the baseline can
+        // also answer as much as who-am-I does and the comparison isolate the work per request.
+        let small = #"{"session":{"id":"ses_baseline","userId":"u"}}"#
+        var padded = small
+        if let size = Int(environment["BODY_BYTES"] ?? ""), size > small.utf8.count + 12 {
+            padded = #"{"filler":""# + String(repeating: "x", count: size - small.utf8.count - 12) + #"","# + small.dropFirst()
+        }
+        let body = padded
         router.get("/v1/session") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: body)))
         }
