@@ -52,6 +52,10 @@ public final class SessionCache: Sendable {
         /// entries that were invalidated since; those are skipped.
         var order: [TokenHash] = []
         var head = 0
+        /// Counted under the shard's lock, which a lookup holds anyway: one shared atomic counter
+        /// would be written by every request on every core.
+        var hits = 0
+        var misses = 0
 
         /// Adds `session`. - Returns: whether it is a new entry.
         mutating func insert(_ session: Session) -> Bool {
@@ -120,8 +124,6 @@ public final class SessionCache: Sendable {
     /// When the last successful read of the change feed began, in milliseconds since 1970 on
     /// ``clock``; `Int64.min` before the first.
     private let currentAsOf = Atomic<Int64>(.min)
-    private let hits = Atomic<Int>(0)
-    private let misses = Atomic<Int>(0)
     private let invalidations = Atomic<Int>(0)
     /// Live entries across all shards, kept at or under the capacity.
     private let count = Atomic<Int>(0)
@@ -151,11 +153,10 @@ public final class SessionCache: Sendable {
     /// The cached session for `hash`, when the cache is current.
     public func session(tokenHash hash: TokenHash) -> Session? {
         guard self.isCurrent else { return nil }
-        let session = self.shard(for: hash).withLock { $0.entries[hash] }
-        if session == nil {
-            self.misses.add(1, ordering: .relaxed)
-        } else {
-            self.hits.add(1, ordering: .relaxed)
+        let session = self.shard(for: hash).withLock { shard in
+            let session = shard.entries[hash]
+            if session == nil { shard.misses += 1 } else { shard.hits += 1 }
+            return session
         }
         return session
     }
@@ -213,8 +214,13 @@ public final class SessionCache: Sendable {
         self.generation.add(1, ordering: .acquiringAndReleasing)
         for shard in self.shards {
             let removed = shard.withLock { shard in
-                defer { shard = Shard() }
-                return shard.entries.count
+                let removed = shard.entries.count
+                // The counters are the cache's, not its contents'.
+                var emptied = Shard()
+                emptied.hits = shard.hits
+                emptied.misses = shard.misses
+                shard = emptied
+                return removed
             }
             self.count.subtract(removed, ordering: .relaxed)
         }
@@ -239,8 +245,8 @@ public final class SessionCache: Sendable {
     /// Hit, miss and invalidation counts and the number of cached sessions.
     public var statistics: Statistics {
         Statistics(
-            hits: self.hits.load(ordering: .relaxed),
-            misses: self.misses.load(ordering: .relaxed),
+            hits: self.shards.reduce(0) { $0 + $1.withLock { $0.hits } },
+            misses: self.shards.reduce(0) { $0 + $1.withLock { $0.misses } },
             invalidations: self.invalidations.load(ordering: .relaxed),
             count: self.shards.reduce(0) { $0 + $1.withLock { $0.entries.count } }
         )
