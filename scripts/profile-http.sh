@@ -19,30 +19,7 @@ top=${TOP:-40}
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
 command -v perf >/dev/null || { echo "perf is missing: apt-get install -y linux-perf" >&2; exit 1; }
 
-swift build -c release --product tessera >/dev/null 2>&1 || swift build -c release --product tessera
-swift build -c release --product BareRoute >/dev/null 2>&1 || swift build -c release --product BareRoute
-bin=$(swift build -c release --show-bin-path 2>/dev/null)
-
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-wait_for_port() { # file prefix
-    for _ in $(seq 1 600); do
-        if port=$(grep -oE "$2 listening on http://127\.0\.0\.1:[0-9]+" "$1" 2>/dev/null | grep -oE '[0-9]+$'); then
-            echo "$port"
-            return 0
-        fi
-        sleep 0.1
-    done
-    echo "server did not start: $(tail -5 "$1" 2>/dev/null)" >&2
-    exit 1
-}
+source scripts/bench-common.sh
 
 mkdir -p "$work/data"
 key="tsk_$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
