@@ -194,12 +194,8 @@ public struct TokenService: Sendable {
         // On the bytes: the authenticator asks this of every bearer token.
         var text = String(token)
         return text.withUTF8 { bytes in
-            // Not a session token (`SessionToken.prefix`, `tss_`), and three dot-separated parts.
-            if bytes.count >= 4, bytes[0] == UInt8(ascii: "t"), bytes[1] == UInt8(ascii: "s"), bytes[2] == UInt8(ascii: "s"),
-                bytes[3] == UInt8(ascii: "_")
-            {
-                return false
-            }
+            // Not a session token, and three dot-separated parts.
+            guard !bytes.starts(with: SessionToken.prefix.utf8) else { return false }
             var dots = 0
             for byte in bytes where byte == UInt8(ascii: ".") { dots += 1 }
             return dots == 2

@@ -14,8 +14,8 @@ import TesseraHummingbird
 @Suite(.heavy) struct LoggingTests {
     /// Both ways of putting the correlation id on log lines: set on the request's logger, or
     /// kept in a task-local for the metadata provider the logger carries.
-    @Test(arguments: [CorrelationIDMiddleware<TesseraRequestContext>.Logging.loggerMetadata, .metadataProvider])
-    func everyLogLineOfARequestCarriesItsCorrelationIDAndNoSecret(logging: CorrelationIDMiddleware<TesseraRequestContext>.Logging) async throws {
+    @Test(arguments: [CorrelationIDLogging.loggerMetadata, .metadataProvider])
+    func everyLogLineOfARequestCarriesItsCorrelationIDAndNoSecret(logging: CorrelationIDLogging) async throws {
         let harness = try await ServiceHarness(configuration: .init(trustForwardedFor: true, correlationIDLogging: logging))
         let handler = InMemoryLogHandler()
         var logger: Logger
@@ -76,8 +76,7 @@ import TesseraHummingbird
             name: "logging"
         )
         defer { server.terminate() }
-        let key = try String(contentsOf: directory.url.appendingPathComponent("service-api-key"), encoding: .utf8)
-            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let key = try directory.serviceKey()
         var request = HTTPClientRequest(url: server.baseURL + "/v1/sessions")
         request.method = .POST
         request.headers.add(name: "Authorization", value: "Bearer \(key)")

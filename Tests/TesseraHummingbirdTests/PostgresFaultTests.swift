@@ -86,7 +86,7 @@ struct PostgresFaultTests {
             try await self.send(
                 .POST,
                 server.baseURL + "/v1/sessions",
-                headers: [("Authorization", "Bearer \(Self.serviceKey(directory))")],
+                headers: [("Authorization", "Bearer \(directory.serviceKey())")],
                 body: #"{"subject":"svc"}"#
             )
             .json["token"] as? String
@@ -137,7 +137,7 @@ struct PostgresFaultTests {
         let created = try await self.send(
             .POST,
             server.baseURL + "/v1/sessions",
-            headers: [("Authorization", "Bearer \(Self.serviceKey(directory))")],
+            headers: [("Authorization", "Bearer \(directory.serviceKey())")],
             body: #"{"subject":"svc"}"#
         )
         let token = try #require(created.json["token"] as? String)
@@ -159,12 +159,6 @@ struct PostgresFaultTests {
         #expect(
             statuses.allSatisfy { $0 == 200 },
             "statuses: \(Dictionary(grouping: statuses, by: { $0 }).mapValues(\.count)); log: \(server.standardError.suffix(3000))"
-        )
-    }
-
-    static func serviceKey(_ directory: TemporaryDirectory) throws -> String {
-        try String(contentsOf: directory.url.appendingPathComponent("service-api-key"), encoding: .utf8).trimmingCharacters(
-            in: .whitespacesAndNewlines
         )
     }
 }

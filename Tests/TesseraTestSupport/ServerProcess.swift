@@ -139,3 +139,11 @@ public struct HarnessError: Error, CustomStringConvertible {
     public var description: String
     public init(_ description: String) { self.description = description }
 }
+
+extension TemporaryDirectory {
+    /// The service API key `tessera serve` generated in this data directory on its first start.
+    public func serviceKey() throws -> String {
+        try String(contentsOf: self.url.appendingPathComponent("service-api-key"), encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}

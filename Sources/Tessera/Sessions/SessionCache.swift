@@ -66,6 +66,11 @@ public final class SessionCache: Sendable {
             return true
         }
 
+        /// Drops every entry; the counters are the cache's, not its contents', and stay.
+        mutating func removeAllEntries() {
+            self = Shard(hits: self.hits, misses: self.misses)
+        }
+
         /// Drops this shard's oldest entry. - Returns: whether there was one.
         mutating func evictOldest() -> Bool {
             while self.head < self.order.count {
@@ -215,11 +220,7 @@ public final class SessionCache: Sendable {
         for shard in self.shards {
             let removed = shard.withLock { shard in
                 let removed = shard.entries.count
-                // The counters are the cache's, not its contents'.
-                var emptied = Shard()
-                emptied.hits = shard.hits
-                emptied.misses = shard.misses
-                shard = emptied
+                shard.removeAllEntries()
                 return removed
             }
             self.count.subtract(removed, ordering: .relaxed)

@@ -144,52 +144,48 @@ package struct JSONWriter {
         let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
         let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
 
-        guard (0...9999).contains(year) else {
-            // Outside four-digit years (never for a session's times): the general way.
-            self.append(UInt8(ascii: "\""))
-            self.append(year < 0 ? "-" + String(-year) : String(year))
-            self.append(Self.isoTail(month: month, day: day, inDay: inDay))
-            self.needsComma = true
-            return
+        // `"YYYY-MM-DDTHH:MM:SS.mmmZ"` (a longer or signed year outside 0…9999), built on the
+        // stack and appended at once.
+        var yearDigits = 4
+        var yearLimit: UInt64 = 10_000
+        while yearDigits < 19 && year.magnitude >= yearLimit {
+            yearDigits += 1
+            yearLimit *= 10
         }
-        // `"YYYY-MM-DDTHH:MM:SS.mmmZ"`: 26 bytes built on the stack, appended at once.
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 26) { text in
-            func put(_ value: Int64, _ width: Int, at offset: Int) {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 48) { text in
+            var end = 0
+            func put(_ byte: UInt8) {
+                text[end] = byte
+                end += 1
+            }
+            func put(_ value: UInt64, width: Int) {
                 var value = value
-                for position in stride(from: offset + width - 1, through: offset, by: -1) {
+                for position in stride(from: end + width - 1, through: end, by: -1) {
                     text[position] = UInt8(ascii: "0") + UInt8(value % 10)
                     value /= 10
                 }
+                end += width
             }
-            text[0] = UInt8(ascii: "\"")
-            put(year, 4, at: 1)
-            text[5] = UInt8(ascii: "-")
-            put(month, 2, at: 6)
-            text[8] = UInt8(ascii: "-")
-            put(day, 2, at: 9)
-            text[11] = UInt8(ascii: "T")
-            put(inDay / 3_600_000, 2, at: 12)
-            text[14] = UInt8(ascii: ":")
-            put(inDay / 60_000 % 60, 2, at: 15)
-            text[17] = UInt8(ascii: ":")
-            put(inDay / 1000 % 60, 2, at: 18)
-            text[20] = UInt8(ascii: ".")
-            put(inDay % 1000, 3, at: 21)
-            text[24] = UInt8(ascii: "Z")
-            text[25] = UInt8(ascii: "\"")
-            self.bytes.append(contentsOf: UnsafeBufferPointer(text))
+            put(UInt8(ascii: "\""))
+            if year < 0 { put(UInt8(ascii: "-")) }
+            put(year.magnitude, width: yearDigits)
+            put(UInt8(ascii: "-"))
+            put(UInt64(month), width: 2)
+            put(UInt8(ascii: "-"))
+            put(UInt64(day), width: 2)
+            put(UInt8(ascii: "T"))
+            put(UInt64(inDay / 3_600_000), width: 2)
+            put(UInt8(ascii: ":"))
+            put(UInt64(inDay / 60_000 % 60), width: 2)
+            put(UInt8(ascii: ":"))
+            put(UInt64(inDay / 1000 % 60), width: 2)
+            put(UInt8(ascii: "."))
+            put(UInt64(inDay % 1000), width: 3)
+            put(UInt8(ascii: "Z"))
+            put(UInt8(ascii: "\""))
+            self.bytes.append(contentsOf: UnsafeBufferPointer(rebasing: text[..<end]))
         }
         self.needsComma = true
-    }
-
-    /// `-MM-DDTHH:MM:SS.mmmZ"`, for years that are not four digits.
-    private static func isoTail(month: Int64, day: Int64, inDay: Int64) -> String {
-        func padded(_ value: Int64, _ width: Int) -> String {
-            let text = String(value)
-            return String(repeating: "0", count: max(0, width - text.count)) + text
-        }
-        return "-\(padded(month, 2))-\(padded(day, 2))T\(padded(inDay / 3_600_000, 2)):\(padded(inDay / 60_000 % 60, 2))"
-            + ":\(padded(inDay / 1000 % 60, 2)).\(padded(inDay % 1000, 3))Z\""
     }
 
     package mutating func value(_ value: JSONValue) {

@@ -9,9 +9,9 @@ import Tessera
 ///
 /// Mount it first, before ``ErrorMiddleware``.
 ///
-/// How the id reaches the log lines is ``Logging``: by default it is set on the request's
+/// How the id reaches the log lines is ``CorrelationIDLogging``: by default it is set on the request's
 /// logger, which copies the logger's metadata once per request. A service that installs
-/// ``CorrelationID/metadataProvider`` on its loggers can use ``Logging/metadataProvider``
+/// ``CorrelationID/metadataProvider`` on its loggers can use ``CorrelationIDLogging/metadataProvider``
 /// instead, which costs nothing until a line is written (`tessera serve` does):
 ///
 /// ```swift
@@ -22,18 +22,9 @@ import Tessera
 /// router.add(middleware: CorrelationIDMiddleware(logging: .metadataProvider))
 /// ```
 public struct CorrelationIDMiddleware<Context: CorrelatedRequestContext>: RouterMiddleware {
-    /// How the correlation id reaches the request's log lines.
-    public enum Logging: Sendable {
-        /// Set as `correlation_id` metadata on the request's logger.
-        case loggerMetadata
-        /// Kept in ``CorrelationID/current`` while the request is served, for
-        /// ``CorrelationID/metadataProvider`` to add to each line written.
-        case metadataProvider
-    }
+    public let logging: CorrelationIDLogging
 
-    public let logging: Logging
-
-    public init(logging: Logging = .loggerMetadata) {
+    public init(logging: CorrelationIDLogging = .loggerMetadata) {
         self.logging = logging
     }
 
@@ -71,8 +62,17 @@ public struct CorrelationIDMiddleware<Context: CorrelatedRequestContext>: Router
     }
 }
 
+/// How ``CorrelationIDMiddleware`` puts the correlation id on a request's log lines.
+public enum CorrelationIDLogging: Sendable {
+    /// Set as `correlation_id` metadata on the request's logger.
+    case loggerMetadata
+    /// Kept in ``CorrelationID/current`` while the request is served, for
+    /// ``CorrelationID/metadataProvider`` to add to each line written.
+    case metadataProvider
+}
+
 /// The correlation id of the request being served, for log lines, when
-/// ``CorrelationIDMiddleware`` runs with ``CorrelationIDMiddleware/Logging/metadataProvider``.
+/// ``CorrelationIDMiddleware`` runs with ``CorrelationIDLogging/metadataProvider``.
 public enum CorrelationID {
     /// The id of the request the current task serves, if any.
     @TaskLocal public static var current: String?

@@ -20,13 +20,13 @@ public struct TesseraHTTPService: Sendable {
         public var requestLogLevel: Logger.Level?
         /// How the correlation id reaches each request's log lines: `.metadataProvider` saves a
         /// logger copy per request, for loggers that carry ``CorrelationID/metadataProvider``.
-        public var correlationIDLogging: CorrelationIDMiddleware<TesseraRequestContext>.Logging
+        public var correlationIDLogging: CorrelationIDLogging
 
         public init(
             cookie: SessionCookie = .init(),
             trustForwardedFor: Bool = false,
             requestLogLevel: Logger.Level? = .debug,
-            correlationIDLogging: CorrelationIDMiddleware<TesseraRequestContext>.Logging = .loggerMetadata
+            correlationIDLogging: CorrelationIDLogging = .loggerMetadata
         ) {
             self.cookie = cookie
             self.trustForwardedFor = trustForwardedFor
