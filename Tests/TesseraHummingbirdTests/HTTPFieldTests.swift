@@ -22,9 +22,21 @@ import Testing
         #expect(HTTPFields([HTTPField(name: .authorization, value: header)]).bearerToken == nil)
     }
 
+    @Test func aFieldGivenAsBytesIsReadAndTwoAuthorizationFieldsAreNoBearerToken() {
+        let bytes = HTTPField(name: .authorization, value: Array("Bearer tss_abc".utf8))
+        #expect(HTTPFields([bytes]).bearerToken == "tss_abc")
+        // Two fields read as one joined value, as the subscript reads them: no token survives that.
+        let two = HTTPFields([HTTPField(name: .authorization, value: "Bearer tss_abc"), HTTPField(name: .authorization, value: "Bearer tss_def")])
+        #expect(two.bearerToken == "tss_abc, Bearer tss_def")
+        #expect(HTTPFields([HTTPField(name: .accept, value: "*/*")]).bearerToken == nil)
+    }
+
     @Test func correlationIDsAreUniqueAndPrintable() {
         let ids = (0..<10_000).map { _ in makeCorrelationID() }
         #expect(Set(ids).count == ids.count)
+        // 15 bytes at most (for the first billion of a process), so that an id is a small string
+        // and costs no allocation.
+        #expect(ids.allSatisfy { $0.hasPrefix("req_") && $0.utf8.count == 15 })
         for id in ids.prefix(100) {
             #expect(HTTPFields([HTTPField(name: .correlationID, value: id)]).usableCorrelationID == id)
         }

@@ -96,6 +96,17 @@ import Testing
         for text in texts {
             #expect(Base64URL.decodedCount(text) == Base64URL.decode(text)?.count, "\(text)")
         }
+        // Every byte value in every position of a four-character group: the branch-free
+        // alphabet check accepts exactly the bytes the decoder's table does.
+        for byte in UInt8.min...UInt8.max {
+            for position in 0..<4 {
+                var bytes = Array("AAAA".utf8)
+                bytes[position] = byte
+                let count = bytes.withUnsafeBufferPointer { Base64URL.decodedCount(bytes: $0) }
+                let decoded = Base64URL.decode(String(decoding: bytes, as: UTF8.self))?.count
+                #expect(count == decoded, "byte \(byte) at \(position)")
+            }
+        }
         // The last of the 43 characters of a token carries 2 padding bits, which must be zero:
         // "B" (1) sets one, "E" (4) does not.
         let token = SessionToken.generate().rawValue

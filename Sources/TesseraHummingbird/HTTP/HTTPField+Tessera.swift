@@ -15,25 +15,33 @@ extension HTTPField.Name {
 extension HTTPFields {
     /// The token of `Authorization: Bearer …` (the scheme matched case-insensitively), if any.
     var bearerToken: String? {
-        guard var authorization = self[.authorization] else { return nil }
-        // On the contiguous bytes: this runs on every request.
-        return authorization.withUTF8 { bytes -> String? in
-            var start = 0
-            for expected in "bearer".utf8 {
-                guard start < bytes.count, bytes[start] | 0x20 == expected else { return nil }
-                start += 1
-            }
-            guard start < bytes.count, bytes[start] == UInt8(ascii: " ") else { return nil }
-            while start < bytes.count, bytes[start] == UInt8(ascii: " ") || bytes[start] == UInt8(ascii: "\t") {
-                start += 1
-            }
-            var end = bytes.count
-            while end > start, bytes[end - 1] == UInt8(ascii: " ") || bytes[end - 1] == UInt8(ascii: "\t") {
-                end -= 1
-            }
-            guard start < end else { return nil }
-            return String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
+        // On the field's bytes, without the String the subscript joins for every read: this runs
+        // on every request. More than one Authorization field is read as the subscript reads it
+        // (joined, which no token survives).
+        var authorization: HTTPField?
+        for field in self where field.name == .authorization {
+            guard authorization == nil else { return Array(self[.authorization]!.utf8).withUnsafeBufferPointer { Self.bearerToken(in: $0) } }
+            authorization = field
         }
+        return authorization?.withUnsafeBytesOfValue { Self.bearerToken(in: $0) }
+    }
+
+    private static func bearerToken(in bytes: UnsafeBufferPointer<UInt8>) -> String? {
+        var start = 0
+        for expected in "bearer".utf8 {
+            guard start < bytes.count, bytes[start] | 0x20 == expected else { return nil }
+            start += 1
+        }
+        guard start < bytes.count, bytes[start] == UInt8(ascii: " ") else { return nil }
+        while start < bytes.count, bytes[start] == UInt8(ascii: " ") || bytes[start] == UInt8(ascii: "\t") {
+            start += 1
+        }
+        var end = bytes.count
+        while end > start, bytes[end - 1] == UInt8(ascii: " ") || bytes[end - 1] == UInt8(ascii: "\t") {
+            end -= 1
+        }
+        guard start < end else { return nil }
+        return String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
     }
 
     /// The request's `X-Correlation-ID` when it is usable: 1 to 128 letters, digits and `-_.:`,
@@ -49,15 +57,27 @@ extension HTTPFields {
     }
 }
 
-/// A new correlation id, for requests that did not send a usable one: `req_`, 64 random bits
-/// drawn once per process, and a counter. Unique across processes and restarts without a
-/// system call per request; correlation ids name requests and are not secrets.
+/// A new correlation id, for requests that did not send a usable one: `req_`, 36 random bits
+/// drawn once per process (6 base64url characters), and a counter (5 base64url characters, more
+/// after the first 2^30 requests). Unique across processes and restarts without a system call
+/// per request; correlation ids name requests and are not secrets. At 15 bytes an id is a small
+/// string: making it, copying it with the request context and writing it cost no allocation.
 func makeCorrelationID() -> String {
-    let number = CorrelationIDs.counter.add(1, ordering: .relaxed).newValue
-    return CorrelationIDs.prefix + String(number, radix: 36)
+    var number = CorrelationIDs.counter.add(1, ordering: .relaxed).newValue
+    var digits = 5
+    while digits < 11 && number >> (6 * UInt64(digits)) != 0 { digits += 1 }
+    let prefix = CorrelationIDs.prefix
+    return String(unsafeUninitializedCapacity: prefix.count + digits) { text in
+        _ = text.initialize(fromContentsOf: prefix)
+        for position in stride(from: prefix.count + digits - 1, through: prefix.count, by: -1) {
+            text[position] = Base64URL.character(of: UInt8(truncatingIfNeeded: number & 63))
+            number >>= 6
+        }
+        return prefix.count + digits
+    }
 }
 
 private enum CorrelationIDs {
-    static let prefix = "req_" + Base64URL.encode(secureRandomBytes(count: 8)) + "-"
+    static let prefix = Array(("req_" + Base64URL.encode(secureRandomBytes(count: 6)).prefix(6)).utf8)
     static let counter = Atomic<UInt64>(0)
 }

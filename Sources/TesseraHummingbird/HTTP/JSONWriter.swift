@@ -154,38 +154,45 @@ package struct JSONWriter {
         }
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 48) { text in
             var end = 0
-            func put(_ byte: UInt8) {
-                text[end] = byte
+            text[end] = UInt8(ascii: "\"")
+            end += 1
+            if year < 0 {
+                text[end] = UInt8(ascii: "-")
                 end += 1
             }
-            func put(_ value: UInt64, width: Int) {
-                var value = value
-                for position in stride(from: end + width - 1, through: end, by: -1) {
-                    text[position] = UInt8(ascii: "0") + UInt8(value % 10)
-                    value /= 10
-                }
-                end += width
-            }
-            put(UInt8(ascii: "\""))
-            if year < 0 { put(UInt8(ascii: "-")) }
-            put(year.magnitude, width: yearDigits)
-            put(UInt8(ascii: "-"))
-            put(UInt64(month), width: 2)
-            put(UInt8(ascii: "-"))
-            put(UInt64(day), width: 2)
-            put(UInt8(ascii: "T"))
-            put(UInt64(inDay / 3_600_000), width: 2)
-            put(UInt8(ascii: ":"))
-            put(UInt64(inDay / 60_000 % 60), width: 2)
-            put(UInt8(ascii: ":"))
-            put(UInt64(inDay / 1000 % 60), width: 2)
-            put(UInt8(ascii: "."))
-            put(UInt64(inDay % 1000), width: 3)
-            put(UInt8(ascii: "Z"))
-            put(UInt8(ascii: "\""))
+            Self.putDigits(year.magnitude, width: yearDigits, at: end, in: text)
+            end += yearDigits
+            // "-MM-DDTHH:MM:SS.mmmZ\"": fixed positions from here.
+            text[end] = UInt8(ascii: "-")
+            Self.putDigits(UInt64(month), width: 2, at: end + 1, in: text)
+            text[end + 3] = UInt8(ascii: "-")
+            Self.putDigits(UInt64(day), width: 2, at: end + 4, in: text)
+            text[end + 6] = UInt8(ascii: "T")
+            Self.putDigits(UInt64(inDay / 3_600_000), width: 2, at: end + 7, in: text)
+            text[end + 9] = UInt8(ascii: ":")
+            Self.putDigits(UInt64(inDay / 60_000 % 60), width: 2, at: end + 10, in: text)
+            text[end + 12] = UInt8(ascii: ":")
+            Self.putDigits(UInt64(inDay / 1000 % 60), width: 2, at: end + 13, in: text)
+            text[end + 15] = UInt8(ascii: ".")
+            Self.putDigits(UInt64(inDay % 1000), width: 3, at: end + 16, in: text)
+            text[end + 19] = UInt8(ascii: "Z")
+            text[end + 20] = UInt8(ascii: "\"")
+            end += 21
             self.bytes.append(contentsOf: UnsafeBufferPointer(rebasing: text[..<end]))
         }
         self.needsComma = true
+    }
+
+    /// Writes `value` in `width` decimal digits, zero-padded, at `position`.
+    @inline(__always)
+    private static func putDigits(_ value: UInt64, width: Int, at position: Int, in text: UnsafeMutableBufferPointer<UInt8>) {
+        var value = value
+        var index = position + width - 1
+        while index >= position {
+            text[index] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: value % 10)
+            value /= 10
+            index -= 1
+        }
     }
 
     package mutating func value(_ value: JSONValue) {
