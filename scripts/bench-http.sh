@@ -5,9 +5,9 @@
 # the same run, as the baseline. Prints requests/s, p50 and p99 of each, their ratios, and the
 # service's resident memory.
 #
-# The bare route and the service are measured in alternating rounds (ROUNDS, default 5); each
-# round's ratio compares two runs seconds apart, and the median of those ratios is the headline,
-# so that the machine's drifting speed does not land on one side only.
+# The bare route and the service are measured in rounds (ROUNDS, default 5), in alternating
+# order; each round's ratio compares two runs seconds apart, and the median of those ratios is
+# the headline, so that the machine's drifting speed does not land on one side only.
 #
 #   scripts/bench-http.sh                      # 1,000 sessions, 10 s per run, 64 connections
 #   SESSIONS=5000 DURATION=20s CONNECTIONS=128 scripts/bench-http.sh
@@ -165,13 +165,26 @@ warmup=$(( sessions / 5000 > 5 ? sessions / 5000 : 5 ))
 wrk -t"$threads" -c"$connections" -d"${warmup}s" -s "$work/validate.lua" "http://127.0.0.1:$tessera_port/v1/session" >/dev/null
 wrk -t"$threads" -c"$connections" -d5s -s "$work/validate.lua" "http://127.0.0.1:$bare_port/v1/session" >/dev/null
 # Both get the same requests from the same Lua script (the bare route ignores the token), so
-# that wrk does the same work for both.
-for round in $(seq 1 "$rounds"); do
+# that wrk does the same work for both. The order alternates (bare route first in odd rounds,
+# the service first in even ones), so that a drift of the machine's speed within rounds, or an
+# advantage of going first or second, does not land on one side only.
+run_bare() {
     run bare "round $round: bare route GET /v1/session" "http://127.0.0.1:$bare_port/v1/session" "$work/validate.lua" "$bare_pid"
+}
+run_tessera() {
     if [[ -n ${PERF_OUT:-} && $round == 1 ]]; then # profile the service while it validates
         perf record -F 499 -g -o "$PERF_OUT" -p "$tessera_pid" -- sleep 5 >/dev/null 2>&1 &
     fi
     run validate "round $round: tessera GET /v1/session" "http://127.0.0.1:$tessera_port/v1/session" "$work/validate.lua" "$tessera_pid"
+}
+for round in $(seq 1 "$rounds"); do
+    if (( round % 2 == 1 )); then
+        run_bare
+        run_tessera
+    else
+        run_tessera
+        run_bare
+    fi
 done
 if [[ $sweep == 1 ]]; then echo "expired sessions left after the validation rounds: $(expired)"; fi
 rss_validated=$(rss_mib "$tessera_pid")
