@@ -5,6 +5,9 @@
 swift build -c release --product tessera >/dev/null 2>&1 || swift build -c release --product tessera
 swift build -c release --product BareRoute >/dev/null 2>&1 || swift build -c release --product BareRoute
 bin=$(swift build -c release --show-bin-path 2>/dev/null)
+# TESSERA_BIN: measure another build of `tessera` (an earlier commit's, say) against this
+# build's bare route.
+tessera_bin=${TESSERA_BIN:-$bin/tessera}
 
 work=$(mktemp -d)
 pids=()

@@ -17,6 +17,7 @@
 #                                              # deletes them while validation is measured
 #   PERF_OUT=/tmp/perf.data scripts/bench-http.sh  # also profile the service (perf record)
 #   BARE_BODY_BYTES=336 scripts/bench-http.sh  # the bare route answers as many bytes as who-am-I
+#   TESSERA_BIN=/tmp/tessera-old scripts/bench-http.sh  # another build of tessera, same baseline
 #
 # Needs wrk (apt-get install wrk), sqlite3 for STORED, and python3. Exits non-zero only when it
 # cannot run.
@@ -51,7 +52,7 @@ db="$work/data/tessera.sqlite"
 # With SWEEP=1 the sweeper passes every 20 s, so that one pass meets the preloaded expired
 # sessions while validation is measured.
 if [[ $sweep == 1 ]]; then export TESSERA_SWEEP_INTERVAL=20s; fi
-"$bin/tessera" serve --data-dir "$work/data" --port 0 >"$work/tessera" 2>"$work/tessera.err" &
+"$tessera_bin" serve --data-dir "$work/data" --port 0 >"$work/tessera" 2>"$work/tessera.err" &
 tessera_pid=$!
 pids+=("$tessera_pid")
 PORT=0 BODY_BYTES=${BARE_BODY_BYTES:-} "$bin/BareRoute" >"$work/bare" 2>"$work/bare.err" &

@@ -24,7 +24,7 @@ source scripts/bench-common.sh
 mkdir -p "$work/data"
 key="tsk_$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
 export TESSERA_SERVICE_API_KEY=$key TESSERA_LOG_LEVEL=warning
-"$bin/tessera" serve --data-dir "$work/data" --port 0 >"$work/tessera" 2>"$work/tessera.err" &
+"$tessera_bin" serve --data-dir "$work/data" --port 0 >"$work/tessera" 2>"$work/tessera.err" &
 tessera_pid=$!
 pids+=("$tessera_pid")
 PORT=0 "$bin/BareRoute" >"$work/bare" 2>"$work/bare.err" &
