@@ -618,6 +618,10 @@ public final class PostgresSessionStore: SessionStore, SessionChangeNotifier, Se
         return counter
     }
 
+    public func withdrawFailure(key: String) async throws {
+        try await self.execute("UPDATE throttle_counters SET failures = failures - 1 WHERE key = \(key) AND failures > 0")
+    }
+
     public func clearThrottle(key: String) async throws {
         try await self.execute("DELETE FROM throttle_counters WHERE key = \(key)")
     }

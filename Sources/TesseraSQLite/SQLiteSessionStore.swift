@@ -437,6 +437,12 @@ public final class SQLiteSessionStore: SessionStore {
         }
     }
 
+    public func withdrawFailure(key: String) async throws {
+        try await self.write { db in
+            try db.execute(sql: "UPDATE throttle_counters SET failures = failures - 1 WHERE key = ? AND failures > 0", arguments: [key])
+        }
+    }
+
     public func clearThrottle(key: String) async throws {
         try await self.write { db in
             try db.execute(sql: "DELETE FROM throttle_counters WHERE key = ?", arguments: [key])

@@ -158,8 +158,56 @@ import TesseraTestSupport
             // Another address logs in.
             _ = try await client.logIn("alice", from: "198.51.100.8")
         }
-        // The counters are in the store, where every node sees them.
+        // The counters are in the store, where every node sees them. The successful login's
+        // attempt, counted before its password was checked, was taken back.
         #expect(try await harness.store.throttleCounter(key: "client:198.51.100.7")?.failures == 4)
+        #expect(try await harness.store.throttleCounter(key: "client:198.51.100.8")?.failures == 0)
+    }
+
+    @Test func concurrentAttemptsCannotAllPassTheLimit() async throws {
+        // Twelve wrong passwords at once, for one account and from one address: each is counted
+        // before its password is checked, so exactly the limit's worth are checked.
+        let harness = try await ServiceHarness(throttle: .init(maxFailuresPerAccount: 3, maxFailuresPerClient: 5, window: .seconds(600)))
+        let checks = harness.hasher.verifications.count
+        let statuses = try await harness.test { client in
+            try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                for _ in 0..<12 {
+                    group.addTask {
+                        let (response, _) = try await client.json(
+                            "/v1/login",
+                            method: .post,
+                            headers: [.forwardedFor: "198.51.100.20"],
+                            body: #"{"username":"alice","password":"wrong"}"#
+                        )
+                        return response.status
+                    }
+                }
+                return try await group.reduce(into: [HTTPResponse.Status]()) { $0.append($1) }
+            }
+        }
+        #expect(statuses.filter { $0 == .unauthorized }.count == 3)
+        #expect(statuses.filter { $0 == .tooManyRequests }.count == 9)
+        #expect(harness.hasher.verifications.count - checks == 3)
+
+        // The same from one address against twelve accounts: the client's limit holds.
+        let perClient = try await harness.test { client in
+            try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                for index in 0..<12 {
+                    group.addTask {
+                        let (response, _) = try await client.json(
+                            "/v1/login",
+                            method: .post,
+                            headers: [.forwardedFor: "198.51.100.21"],
+                            body: #"{"username":"nobody\#(index)","password":"wrong"}"#
+                        )
+                        return response.status
+                    }
+                }
+                return try await group.reduce(into: [HTTPResponse.Status]()) { $0.append($1) }
+            }
+        }
+        #expect(perClient.filter { $0 == .unauthorized }.count == 5)
+        #expect(perClient.filter { $0 == .tooManyRequests }.count == 7)
     }
 
     @Test func successfulLoginClearsTheAccountCounter() async throws {

@@ -33,6 +33,28 @@ import TesseraTestSupport
         }
     }
 
+    @Test(arguments: StoreKind.available) func aWithdrawnFailureIsTakenBackNeverBelowZero(kind: StoreKind) async throws {
+        try await StoreFixture.with(kind) { fixture in
+            let store = try await fixture.open()
+            let start = Date(timeIntervalSince1970: 1_800_000_000)
+            for _ in 0..<3 {
+                _ = try await store.recordFailure(key: "k", at: start, window: .seconds(60))
+            }
+            try await store.withdrawFailure(key: "k")
+            #expect(try await store.throttleCounter(key: "k") == ThrottleCounter(failures: 2, windowStartedAt: start))
+            for _ in 0..<4 {
+                try await store.withdrawFailure(key: "k")
+            }
+            #expect(try await store.throttleCounter(key: "k") == ThrottleCounter(failures: 0, windowStartedAt: start))
+            // The window is kept: the next failure is the first of the same window.
+            let next = try await store.recordFailure(key: "k", at: start.addingTimeInterval(10), window: .seconds(60))
+            #expect(next == ThrottleCounter(failures: 1, windowStartedAt: start))
+            // No counter, nothing made.
+            try await store.withdrawFailure(key: "other")
+            #expect(try await store.throttleCounter(key: "other") == nil)
+        }
+    }
+
     @Test(arguments: StoreKind.available) func concurrentFailuresAreAllCounted(kind: StoreKind) async throws {
         try await StoreFixture.with(kind) { fixture in
             let store = try await fixture.open()

@@ -112,6 +112,11 @@ public final class CountingStore: SessionStore {
         return try await self.base.recordFailure(key: key, at: now, window: window)
     }
 
+    public func withdrawFailure(key: String) async throws {
+        self.record("withdrawFailure")
+        try await self.base.withdrawFailure(key: key)
+    }
+
     public func clearThrottle(key: String) async throws { try await self.base.clearThrottle(key: key) }
 
     public func deleteThrottleCounters(startedBefore cutoff: Date) async throws -> Int {

@@ -171,6 +171,11 @@ public final class FaultyStore: SessionStore {
         return try await self.base.recordFailure(key: key, at: now, window: window)
     }
 
+    public func withdrawFailure(key: String) async throws {
+        try await self.gate()
+        try await self.base.withdrawFailure(key: key)
+    }
+
     public func clearThrottle(key: String) async throws {
         try await self.gate()
         try await self.base.clearThrottle(key: key)

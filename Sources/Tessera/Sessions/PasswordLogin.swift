@@ -44,30 +44,39 @@ public struct PasswordLogin: Sendable {
         let now = self.sessions.now
         let keys = [Self.accountKey(username)] + (clientAddress.map { [Self.clientKey($0)] } ?? [])
         let limits = [self.throttle.maxFailuresPerAccount, self.throttle.maxFailuresPerClient]
+        // While a window is full, attempts are refused at once: no password check, not counted.
         for (key, limit) in zip(keys, limits) {
-            if let retryAfter = try await self.retryAfter(key: key, limit: limit, now: now) {
-                throw TesseraError.throttled(retryAfter: retryAfter)
+            if let counter = try await store.throttleCounter(key: key), counter.failures >= limit, self.windowEnd(of: counter) > now {
+                throw TesseraError.throttled(retryAfter: self.secondsLeft(in: counter, now: now))
+            }
+        }
+        // Every attempt is counted before its password is checked: of many concurrent attempts,
+        // all of which passed the check above, only those within the limit reach the password.
+        for (key, limit) in zip(keys, limits) {
+            let counter = try await store.recordFailure(key: key, at: now, window: self.throttle.window)
+            if counter.failures > limit {
+                throw TesseraError.throttled(retryAfter: self.secondsLeft(in: counter, now: now))
             }
         }
 
         let user = try await store.user(username: username)
         let matches = try await self.hasher.verify(password, hash: user?.passwordHash ?? self.decoyHash)
-        guard let user, matches else {
-            for key in keys {
-                _ = try await store.recordFailure(key: key, at: now, window: self.throttle.window)
-            }
-            throw TesseraError.invalidCredentials
-        }
+        guard let user, matches else { throw TesseraError.invalidCredentials }
+        // A right password: the account starts over, and the client's attempt is taken back.
         try await store.clearThrottle(key: keys[0])
+        for key in keys.dropFirst() {
+            try await store.withdrawFailure(key: key)
+        }
         let created = try await self.sessions.createSession(userID: user.id, metadata: metadata, credential: credential)
         return Result(user: user, session: created.session, token: created.token)
     }
 
-    private func retryAfter(key: String, limit: Int, now: Date) async throws -> Int? {
-        guard let counter = try await self.sessions.store.throttleCounter(key: key) else { return nil }
-        let windowEnd = counter.windowStartedAt.addingTimeInterval(self.throttle.window.timeInterval)
-        guard counter.failures >= limit, windowEnd > now else { return nil }
-        return Int(windowEnd.timeIntervalSince(now).rounded(.up))
+    private func secondsLeft(in counter: ThrottleCounter, now: Date) -> Int {
+        Int(self.windowEnd(of: counter).timeIntervalSince(now).rounded(.up))
+    }
+
+    private func windowEnd(of counter: ThrottleCounter) -> Date {
+        counter.windowStartedAt.addingTimeInterval(self.throttle.window.timeInterval)
     }
 
     static func accountKey(_ username: String) -> String { "account:" + username.lowercased() }

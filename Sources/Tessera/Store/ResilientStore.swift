@@ -233,6 +233,8 @@ public final class ResilientStore: SessionStore {
         try await self.run { try await $0.recordFailure(key: key, at: now, window: window) }
     }
 
+    public func withdrawFailure(key: String) async throws { try await self.run { try await $0.withdrawFailure(key: key) } }
+
     public func clearThrottle(key: String) async throws { try await self.run { try await $0.clearThrottle(key: key) } }
 
     public func deleteThrottleCounters(startedBefore cutoff: Date) async throws -> Int {

@@ -118,6 +118,11 @@ public protocol SessionStore: Sendable {
     /// - Returns: the counter after the failure.
     func recordFailure(key: String, at now: Date, window: Duration) async throws -> ThrottleCounter
 
+    /// Takes back one failure of `key`'s counter, never going below zero; nothing when `key` has
+    /// no counter. Logins count an attempt before they check the password, so that concurrent
+    /// attempts cannot all pass the limit together, and take it back when the password was right.
+    func withdrawFailure(key: String) async throws
+
     /// Forgets `key`'s failures.
     func clearThrottle(key: String) async throws
 
