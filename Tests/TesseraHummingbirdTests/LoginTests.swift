@@ -169,36 +169,33 @@ import TesseraTestSupport
         // before its password is checked, so exactly the limit's worth are checked.
         let harness = try await ServiceHarness(throttle: .init(maxFailuresPerAccount: 3, maxFailuresPerClient: 5, window: .seconds(600)))
         let checks = harness.hasher.verifications.count
-        let statuses = try await harness.test { client in
-            try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
-                for _ in 0..<12 {
-                    group.addTask {
-                        let (response, _) = try await client.json(
-                            "/v1/login",
-                            method: .post,
-                            headers: [.forwardedFor: "198.51.100.20"],
-                            body: #"{"username":"alice","password":"wrong"}"#
-                        )
-                        return response.status
-                    }
-                }
-                return try await group.reduce(into: [HTTPResponse.Status]()) { $0.append($1) }
-            }
-        }
+        let statuses = try await Self.wrongPasswordsAtOnce(12, harness: harness, address: "198.51.100.20") { _ in "alice" }
         #expect(statuses.filter { $0 == .unauthorized }.count == 3)
         #expect(statuses.filter { $0 == .tooManyRequests }.count == 9)
         #expect(harness.hasher.verifications.count - checks == 3)
 
         // The same from one address against twelve accounts: the client's limit holds.
-        let perClient = try await harness.test { client in
+        let perClient = try await Self.wrongPasswordsAtOnce(12, harness: harness, address: "198.51.100.21") { "nobody\($0)" }
+        #expect(perClient.filter { $0 == .unauthorized }.count == 5)
+        #expect(perClient.filter { $0 == .tooManyRequests }.count == 7)
+    }
+
+    /// The statuses of `count` concurrent logins with a wrong password from `address`.
+    static func wrongPasswordsAtOnce(
+        _ count: Int,
+        harness: ServiceHarness,
+        address: String,
+        username: @escaping @Sendable (Int) -> String
+    ) async throws -> [HTTPResponse.Status] {
+        try await harness.test { client in
             try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
-                for index in 0..<12 {
+                for index in 0..<count {
                     group.addTask {
                         let (response, _) = try await client.json(
                             "/v1/login",
                             method: .post,
-                            headers: [.forwardedFor: "198.51.100.21"],
-                            body: #"{"username":"nobody\#(index)","password":"wrong"}"#
+                            headers: [.forwardedFor: address],
+                            body: #"{"username":"\#(username(index))","password":"wrong"}"#
                         )
                         return response.status
                     }
@@ -206,8 +203,6 @@ import TesseraTestSupport
                 return try await group.reduce(into: [HTTPResponse.Status]()) { $0.append($1) }
             }
         }
-        #expect(perClient.filter { $0 == .unauthorized }.count == 5)
-        #expect(perClient.filter { $0 == .tooManyRequests }.count == 7)
     }
 
     @Test func successfulLoginClearsTheAccountCounter() async throws {
