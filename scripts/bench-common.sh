@@ -29,3 +29,51 @@ wait_for_port() { # file prefix: prints the port once the server named `prefix` 
     echo "server did not start: $(cat "$1" "$1.err" 2>/dev/null | tail -5)" >&2
     exit 1
 }
+
+create_sessions() { # port key count mode: creates `count` sessions through the API on 8
+    # connections and prints their bearer tokens, a line each (access tokens for mode "token")
+    python3 - "$1" "$2" "$3" "$4" <<'PY'
+import http.client, json, sys, threading
+port, key, count, mode = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
+tokens = [None] * count
+def create(start):
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    for i in range(start, count, 8):
+        request = {"subject": f"bench-{i % 100}"}
+        if mode == "token":
+            request["mode"] = "token"
+        conn.request("POST", "/v1/sessions", json.dumps(request),
+                     {"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+        response = conn.getresponse()
+        body = json.loads(response.read())
+        if response.status != 201:
+            print(f"session creation failed: {response.status} {body}", file=sys.stderr)
+            return
+        tokens[i] = body["accessToken"] if mode == "token" else body["token"]
+workers = [threading.Thread(target=create, args=(n,)) for n in range(8)]
+for w in workers: w.start()
+for w in workers: w.join()
+if None in tokens: sys.exit("session creation failed")
+print("\n".join(tokens))
+PY
+}
+
+validate_lua() { # tokens-file wrk-threads: a wrk script for GET /v1/session that rotates over
+    # the tokens; each wrk thread walks its own stretch, so that together they visit every one
+    cat <<LUA
+local tokens = {}
+for line in io.lines("$1") do tokens[#tokens + 1] = line end
+local threads, i = 0, 0
+function setup(thread)
+    thread:set("offset", threads)
+    threads = threads + 1
+end
+function init(args)
+    i = math.floor(offset * #tokens / $2)
+end
+request = function()
+    i = i % #tokens + 1
+    return wrk.format("GET", "/v1/session", { ["Authorization"] = "Bearer " .. tokens[i] })
+end
+LUA
+}

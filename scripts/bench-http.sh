@@ -63,30 +63,7 @@ bare_port=$(wait_for_port "$work/bare" BareRoute)
 rss_started=$(rss_mib "$tessera_pid")
 
 # N sessions to validate, created through the API on 8 connections.
-python3 - "$tessera_port" "$key" "$sessions" "$mode" >"$work/tokens" <<'PY'
-import http.client, json, sys, threading
-port, key, count, mode = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
-tokens = [None] * count
-def create(start):
-    conn = http.client.HTTPConnection("127.0.0.1", port)
-    for i in range(start, count, 8):
-        request = {"subject": f"bench-{i % 100}"}
-        if mode == "token":
-            request["mode"] = "token"
-        conn.request("POST", "/v1/sessions", json.dumps(request),
-                     {"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
-        response = conn.getresponse()
-        body = json.loads(response.read())
-        if response.status != 201:
-            print(f"session creation failed: {response.status} {body}", file=sys.stderr)
-            return
-        tokens[i] = body["accessToken"] if mode == "token" else body["token"]
-workers = [threading.Thread(target=create, args=(n,)) for n in range(8)]
-for w in workers: w.start()
-for w in workers: w.join()
-if None in tokens: sys.exit("session creation failed")
-print("\n".join(tokens))
-PY
+create_sessions "$tessera_port" "$key" "$sessions" "$mode" >"$work/tokens"
 
 if [[ $stored -gt 0 ]]; then
     # Preload sessions straight into SQLite (random token hashes), next to the running service.
@@ -103,23 +80,7 @@ SELECT 'ses_pre' || i, randomblob(32), 'user-' || (i % 10000), $base, $base, $ba
 SQL
 fi
 
-# Each wrk thread walks its own stretch of the tokens, so that together they visit every one.
-cat >"$work/validate.lua" <<LUA
-local tokens = {}
-for line in io.lines("$work/tokens") do tokens[#tokens + 1] = line end
-local threads, i = 0, 0
-function setup(thread)
-    thread:set("offset", threads)
-    threads = threads + 1
-end
-function init(args)
-    i = math.floor(offset * #tokens / $threads)
-end
-request = function()
-    i = i % #tokens + 1
-    return wrk.format("GET", "/v1/session", { ["Authorization"] = "Bearer " .. tokens[i] })
-end
-LUA
+validate_lua "$work/tokens" "$threads" >"$work/validate.lua"
 cat >"$work/create.lua" <<LUA
 local i = 0
 request = function()

@@ -33,28 +33,8 @@ pids+=("$bare_pid")
 tessera_port=$(wait_for_port "$work/tessera" Tessera)
 bare_port=$(wait_for_port "$work/bare" BareRoute)
 
-python3 - "$tessera_port" "$key" "$sessions" >"$work/tokens" <<'PY'
-import http.client, json, sys
-port, key, count = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-conn = http.client.HTTPConnection("127.0.0.1", port)
-for i in range(count):
-    conn.request("POST", "/v1/sessions", json.dumps({"subject": f"profile-{i % 100}"}),
-                 {"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
-    response = conn.getresponse()
-    body = json.loads(response.read())
-    if response.status != 201:
-        sys.exit(f"session creation failed: {response.status} {body}")
-    print(body["token"])
-PY
-cat >"$work/validate.lua" <<LUA
-local tokens = {}
-for line in io.lines("$work/tokens") do tokens[#tokens + 1] = line end
-local i = 0
-request = function()
-    i = i % #tokens + 1
-    return wrk.format("GET", "/v1/session", { ["Authorization"] = "Bearer " .. tokens[i] })
-end
-LUA
+create_sessions "$tessera_port" "$key" "$sessions" session >"$work/tokens"
+validate_lua "$work/tokens" 2 >"$work/validate.lua"
 
 # Warm-up, not recorded: every token validated, so that the cache is as warm as in service.
 wrk -t2 -c64 -d5s -s "$work/validate.lua" "http://127.0.0.1:$tessera_port/v1/session" >/dev/null

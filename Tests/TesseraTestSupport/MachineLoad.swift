@@ -34,24 +34,15 @@ public struct MachineLoad: SuiteTrait, TestTrait, TestScoping {
             let suiteHolds = LoadGate.holdsShared
             if suiteHolds { await gate.release(exclusive: false) }
             await gate.acquireExclusive()
-            do {
-                try await function()
-            } catch {
+            try await running(function) {
                 await gate.release(exclusive: true)
                 if suiteHolds { await gate.acquireShared() }
-                throw error
             }
-            await gate.release(exclusive: true)
-            if suiteHolds { await gate.acquireShared() }
         } else {
             await gate.acquireShared()
-            do {
-                try await LoadGate.$holdsShared.withValue(true) { try await function() }
-            } catch {
+            try await running({ try await LoadGate.$holdsShared.withValue(true) { try await function() } }) {
                 await gate.release(exclusive: false)
-                throw error
             }
-            await gate.release(exclusive: false)
         }
     }
 }

@@ -5,14 +5,7 @@
 /// would let them run, they pushed each other past those waits.
 public func oneAtATime<Value: Sendable>(_ body: @Sendable () async throws -> Value) async throws -> Value {
     await OneAtATime.shared.acquire()
-    do {
-        let value = try await body()
-        await OneAtATime.shared.release()
-        return value
-    } catch {
-        await OneAtATime.shared.release()
-        throw error
-    }
+    return try await running(body) { await OneAtATime.shared.release() }
 }
 
 actor OneAtATime {

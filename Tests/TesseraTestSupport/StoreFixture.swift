@@ -45,14 +45,7 @@ public final class StoreFixture: @unchecked Sendable {
     /// Runs `body` with a fresh fixture, and removes the fixture's data afterwards.
     public static func with<T>(_ kind: StoreKind, _ body: (StoreFixture) async throws -> T) async throws -> T {
         let fixture = StoreFixture(kind: kind)
-        do {
-            let result = try await body(fixture)
-            await fixture.tearDown()
-            return result
-        } catch {
-            await fixture.tearDown()
-            throw error
-        }
+        return try await running({ try await body(fixture) }) { await fixture.tearDown() }
     }
 
     /// A new handle on this fixture's database, migrated.

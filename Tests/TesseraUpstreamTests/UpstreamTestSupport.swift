@@ -75,14 +75,7 @@ struct PoolFixture: Sendable {
                 logger: logger
             )
             let fixture = PoolFixture(clock: clock, fake: fake, pool: pool, client: client)
-            do {
-                let value = try await body(fixture)
-                await fixture.stop()
-                return value
-            } catch {
-                await fixture.stop()
-                throw error
-            }
+            return try await running({ try await body(fixture) }) { await fixture.stop() }
         }
     }
 

@@ -63,23 +63,25 @@ public struct TokenHash: Sendable, Hashable, CustomStringConvertible {
     /// A hash as a store keeps it. Bytes past the 32nd are not kept, but the length is, so such a
     /// hash equals no digest.
     public init(bytes: some Collection<UInt8>) {
-        self.count = bytes.count
-        var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-        withUnsafeMutableBytes(of: &words) { buffer in
-            for (index, byte) in bytes.prefix(32).enumerated() { buffer[index] = byte }
+        self.init(count: bytes.count) { words in
+            for (index, byte) in bytes.prefix(32).enumerated() { words[index] = byte }
         }
-        (self.w0, self.w1, self.w2, self.w3) = words
     }
 
     /// The SHA-256 of the UTF-8 bytes of `text`.
     public init(hashing text: String) {
         var text = text
         let digest = text.withUTF8 { SHA256.hash(data: UnsafeRawBufferPointer($0)) }
-        self.count = SHA256.byteCount
-        var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-        digest.withUnsafeBytes { digest in
-            withUnsafeMutableBytes(of: &words) { $0.copyMemory(from: digest) }
+        self.init(count: SHA256.byteCount) { words in
+            digest.withUnsafeBytes { words.copyMemory(from: $0) }
         }
+    }
+
+    /// A hash of `count` bytes, whose first 32 (at most) `fill` writes into the four words.
+    private init(count: Int, fill: (UnsafeMutableRawBufferPointer) -> Void) {
+        self.count = count
+        var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &words, fill)
         (self.w0, self.w1, self.w2, self.w3) = words
     }
 

@@ -20,7 +20,10 @@ extension HTTPFields {
         // (joined, which no token survives).
         var authorization: HTTPField?
         for field in self where field.name == .authorization {
-            guard authorization == nil else { return Array(self[.authorization]!.utf8).withUnsafeBufferPointer { Self.bearerToken(in: $0) } }
+            guard authorization == nil else {
+                var joined = self[.authorization]!
+                return joined.withUTF8 { Self.bearerToken(in: $0) }
+            }
             authorization = field
         }
         return authorization?.withUnsafeBytesOfValue { Self.bearerToken(in: $0) }

@@ -1,0 +1,13 @@
+/// Runs `body`, then `cleanup`, whether `body` returned or threw: the asynchronous `defer` that
+/// fixtures and test-scheduling gates need.
+public func running<Value>(_ body: () async throws -> Value, afterwards cleanup: () async -> Void) async throws -> Value {
+    let value: Value
+    do {
+        value = try await body()
+    } catch {
+        await cleanup()
+        throw error
+    }
+    await cleanup()
+    return value
+}
