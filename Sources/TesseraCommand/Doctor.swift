@@ -23,7 +23,9 @@ struct Doctor: AsyncParsableCommand {
         ("TESSERA_SECURE_COOKIES", false), ("TESSERA_TRUST_FORWARDED_FOR", false), ("TESSERA_BCRYPT_COST", false),
         ("TESSERA_MAX_FAILED_LOGINS", false), ("TESSERA_LOG_LEVEL", false), ("TESSERA_STORE_ATTEMPTS", false),
         ("TESSERA_STORE_BACKOFF", false), ("TESSERA_SERVICE_API_KEY", true), ("TESSERA_ACCESS_TOKEN_LIFETIME", false),
-        ("TESSERA_REFRESH_GRACE", false), ("TESSERA_ISSUER", false),
+        ("TESSERA_REFRESH_GRACE", false), ("TESSERA_ISSUER", false), ("TESSERA_CACHE_SIZE", false), ("TESSERA_CACHE_STALENESS", false),
+        ("TESSERA_SWEEP_INTERVAL", false), ("TESSERA_UPSTREAMS", false), ("TESSERA_HEADER_TIMEOUT", false), ("TESSERA_BODY_TIMEOUT", false),
+        ("TESSERA_KEEP_ALIVE_TIMEOUT", false), ("TESSERA_ALLOWED_ORIGINS", false),
     ]
 
     func run() async throws {
@@ -122,8 +124,9 @@ struct Doctor: AsyncParsableCommand {
     func checkPostgres(_ configuration: PostgresSessionStore.Configuration) async -> [String] {
         var logger = Logger(label: "tessera.doctor")
         logger.logLevel = .critical
-        let store = PostgresSessionStore(configuration: configuration, logger: logger)
+        let store: PostgresSessionStore
         do {
+            store = try PostgresSessionStore(configuration: configuration, logger: logger)
             try await withDeadline(.seconds(10)) { try await store.checkConnection() }
         } catch {
             return ["The PostgreSQL store \(configuration.redactedDescription) cannot be reached: \(StoreOptions.reason(error))."]

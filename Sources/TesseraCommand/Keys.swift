@@ -6,8 +6,8 @@ import TesseraTokens
 /// `tessera keys`: the keys that sign access tokens.
 struct Keys: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Manage the keys that sign access tokens.",
-        subcommands: [Rotate.self, List.self]
+        abstract: "Manage the keys that sign access tokens, and show the service API key.",
+        subcommands: [Rotate.self, List.self, ShowServiceKey.self]
     )
 
     struct Rotate: AsyncParsableCommand {
@@ -33,10 +33,10 @@ struct Keys: AsyncParsableCommand {
                 let key = try SigningKeys.rotate(file: file)
                 say("New signing key \(key.id) in \(file.path)")
             } catch let error as CommandError {
-                FileHandle.standardError.write(Data("tessera: \(error)\n".utf8))
+                complain("\(error)")
                 throw ExitCode.failure
             } catch {
-                FileHandle.standardError.write(Data("tessera: cannot rotate the signing keys: \(error)\n".utf8))
+                complain("cannot rotate the signing keys: \(error)")
                 throw ExitCode.failure
             }
         }
@@ -60,9 +60,27 @@ struct Keys: AsyncParsableCommand {
                     say("\(key.id)  created \(key.createdAt.formatted(.iso8601))  \(state)")
                 }
             } catch {
-                FileHandle.standardError.write(Data("tessera: cannot read \(file.path): \(error)\n".utf8))
+                complain("cannot read \(file.path): \(error)")
                 throw ExitCode.failure
             }
+        }
+    }
+
+    struct ShowServiceKey: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "show-service-key",
+            abstract: "Print the service API key of the data directory (tessera serve never logs it)."
+        )
+
+        @OptionGroup var data: StoreOptions
+
+        func run() async throws {
+            let path = self.data.directory.serviceKeyPath
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                complain("no service API key at \(path); `tessera serve` generates it on first start.")
+                throw ExitCode.failure
+            }
+            say(text.trimmingCharacters(in: .whitespacesAndNewlines))
         }
     }
 }

@@ -27,12 +27,14 @@ struct StandardErrorLogHandler: LogHandler {
         var merged = self.metadata
         if let provided = self.metadataProvider?.get() { merged.merge(provided) { _, provided in provided } }
         if let extra = event.metadata { merged.merge(extra) { _, extra in extra } }
+        // Metadata and messages quote requests (paths, field values): escaped, so that no request
+        // can forge or hide a log line.
         var line = Self.timestamp() + " \(event.level) \(self.label):"
         for (key, value) in merged.sorted(by: { $0.key < $1.key }) {
-            line += " \(key)=\(value)"
+            line += " " + terminalSafe("\(key)=\(value)")
         }
-        line += " [\(event.source)] \(event.message)\n"
-        FileHandle.standardError.write(Data(line.utf8))
+        line += " [\(event.source)] " + terminalSafe("\(event.message)") + "\n"
+        try? FileHandle.standardError.write(contentsOf: Data(line.utf8))
     }
 
     static func timestamp() -> String {

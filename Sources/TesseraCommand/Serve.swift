@@ -24,14 +24,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The port to listen on; 0 picks a free one (env TESSERA_PORT; default 8080).")
     var port: Int?
 
-    @Option(help: "End sessions after this much inactivity, e.g. 15m (env TESSERA_IDLE_TIMEOUT; default 15m).")
-    var idleTimeout: String?
+    @OptionGroup var session: SessionOptions
 
-    @Option(help: "End sessions this long after login whatever happens, e.g. 160m (env TESSERA_ABSOLUTE_TIMEOUT; default 160m).")
-    var absoluteTimeout: String?
-
-    @Option(help: "Write a session's activity at most once per this window (env TESSERA_ACTIVITY_GRANULARITY; default 60s).")
-    var activityGranularity: String?
+    @OptionGroup var connections: ConnectionOptions
 
     @Flag(help: "Serve over HTTPS: the cookie gets Secure and the __Host- name (env TESSERA_SECURE_COOKIES).")
     var secureCookies = false
@@ -88,22 +83,8 @@ struct Serve: AsyncParsableCommand {
         guard let level = Logger.Level(rawValue: levelText) else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical.")
         }
-        let policy = SessionPolicy(
-            idleTimeout: try Setting.duration(self.idleTimeout, env: "TESSERA_IDLE_TIMEOUT", option: "--idle-timeout", default: .seconds(15 * 60)),
-            absoluteTimeout: try Setting.duration(
-                self.absoluteTimeout,
-                env: "TESSERA_ABSOLUTE_TIMEOUT",
-                option: "--absolute-timeout",
-                default: .seconds(160 * 60)
-            ),
-            activityGranularity: try Setting.duration(
-                self.activityGranularity,
-                env: "TESSERA_ACTIVITY_GRANULARITY",
-                option: "--activity-granularity",
-                default: .seconds(60)
-            )
-        )
-        if let problem = policy.problems.first { throw ValidationError(problem) }
+        let policy = try self.session.policy()
+        let origins = try self.connections.origins()
         let host = Setting.string(self.host, env: "TESSERA_HOST", default: "127.0.0.1")
         let port = try Setting.integer(self.port, env: "TESSERA_PORT", option: "--port", range: 0...65535, default: 8080)
         let cost = try Setting.integer(self.bcryptCost, env: "TESSERA_BCRYPT_COST", option: "--bcrypt-cost", range: 4...31, default: 12)
@@ -218,18 +199,23 @@ struct Serve: AsyncParsableCommand {
                         trustForwardedFor: trustForwardedFor,
                         requestLogLevel: level <= .debug ? .debug : nil,
                         // Every logger carries the provider (bootstrapped above).
-                        correlationIDLogging: .metadataProvider
+                        correlationIDLogging: .metadataProvider,
+                        origins: origins
                     )
                 )
 
                 say("Tessera data directory: \(directory.url.path)")
                 say("Store: \(storeDescription)")
                 if serviceKey.generated {
-                    say("Generated the service API key (shown once; kept in \(directory.serviceKeyPath), mode 0600):")
-                    say("  \(serviceKey.key)")
+                    // Standard output is the log: the key itself is never written there.
+                    say(
+                        "Generated the service API key in \(directory.serviceKeyPath) (mode 0600); "
+                            + "`tessera keys show-service-key` prints it."
+                    )
                 }
                 say(
                     "Sessions: idle timeout \(policy.idleTimeout.humanReadable), absolute timeout \(policy.absoluteTimeout.humanReadable), "
+                        + "activity written at most every \(policy.activityGranularity.humanReadable), "
                         + "cookie \(cookie.name)"
                 )
                 say(
@@ -261,8 +247,11 @@ struct Serve: AsyncParsableCommand {
                     services.append(SessionChangeFeed(cache: cache, store: store, notifier: notifier, logger: logger))
                 }
 
+                // The largest body a route takes: a proxied request's, when an upstream allows more.
+                let limits = try self.connections.limits(maxBodyBytes: upstreamsFile?.upstreams.map(\.maxBodyBytes).max() ?? 0)
                 let app = Application(
                     router: service.buildRouter(),
+                    server: .tessera(limits: limits),
                     configuration: .init(address: .hostname(host, port: port), serverName: "Tessera"),
                     // Shut down in reverse order: the server first, then the flusher's last flush.
                     services: services,
@@ -276,7 +265,7 @@ struct Serve: AsyncParsableCommand {
                 await upstreams.shutdownClient()
             }
         } catch let error as CommandError {
-            FileHandle.standardError.write(Data("tessera: \(error)\n".utf8))
+            complain("\(error)")
             throw ExitCode.failure
         }
     }

@@ -24,7 +24,7 @@ struct Sessions: AsyncParsableCommand {
                     try await SessionManager(store: store).activeSessions(userID: try await resolveSubject(user, in: store), limit: 10_000)
                 }
                 if sessions.isEmpty {
-                    print("No active sessions.")
+                    say("No active sessions.")
                     return
                 }
                 printTable(
@@ -73,7 +73,7 @@ struct Sessions: AsyncParsableCommand {
                     let count = try await sessions.revokeAll(userID: userID, reason: "admin")
                     return "Revoked \(count) session\(count == 1 ? "" : "s") of \(name)."
                 }
-                print(message)
+                say(message)
             }
         }
     }

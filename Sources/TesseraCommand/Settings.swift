@@ -85,7 +85,7 @@ struct StoreOptions: ParsableArguments {
         // The pool logs each failed connection attempt; only problems matter here.
         var postgresLogger = logger
         postgresLogger.logLevel = max(logger.logLevel, .warning)
-        let store = PostgresSessionStore(configuration: configuration, logger: postgresLogger)
+        let store = try PostgresSessionStore(configuration: configuration, logger: postgresLogger)
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await store.run() }
             defer { group.cancelAll() }

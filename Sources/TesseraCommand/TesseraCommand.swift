@@ -10,8 +10,3 @@ struct TesseraCommand: AsyncParsableCommand {
         subcommands: [Serve.self, Users.self, Sessions.self, Keys.self, Upstream.self, Doctor.self]
     )
 }
-
-/// Prints a line to standard output at once, unbuffered, so that a supervising process sees it.
-func say(_ line: String) {
-    FileHandle.standardOutput.write(Data((line + "\n").utf8))
-}

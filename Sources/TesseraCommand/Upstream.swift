@@ -30,12 +30,12 @@ struct Upstream: AsyncParsableCommand {
             do {
                 upstreams = try UpstreamsFile.load(path: self.file)
             } catch {
-                FileHandle.standardError.write(Data("tessera: the upstreams file is not usable: \(error)\n".utf8))
+                complain("the upstreams file is not usable: \(error)")
                 throw ExitCode.failure
             }
             let selected = upstreams.upstreams.filter { self.name == nil || $0.name == self.name }
             guard !selected.isEmpty else {
-                FileHandle.standardError.write(Data("tessera: no upstream is named '\(self.name ?? "")'\n".utf8))
+                complain("no upstream is named '\(self.name ?? "")'")
                 throw ExitCode.failure
             }
             say("\(self.file): \(upstreams.upstreams.count) upstream(s), valid")

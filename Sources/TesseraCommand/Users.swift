@@ -41,7 +41,7 @@ struct Users: AsyncParsableCommand {
                         throw CommandError(error.description)
                     }
                 }
-                print("Added user \(user.username) (\(user.id)).")
+                say("Added user \(user.username) (\(user.id)).")
             }
         }
     }
@@ -55,7 +55,7 @@ struct Users: AsyncParsableCommand {
             try await reportingErrors {
                 let users = try await self.data.withStore { try await $0.users() }
                 if users.isEmpty {
-                    print("No users yet. Add one with: tessera users add NAME")
+                    say("No users yet. Add one with: tessera users add NAME")
                     return
                 }
                 printTable(
@@ -76,22 +76,12 @@ func reportingErrors(_ body: () async throws -> Void) async throws {
     do {
         try await body()
     } catch let error as CommandError {
-        FileHandle.standardError.write(Data("tessera: \(error)\n".utf8))
+        complain("\(error)")
         throw ExitCode.failure
     } catch let error as StoreUnavailableError {
-        FileHandle.standardError.write(Data("tessera: the store is unavailable (\(error.underlying)).\n".utf8))
+        complain("the store is unavailable (\(error.underlying)).")
         throw ExitCode.failure
     }
 }
 
 /// Prints rows in aligned columns.
-func printTable(header: [String], rows: [[String]]) {
-    let all = [header] + rows
-    let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
-    for row in all {
-        let cells = row.enumerated().map { index, cell in
-            index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
-        }
-        print(cells.joined(separator: "  "))
-    }
-}

@@ -96,8 +96,12 @@ public final class PostgresSessionStore: SessionStore, SessionChangeNotifier, Se
     let client: PostgresClient
     let logger: Logger
 
-    public init(configuration: Configuration, logger: Logger = Logger(label: "tessera.postgres")) {
-        precondition(Configuration.isValidIdentifier(configuration.schema), "invalid schema name")
+    /// - Throws: ``InvalidURLError`` when the schema is not lowercase letters, digits and
+    ///   underscores (it is written into statements as it is).
+    public init(configuration: Configuration, logger: Logger = Logger(label: "tessera.postgres")) throws {
+        guard Configuration.isValidIdentifier(configuration.schema) else {
+            throw InvalidURLError(reason: "the schema must be lowercase letters, digits and underscores")
+        }
         var clientConfiguration = PostgresClient.Configuration(
             host: configuration.host,
             port: configuration.port,
@@ -237,6 +241,13 @@ public final class PostgresSessionStore: SessionStore, SessionChangeNotifier, Se
                 "CREATE INDEX refresh_tokens_by_session ON refresh_tokens (session_id)",
             ]
         ),
+        (
+            4, "login attempts in flight",
+            [
+                "ALTER TABLE throttle_counters ADD COLUMN in_flight BIGINT NOT NULL DEFAULT 0",
+                "ALTER TABLE throttle_counters ADD COLUMN in_flight_since BIGINT NOT NULL DEFAULT 0",
+            ]
+        ),
     ]
 
     /// Applies pending migrations in one transaction under an advisory lock, so that nodes
@@ -277,7 +288,7 @@ public final class PostgresSessionStore: SessionStore, SessionChangeNotifier, Se
 
     /// Drops the store's schema and everything in it. For tests that made a schema of their own.
     package func dropSchema() async throws {
-        precondition(self.configuration.schema != "public", "refusing to drop the public schema")
+        guard self.configuration.schema != "public" else { throw InvalidURLError(reason: "refusing to drop the public schema") }
         try await self.execute("DROP SCHEMA IF EXISTS \(unescaped: self.configuration.schema) CASCADE")
     }
 
@@ -310,7 +321,7 @@ public final class PostgresSessionStore: SessionStore, SessionChangeNotifier, Se
 
     public func insertSessions(_ sessions: [Session]) async throws {
         guard !sessions.isEmpty else { return }
-        let rows = try sessions.map { session in (session, try Self.encode(session.data)) }
+        let rows = sessions.map { session in (session, session.data.storedJSON) }
         try await self.perform { client in
             try await client.withTransaction(logger: self.logger) { connection in
                 for (session, data) in rows {
@@ -370,7 +381,7 @@ public final class PostgresSessionStore: SessionStore, SessionChangeNotifier, Se
     }
 
     public func updateSessionData(id: String, expectedVersion: Int, data: [String: JSONValue], at: Date) async throws -> Int? {
-        let encoded = try Self.encode(data)
+        let encoded = data.storedJSON
         return try await self.changing(sessionID: id, at: at) { connection in
             let version = try await connection.query(
                 """
@@ -593,37 +604,51 @@ public final class PostgresSessionStore: SessionStore, SessionChangeNotifier, Se
     }
 
     public func throttleCounter(key: String) async throws -> ThrottleCounter? {
-        try await self.rows("SELECT failures, window_started_at FROM throttle_counters WHERE key = \(key)") { row in
-            let (failures, started) = try row.decode((Int, Int64).self)
-            return ThrottleCounter(failures: failures, windowStartedAt: Date(millisecondsSince1970: started))
+        try await self.rows("SELECT failures, window_started_at, in_flight, in_flight_since FROM throttle_counters WHERE key = \(key)") { row in
+            try Self.throttleCounter(from: row)
         }.first
     }
 
-    public func recordFailure(key: String, at now: Date, window: Duration) async throws -> ThrottleCounter {
+    public func beginAttempt(key: String, at now: Date, window: Duration, staleAfter: Duration) async throws -> ThrottleCounter {
         let now = now.millisecondsSince1970
-        let horizon = now - Int64(window.timeInterval * 1000)
+        let windowStart = now - window.millisecondCount
+        let staleBefore = now - staleAfter.millisecondCount
         let counters = try await self.rows(
             """
-            INSERT INTO throttle_counters AS c (key, failures, window_started_at) VALUES (\(key), 1, \(now))
+            INSERT INTO throttle_counters AS c (key, failures, window_started_at, in_flight, in_flight_since)
+            VALUES (\(key), 0, \(now), 1, \(now))
             ON CONFLICT (key) DO UPDATE SET
-                failures = CASE WHEN c.window_started_at <= \(horizon) THEN 1 ELSE c.failures + 1 END,
-                window_started_at = CASE WHEN c.window_started_at <= \(horizon) THEN \(now) ELSE c.window_started_at END
-            RETURNING failures, window_started_at
+                failures = CASE WHEN c.window_started_at <= \(windowStart) THEN 0 ELSE c.failures END,
+                window_started_at = CASE WHEN c.window_started_at <= \(windowStart) THEN \(now) ELSE c.window_started_at END,
+                in_flight = CASE WHEN c.in_flight <= 0 OR c.in_flight_since <= \(staleBefore) THEN 1 ELSE c.in_flight + 1 END,
+                in_flight_since = CASE WHEN c.in_flight <= 0 OR c.in_flight_since <= \(staleBefore) THEN \(now) ELSE c.in_flight_since END
+            RETURNING failures, window_started_at, in_flight, in_flight_since
             """
-        ) { row in
-            let (failures, started) = try row.decode((Int, Int64).self)
-            return ThrottleCounter(failures: failures, windowStartedAt: Date(millisecondsSince1970: started))
-        }
+        ) { try Self.throttleCounter(from: $0) }
         guard let counter = counters.first else { throw StoreUnavailableError(underlying: "the counter upsert returned no row") }
         return counter
     }
 
-    public func withdrawFailure(key: String) async throws {
-        try await self.execute("UPDATE throttle_counters SET failures = failures - 1 WHERE key = \(key) AND failures > 0")
-    }
-
-    public func clearThrottle(key: String) async throws {
-        try await self.execute("DELETE FROM throttle_counters WHERE key = \(key)")
+    public func endAttempt(key: String, at now: Date, window: Duration, outcome: LoginAttemptOutcome) async throws {
+        let now = now.millisecondsSince1970
+        let windowStart = now - window.millisecondCount
+        let (failed, succeeded) = (outcome == .failed, outcome == .succeeded)
+        try await self.execute(
+            """
+            INSERT INTO throttle_counters AS c (key, failures, window_started_at, in_flight, in_flight_since)
+            VALUES (\(key), \(failed ? 1 : 0), \(now), 0, \(now))
+            ON CONFLICT (key) DO UPDATE SET
+                in_flight = GREATEST(c.in_flight - 1, 0),
+                failures = CASE
+                    WHEN \(succeeded) THEN 0
+                    WHEN \(failed) AND c.window_started_at <= \(windowStart) THEN 1
+                    WHEN \(failed) THEN c.failures + 1
+                    ELSE c.failures END,
+                window_started_at = CASE
+                    WHEN \(succeeded) OR (\(failed) AND c.window_started_at <= \(windowStart)) THEN \(now)
+                    ELSE c.window_started_at END
+            """
+        )
     }
 
     public func deleteThrottleCounters(startedBefore cutoff: Date) async throws -> Int {
@@ -695,14 +720,10 @@ public final class PostgresSessionStore: SessionStore, SessionChangeNotifier, Se
         }
     }
 
-    static func encode(_ data: [String: JSONValue]) throws -> String {
-        String(decoding: try JSONEncoder().encode(data), as: UTF8.self)
-    }
-
     static func session(from row: PostgresRow) throws -> Session {
         let cells = row.makeRandomAccess()
         let tokenHash = try cells["token_hash"].decode(ByteBuffer.self)
-        let data = try JSONDecoder().decode([String: JSONValue].self, from: Data(try cells["data"].decode(String.self).utf8))
+        let data = try [String: JSONValue](storedJSON: try cells["data"].decode(String.self))
         return Session(
             id: try cells["id"].decode(String.self),
             tokenHash: TokenHash(bytes: Array(tokenHash.readableBytesView)),
@@ -721,6 +742,16 @@ public final class PostgresSessionStore: SessionStore, SessionChangeNotifier, Se
                 label: try cells["label"].decode(String?.self)
             ),
             csrfToken: try cells["csrf_token"].decode(String.self)
+        )
+    }
+
+    static func throttleCounter(from row: PostgresRow) throws -> ThrottleCounter {
+        let (failures, started, inFlight, since) = try row.decode((Int, Int64, Int, Int64).self)
+        return ThrottleCounter(
+            failures: failures,
+            windowStartedAt: Date(millisecondsSince1970: started),
+            inFlight: inFlight,
+            inFlightSince: Date(millisecondsSince1970: since)
         )
     }
 

@@ -113,6 +113,14 @@ public final class SQLiteSessionStore: SessionStore {
                     """
             )
         }
+        migrator.registerMigration("v4: login attempts in flight") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE throttle_counters ADD COLUMN in_flight INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE throttle_counters ADD COLUMN in_flight_since INTEGER NOT NULL DEFAULT 0;
+                    """
+            )
+        }
         return migrator
     }
 
@@ -132,7 +140,7 @@ public final class SQLiteSessionStore: SessionStore {
 
     public func insertSessions(_ sessions: [Session]) async throws {
         guard !sessions.isEmpty else { return }
-        let rows = try sessions.map { session in (session, try Self.encode(session.data)) }
+        let rows = sessions.map { session in (session, session.data.storedJSON) }
         try await self.write { db in
             let statement = try db.cachedStatement(
                 sql: """
@@ -207,7 +215,7 @@ public final class SQLiteSessionStore: SessionStore {
     }
 
     public func updateSessionData(id: String, expectedVersion: Int, data: [String: JSONValue], at: Date) async throws -> Int? {
-        let encoded = try Self.encode(data)
+        let encoded = data.storedJSON
         return try await self.write { db in
             try db.execute(
                 sql: "UPDATE sessions SET data = ?, data_version = data_version + 1 WHERE id = ? AND data_version = ?",
@@ -272,9 +280,14 @@ public final class SQLiteSessionStore: SessionStore {
                 sql: "SELECT seq, session_id, user_id FROM session_changes WHERE seq > ? ORDER BY seq LIMIT ?",
                 arguments: [cursor, limit]
             ).map { row in
-                let sessionID: String? = row["session_id"]
-                let subject: SessionChange.Subject = sessionID.map { .session(id: $0) } ?? .user(id: row["user_id"])
-                return SessionChange(sequence: row["seq"], subject: subject)
+                let sessionID: String? = try row.decode(forColumn: "session_id")
+                let subject: SessionChange.Subject
+                if let sessionID {
+                    subject = .session(id: sessionID)
+                } else {
+                    subject = .user(id: try row.decode(forColumn: "user_id"))
+                }
+                return SessionChange(sequence: try row.decode(forColumn: "seq"), subject: subject)
             }
         }
     }
@@ -363,14 +376,14 @@ public final class SQLiteSessionStore: SessionStore {
         )
     }
 
-    private static func refreshToken(from row: Row) -> RefreshTokenRecord {
-        let hash: Data = row["token_hash"]
-        let sealed: Data? = row["sealed_successor"]
-        let rotated: Int64? = row["rotated_at"]
+    private static func refreshToken(from row: Row) throws -> RefreshTokenRecord {
+        let hash: Data = try row.decode(forColumn: "token_hash")
+        let sealed: Data? = try row.decode(forColumn: "sealed_successor")
+        let rotated: Int64? = try row.decode(forColumn: "rotated_at")
         return RefreshTokenRecord(
             tokenHash: TokenHash(bytes: Array(hash)),
-            sessionID: row["session_id"],
-            createdAt: Date(millisecondsSince1970: row["created_at"]),
+            sessionID: try row.decode(forColumn: "session_id"),
+            createdAt: Date(millisecondsSince1970: try row.decode(forColumn: "created_at")),
             rotatedAt: rotated.map(Date.init(millisecondsSince1970:)),
             sealedSuccessor: sealed.map(Array.init)
         )
@@ -413,39 +426,52 @@ public final class SQLiteSessionStore: SessionStore {
 
     public func throttleCounter(key: String) async throws -> ThrottleCounter? {
         try await self.read { db in
-            try Row.fetchOne(db, sql: "SELECT failures, window_started_at FROM throttle_counters WHERE key = ?", arguments: [key])
-                .map { ThrottleCounter(failures: $0["failures"], windowStartedAt: Date(millisecondsSince1970: $0["window_started_at"])) }
+            try Row.fetchOne(
+                db,
+                sql: "SELECT failures, window_started_at, in_flight, in_flight_since FROM throttle_counters WHERE key = ?",
+                arguments: [key]
+            )
+            .map(Self.throttleCounter(from:))
         }
     }
 
-    public func recordFailure(key: String, at now: Date, window: Duration) async throws -> ThrottleCounter {
-        let nowMS = now.millisecondsSince1970
-        let windowMS = Int64(window.timeInterval * 1000)
-        return try await self.write { db in
+    public func beginAttempt(key: String, at now: Date, window: Duration, staleAfter: Duration) async throws -> ThrottleCounter {
+        try await self.write { db in
             let row = try Row.fetchOne(
                 db,
                 sql: """
-                    INSERT INTO throttle_counters (key, failures, window_started_at) VALUES (?1, 1, ?2)
+                    INSERT INTO throttle_counters (key, failures, window_started_at, in_flight, in_flight_since) VALUES (?1, 0, ?2, 1, ?2)
                     ON CONFLICT (key) DO UPDATE SET
-                        failures = CASE WHEN window_started_at <= ?2 - ?3 THEN 1 ELSE failures + 1 END,
-                        window_started_at = CASE WHEN window_started_at <= ?2 - ?3 THEN ?2 ELSE window_started_at END
-                    RETURNING failures, window_started_at
+                        failures = CASE WHEN window_started_at <= ?2 - ?3 THEN 0 ELSE failures END,
+                        window_started_at = CASE WHEN window_started_at <= ?2 - ?3 THEN ?2 ELSE window_started_at END,
+                        in_flight = CASE WHEN in_flight <= 0 OR in_flight_since <= ?2 - ?4 THEN 1 ELSE in_flight + 1 END,
+                        in_flight_since = CASE WHEN in_flight <= 0 OR in_flight_since <= ?2 - ?4 THEN ?2 ELSE in_flight_since END
+                    RETURNING failures, window_started_at, in_flight, in_flight_since
                     """,
-                arguments: [key, nowMS, windowMS]
-            )!
-            return ThrottleCounter(failures: row["failures"], windowStartedAt: Date(millisecondsSince1970: row["window_started_at"]))
+                arguments: [key, now.millisecondsSince1970, window.millisecondCount, staleAfter.millisecondCount]
+            )
+            guard let row else { throw StoreUnavailableError(underlying: "the counter upsert returned no row") }
+            return try Self.throttleCounter(from: row)
         }
     }
 
-    public func withdrawFailure(key: String) async throws {
+    public func endAttempt(key: String, at now: Date, window: Duration, outcome: LoginAttemptOutcome) async throws {
+        let (failed, succeeded) = (outcome == .failed, outcome == .succeeded)
         try await self.write { db in
-            try db.execute(sql: "UPDATE throttle_counters SET failures = failures - 1 WHERE key = ? AND failures > 0", arguments: [key])
-        }
-    }
-
-    public func clearThrottle(key: String) async throws {
-        try await self.write { db in
-            try db.execute(sql: "DELETE FROM throttle_counters WHERE key = ?", arguments: [key])
+            try db.execute(
+                sql: """
+                    INSERT INTO throttle_counters (key, failures, window_started_at, in_flight, in_flight_since) VALUES (?1, ?4, ?2, 0, ?2)
+                    ON CONFLICT (key) DO UPDATE SET
+                        in_flight = MAX(in_flight - 1, 0),
+                        failures = CASE
+                            WHEN ?5 THEN 0
+                            WHEN ?4 AND window_started_at <= ?2 - ?3 THEN 1
+                            WHEN ?4 THEN failures + 1
+                            ELSE failures END,
+                        window_started_at = CASE WHEN ?5 OR (?4 AND window_started_at <= ?2 - ?3) THEN ?2 ELSE window_started_at END
+                    """,
+                arguments: [key, now.millisecondsSince1970, window.millisecondCount, failed, succeeded]
+            )
         }
     }
 
@@ -487,32 +513,45 @@ public final class SQLiteSessionStore: SessionStore {
         }
     }
 
-    private static func encode(_ data: [String: JSONValue]) throws -> String {
-        String(decoding: try JSONEncoder().encode(data), as: UTF8.self)
-    }
-
     private static func session(from row: Row) throws -> Session {
-        let dataText: String = row["data"]
-        let data = try JSONDecoder().decode([String: JSONValue].self, from: Data(dataText.utf8))
-        let tokenHash: Data = row["token_hash"]
+        let data = try [String: JSONValue](storedJSON: try row.decode(forColumn: "data"))
+        let tokenHash: Data = try row.decode(forColumn: "token_hash")
         return Session(
-            id: row["id"],
+            id: try row.decode(forColumn: "id"),
             tokenHash: TokenHash(bytes: Array(tokenHash)),
-            userID: row["user_id"],
-            createdAt: Date(millisecondsSince1970: row["created_at"]),
-            lastSeenAt: Date(millisecondsSince1970: row["last_seen_at"]),
-            idleExpiresAt: Date(millisecondsSince1970: row["idle_expires_at"]),
-            absoluteExpiresAt: Date(millisecondsSince1970: row["absolute_expires_at"]),
-            revokedAt: (row["revoked_at"] as Int64?).map(Date.init(millisecondsSince1970:)),
-            revocationReason: row["revocation_reason"],
+            userID: try row.decode(forColumn: "user_id"),
+            createdAt: Date(millisecondsSince1970: try row.decode(forColumn: "created_at")),
+            lastSeenAt: Date(millisecondsSince1970: try row.decode(forColumn: "last_seen_at")),
+            idleExpiresAt: Date(millisecondsSince1970: try row.decode(forColumn: "idle_expires_at")),
+            absoluteExpiresAt: Date(millisecondsSince1970: try row.decode(forColumn: "absolute_expires_at")),
+            revokedAt: (try row.decode(Int64?.self, forColumn: "revoked_at")).map(Date.init(millisecondsSince1970:)),
+            revocationReason: try row.decode(forColumn: "revocation_reason"),
             data: data,
-            dataVersion: row["data_version"],
-            metadata: SessionMetadata(ipAddress: row["ip_address"], userAgent: row["user_agent"], label: row["label"]),
-            csrfToken: row["csrf_token"]
+            dataVersion: try row.decode(forColumn: "data_version"),
+            metadata: SessionMetadata(
+                ipAddress: try row.decode(forColumn: "ip_address"),
+                userAgent: try row.decode(forColumn: "user_agent"),
+                label: try row.decode(forColumn: "label")
+            ),
+            csrfToken: try row.decode(forColumn: "csrf_token")
         )
     }
 
-    private static func user(from row: Row) -> User {
-        User(id: row["id"], username: row["username"], passwordHash: row["password_hash"], createdAt: Date(millisecondsSince1970: row["created_at"]))
+    private static func user(from row: Row) throws -> User {
+        User(
+            id: try row.decode(forColumn: "id"),
+            username: try row.decode(forColumn: "username"),
+            passwordHash: try row.decode(forColumn: "password_hash"),
+            createdAt: Date(millisecondsSince1970: try row.decode(forColumn: "created_at"))
+        )
+    }
+
+    private static func throttleCounter(from row: Row) throws -> ThrottleCounter {
+        ThrottleCounter(
+            failures: try row.decode(forColumn: "failures"),
+            windowStartedAt: Date(millisecondsSince1970: try row.decode(forColumn: "window_started_at")),
+            inFlight: try row.decode(forColumn: "in_flight"),
+            inFlightSince: Date(millisecondsSince1970: try row.decode(forColumn: "in_flight_since"))
+        )
     }
 }

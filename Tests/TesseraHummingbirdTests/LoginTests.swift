@@ -180,6 +180,72 @@ import TesseraTestSupport
         #expect(perClient.filter { $0 == .tooManyRequests }.count == 7)
     }
 
+    @Test func concurrentRightPasswordsAreNeverThrottled() async throws {
+        // Forty logins with the right password, eight at a time, for one account with a limit
+        // of five: the attempts in flight are counted, but a right one waits for a place
+        // instead of being refused.
+        let harness = try await ServiceHarness(throttle: .init(maxFailuresPerAccount: 5, maxFailuresPerClient: 5, window: .seconds(600)))
+        let statuses = try await harness.test { client in
+            try await withThrowingTaskGroup(of: [HTTPResponse.Status].self) { group in
+                for _ in 0..<8 {
+                    group.addTask {
+                        var statuses: [HTTPResponse.Status] = []
+                        for _ in 0..<5 {
+                            let (response, _) = try await client.json(
+                                "/v1/login",
+                                method: .post,
+                                headers: [.forwardedFor: "198.51.100.30"],
+                                body: #"{"username":"alice","password":"\#(ServiceHarness.password)"}"#
+                            )
+                            statuses.append(response.status)
+                        }
+                        return statuses
+                    }
+                }
+                return try await group.reduce(into: [HTTPResponse.Status]()) { $0 += $1 }
+            }
+        }
+        #expect(statuses.count == 40)
+        #expect(statuses.allSatisfy { $0 == .ok }, "\(statuses.filter { $0 != .ok }.count) of 40 refused")
+        let counter = try #require(try await harness.store.throttleCounter(key: "account:alice"))
+        #expect(counter.failures == 0)
+        #expect(counter.inFlight == 0)
+    }
+
+    @Test func rightAndWrongPasswordsAtOnceKeepTheLimitForTheWrongOnes() async throws {
+        // Ten wrong and ten right passwords at once: at most three wrong ones are checked, and a
+        // right one is refused only once three wrong ones have failed.
+        let harness = try await ServiceHarness(throttle: .init(maxFailuresPerAccount: 3, maxFailuresPerClient: 100, window: .seconds(600)))
+        let results = try await harness.test { client in
+            try await withThrowingTaskGroup(of: (Bool, HTTPResponse.Status).self) { group in
+                for index in 0..<20 {
+                    let right = index.isMultiple(of: 2)
+                    group.addTask {
+                        let password = right ? ServiceHarness.password : "wrong"
+                        let (response, _) = try await client.json(
+                            "/v1/login",
+                            method: .post,
+                            body: #"{"username":"alice","password":"\#(password)"}"#
+                        )
+                        return (right, response.status)
+                    }
+                }
+                return try await group.reduce(into: [(Bool, HTTPResponse.Status)]()) { $0.append($1) }
+            }
+        }
+        let wrong = results.filter { !$0.0 }.map(\.1)
+        let right = results.filter { $0.0 }.map(\.1)
+        // A right password resets the account, so more than three wrong ones may be checked in
+        // all, but never more than three between two right ones: every wrong one is refused or
+        // answered 401, and no right one gets 401.
+        #expect(wrong.allSatisfy { $0 == .unauthorized || $0 == .tooManyRequests })
+        #expect(right.allSatisfy { $0 == .ok || $0 == .tooManyRequests })
+        #expect(!right.contains(.unauthorized))
+        let counter = try #require(try await harness.store.throttleCounter(key: "account:alice"))
+        #expect(counter.inFlight == 0)
+        #expect(counter.failures <= 3)
+    }
+
     /// The statuses of `count` concurrent logins with a wrong password from `address`.
     static func wrongPasswordsAtOnce(
         _ count: Int,

@@ -222,7 +222,11 @@ import TesseraTestSupport
 
     @Test(arguments: StoreKind.available) func oversizedDataIsRefusedAndNothingChanges(kind: StoreKind) async throws {
         try await StoreFixture.with(kind) { fixture in
-            let sessions = SessionManager(store: try await fixture.open(), clock: self.clock, maxDataSize: 100)
+            let sessions = SessionManager(
+                store: try await fixture.open(),
+                clock: self.clock,
+                dataLimits: JSONLimits(maxBytes: 100, maxDepth: 32, maxMembers: 256, maxElements: 1000)
+            )
             let created = try await sessions.createSession(userID: "u", data: ["a": .number(1)])
             await #expect(throws: TesseraError.dataTooLarge(limit: 100)) {
                 _ = try await sessions.updateData(

@@ -17,55 +17,94 @@ import TesseraTestSupport
         }
     }
 
-    @Test(arguments: StoreKind.available) func throttleCountersCountWithinAWindowAndRestartAfterIt(kind: StoreKind) async throws {
+    @Test(arguments: StoreKind.available) func failedAttemptsCountWithinAWindowAndRestartAfterIt(kind: StoreKind) async throws {
         try await StoreFixture.with(kind) { fixture in
             let store = try await fixture.open()
             let start = Date(timeIntervalSince1970: 1_800_000_000)
+            let window = Duration.seconds(60)
             for expected in 1...3 {
-                let counter = try await store.recordFailure(key: "k", at: start.addingTimeInterval(Double(expected)), window: .seconds(60))
+                let at = start.addingTimeInterval(Double(expected))
+                let begun = try await store.beginAttempt(key: "k", at: at, window: window, staleAfter: .seconds(30))
+                #expect(begun.failures == expected - 1)
+                #expect(begun.inFlight == 1)
+                try await store.endAttempt(key: "k", at: at, window: window, outcome: .failed)
+                let counter = try #require(try await store.throttleCounter(key: "k"))
                 #expect(counter.failures == expected)
+                #expect(counter.inFlight == 0)
                 #expect(counter.windowStartedAt == start.addingTimeInterval(1))
             }
-            let restarted = try await store.recordFailure(key: "k", at: start.addingTimeInterval(61), window: .seconds(60))
-            #expect(restarted == ThrottleCounter(failures: 1, windowStartedAt: start.addingTimeInterval(61)))
-            try await store.clearThrottle(key: "k")
-            #expect(try await store.throttleCounter(key: "k") == nil)
+            // The window has passed: the next attempt starts a new one with no failures.
+            let restarted = try await store.beginAttempt(key: "k", at: start.addingTimeInterval(61), window: window, staleAfter: .seconds(30))
+            #expect(restarted.failures == 0)
+            #expect(restarted.windowStartedAt == start.addingTimeInterval(61))
+            try await store.endAttempt(key: "k", at: start.addingTimeInterval(61), window: window, outcome: .failed)
+            #expect(try await store.throttleCounter(key: "k")?.failures == 1)
         }
     }
 
-    @Test(arguments: StoreKind.available) func aWithdrawnFailureIsTakenBackNeverBelowZero(kind: StoreKind) async throws {
-        try await StoreFixture.with(kind) { fixture in
-            let store = try await fixture.open()
-            let start = Date(timeIntervalSince1970: 1_800_000_000)
-            for _ in 0..<3 {
-                _ = try await store.recordFailure(key: "k", at: start, window: .seconds(60))
-            }
-            try await store.withdrawFailure(key: "k")
-            #expect(try await store.throttleCounter(key: "k") == ThrottleCounter(failures: 2, windowStartedAt: start))
-            for _ in 0..<4 {
-                try await store.withdrawFailure(key: "k")
-            }
-            #expect(try await store.throttleCounter(key: "k") == ThrottleCounter(failures: 0, windowStartedAt: start))
-            // The window is kept: the next failure is the first of the same window.
-            let next = try await store.recordFailure(key: "k", at: start.addingTimeInterval(10), window: .seconds(60))
-            #expect(next == ThrottleCounter(failures: 1, windowStartedAt: start))
-            // No counter, nothing made.
-            try await store.withdrawFailure(key: "other")
-            #expect(try await store.throttleCounter(key: "other") == nil)
-        }
-    }
-
-    @Test(arguments: StoreKind.available) func concurrentFailuresAreAllCounted(kind: StoreKind) async throws {
+    @Test(arguments: StoreKind.available) func aSuccessForgetsFailuresAndAWithdrawalKeepsThem(kind: StoreKind) async throws {
         try await StoreFixture.with(kind) { fixture in
             let store = try await fixture.open()
             let now = Date(timeIntervalSince1970: 1_800_000_000)
+            let window = Duration.seconds(60)
+            for _ in 0..<3 {
+                _ = try await store.beginAttempt(key: "k", at: now, window: window, staleAfter: .seconds(30))
+                try await store.endAttempt(key: "k", at: now, window: window, outcome: .failed)
+            }
+            _ = try await store.beginAttempt(key: "k", at: now, window: window, staleAfter: .seconds(30))
+            try await store.endAttempt(key: "k", at: now, window: window, outcome: .withdrawn)
+            #expect(try await store.throttleCounter(key: "k").map { [$0.failures, $0.inFlight] } == [3, 0])
+            _ = try await store.beginAttempt(key: "k", at: now.addingTimeInterval(5), window: window, staleAfter: .seconds(30))
+            try await store.endAttempt(key: "k", at: now.addingTimeInterval(5), window: window, outcome: .succeeded)
+            let cleared = try #require(try await store.throttleCounter(key: "k"))
+            #expect(cleared.failures == 0)
+            #expect(cleared.inFlight == 0)
+            #expect(cleared.windowStartedAt == now.addingTimeInterval(5))
+            // Ending more attempts than were begun never goes below zero in flight.
+            try await store.endAttempt(key: "k", at: now, window: window, outcome: .withdrawn)
+            #expect(try await store.throttleCounter(key: "k")?.inFlight == 0)
+        }
+    }
+
+    @Test(arguments: StoreKind.available) func attemptsInFlightAreCountedAndForgottenWhenStale(kind: StoreKind) async throws {
+        try await StoreFixture.with(kind) { fixture in
+            let store = try await fixture.open()
+            let now = Date(timeIntervalSince1970: 1_800_000_000)
+            let window = Duration.seconds(900)
+            for expected in 1...4 {
+                let counter = try await store.beginAttempt(key: "k", at: now, window: window, staleAfter: .seconds(30))
+                #expect(counter.inFlight == expected)
+                #expect(counter.inFlightSince == now)
+            }
+            // Four attempts never ended (their node died): 30 s after the oldest began, the next
+            // attempt counts alone.
+            let later = now.addingTimeInterval(30)
+            let fresh = try await store.beginAttempt(key: "k", at: later, window: window, staleAfter: .seconds(30))
+            #expect(fresh.inFlight == 1)
+            #expect(fresh.inFlightSince == later)
+        }
+    }
+
+    @Test(arguments: StoreKind.available) func concurrentAttemptsAreAllCounted(kind: StoreKind) async throws {
+        try await StoreFixture.with(kind) { fixture in
+            let store = try await fixture.open()
+            let now = Date(timeIntervalSince1970: 1_800_000_000)
+            let window = Duration.seconds(60)
+            let inFlight = try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<40 {
+                    group.addTask { try await store.beginAttempt(key: "k", at: now, window: window, staleAfter: .seconds(30)).inFlight }
+                }
+                return try await group.reduce(into: Set<Int>()) { $0.insert($1) }
+            }
+            // Each of the 40 saw a different count: none was lost to a race.
+            #expect(inFlight == Set(1...40))
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for _ in 0..<40 {
-                    group.addTask { _ = try await store.recordFailure(key: "k", at: now, window: .seconds(60)) }
+                    group.addTask { try await store.endAttempt(key: "k", at: now, window: window, outcome: .failed) }
                 }
                 try await group.waitForAll()
             }
-            #expect(try await store.throttleCounter(key: "k")?.failures == 40)
+            #expect(try await store.throttleCounter(key: "k").map { [$0.failures, $0.inFlight] } == [40, 0])
         }
     }
 

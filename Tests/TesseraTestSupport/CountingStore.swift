@@ -107,17 +107,15 @@ public final class CountingStore: SessionStore {
     public func users() async throws -> [User] { try await self.base.users() }
     public func throttleCounter(key: String) async throws -> ThrottleCounter? { try await self.base.throttleCounter(key: key) }
 
-    public func recordFailure(key: String, at now: Date, window: Duration) async throws -> ThrottleCounter {
-        self.record("recordFailure")
-        return try await self.base.recordFailure(key: key, at: now, window: window)
+    public func beginAttempt(key: String, at now: Date, window: Duration, staleAfter: Duration) async throws -> ThrottleCounter {
+        self.record("beginAttempt")
+        return try await self.base.beginAttempt(key: key, at: now, window: window, staleAfter: staleAfter)
     }
 
-    public func withdrawFailure(key: String) async throws {
-        self.record("withdrawFailure")
-        try await self.base.withdrawFailure(key: key)
+    public func endAttempt(key: String, at now: Date, window: Duration, outcome: LoginAttemptOutcome) async throws {
+        self.record("endAttempt")
+        try await self.base.endAttempt(key: key, at: now, window: window, outcome: outcome)
     }
-
-    public func clearThrottle(key: String) async throws { try await self.base.clearThrottle(key: key) }
 
     public func deleteThrottleCounters(startedBefore cutoff: Date) async throws -> Int {
         try await self.base.deleteThrottleCounters(startedBefore: cutoff)

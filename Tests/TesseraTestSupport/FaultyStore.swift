@@ -166,19 +166,14 @@ public final class FaultyStore: SessionStore {
         return try await self.base.throttleCounter(key: key)
     }
 
-    public func recordFailure(key: String, at now: Date, window: Duration) async throws -> ThrottleCounter {
+    public func beginAttempt(key: String, at now: Date, window: Duration, staleAfter: Duration) async throws -> ThrottleCounter {
         try await self.gate()
-        return try await self.base.recordFailure(key: key, at: now, window: window)
+        return try await self.base.beginAttempt(key: key, at: now, window: window, staleAfter: staleAfter)
     }
 
-    public func withdrawFailure(key: String) async throws {
+    public func endAttempt(key: String, at now: Date, window: Duration, outcome: LoginAttemptOutcome) async throws {
         try await self.gate()
-        try await self.base.withdrawFailure(key: key)
-    }
-
-    public func clearThrottle(key: String) async throws {
-        try await self.gate()
-        try await self.base.clearThrottle(key: key)
+        try await self.base.endAttempt(key: key, at: now, window: window, outcome: outcome)
     }
 
     public func deleteThrottleCounters(startedBefore cutoff: Date) async throws -> Int {

@@ -67,7 +67,7 @@ public final class StoreFixture: @unchecked Sendable {
         configuration.schema = self.schema
         var logger = Logger(label: "tessera.postgres.test")
         logger.logLevel = .warning
-        let store = PostgresSessionStore(configuration: configuration, logger: logger)
+        let store = try PostgresSessionStore(configuration: configuration, logger: logger)
         let task = Task { await store.run() }
         self.postgresStores.append((store, task))
         try await store.migrate()

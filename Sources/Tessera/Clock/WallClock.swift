@@ -41,6 +41,12 @@ public final class ManualClock: WallClock {
 }
 
 extension Duration {
+    /// The duration in whole milliseconds, rounded down: the precision stores keep.
+    public var millisecondCount: Int64 {
+        let (seconds, attoseconds) = self.components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+
     /// The duration in seconds, as Foundation measures intervals.
     public var timeInterval: TimeInterval {
         let (seconds, attoseconds) = self.components

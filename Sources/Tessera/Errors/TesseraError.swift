@@ -101,6 +101,11 @@ extension TesseraError {
         .init(code: "REQ_1001", status: 400, message: message)
     }
 
+    /// `REQ_1001`: the request is not valid HTTP/1.1 (its framing, a header field, its method).
+    public static func malformedRequest(_ message: String = "The request is not valid HTTP/1.1.") -> Self {
+        .init(code: "REQ_1001", status: 400, message: message)
+    }
+
     /// `REQ_1002`: the body is larger than the operation accepts.
     public static func bodyTooLarge(limit: Int) -> Self {
         .init(code: "REQ_1002", status: 413, message: "The request body is larger than \(limit) bytes.")
@@ -124,6 +129,33 @@ extension TesseraError {
     /// `REQ_1006`: the path exists but not for this method.
     public static var methodNotAllowed: Self {
         .init(code: "REQ_1006", status: 405, message: "This method is not allowed here.")
+    }
+
+    /// `REQ_1007`: valid JSON past one of the limits every JSON body and all session data keep
+    /// (nesting depth, members of an object, elements of an array).
+    public static func jsonLimitExceeded(_ message: String) -> Self {
+        .init(code: "REQ_1007", status: 422, message: message)
+    }
+
+    /// `REQ_1008`: the operation takes a body of another media type.
+    public static func unsupportedMediaType(_ expected: String = "application/json") -> Self {
+        .init(code: "REQ_1008", status: 415, message: "The request body must be sent as Content-Type: \(expected).")
+    }
+
+    /// `REQ_1009`: the request's header or body did not arrive within the time allowed.
+    public static var requestTimeout: Self {
+        .init(code: "REQ_1009", status: 408, message: "The request did not arrive in time.")
+    }
+
+    /// `REQ_1010`: the request's header fields are larger than the service accepts.
+    public static func headerFieldsTooLarge(limit: Int) -> Self {
+        .init(code: "REQ_1010", status: 431, message: "The request's header fields are larger than \(limit) bytes.")
+    }
+
+    /// `AUTH_1011`: a browser sent the request from an origin that may not log in or act with
+    /// the session cookie.
+    public static var originNotAllowed: Self {
+        .init(code: "AUTH_1011", status: 403, message: "Requests from this Origin are not allowed.")
     }
 
     /// `DATA_1001`: the session data changed since the version the writer read.
@@ -208,8 +240,8 @@ extension TesseraError {
     public static var table: [TesseraError] {
         [
             .invalidCredentials, .sessionExpired(.idle), .tokenInvalid, .tokenMissing, .forbidden(), .throttled(retryAfter: 1),
-            .refreshTokenReused, .csrfFailed, .apiKeyInvalid, .accessTokenExpired, .malformedBody(), .bodyTooLarge(limit: 0), .invalidField(""),
-            .notFound(),
+            .refreshTokenReused, .csrfFailed, .apiKeyInvalid, .accessTokenExpired, .originNotAllowed, .malformedBody(), .bodyTooLarge(limit: 0),
+            .invalidField(""), .notFound(), .jsonLimitExceeded(""), .unsupportedMediaType(), .requestTimeout, .headerFieldsTooLarge(limit: 0),
             .preconditionRequired, .methodNotAllowed, .versionConflict(current: 0), .dataTooLarge(limit: 0), .storeUnavailable(),
             .upstreamLoginFailed(upstream: "name"), .upstreamExhausted(upstream: "name"), .upstreamUnavailable(upstream: "name"),
             .upstreamRateLimited(upstream: "name", retryAfter: 1), .upstreamSessionLost(upstream: "name"), .upstreamBlocked(upstream: "name"),

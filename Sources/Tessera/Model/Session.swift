@@ -115,13 +115,32 @@ public struct User: Sendable, Hashable {
     }
 }
 
-/// A failed-login counter for one key (an account or a client address) in a fixed window.
+/// The login attempts of one key (an account or a client address): the failures in a fixed
+/// window, and the attempts whose passwords are being checked now.
 public struct ThrottleCounter: Sendable, Hashable {
+    /// Wrong passwords since ``windowStartedAt``.
     public var failures: Int
     public var windowStartedAt: Date
+    /// Attempts begun and not yet ended: each may still fail.
+    public var inFlight: Int
+    /// When the oldest attempt in flight began (as far as the store knows).
+    public var inFlightSince: Date
 
-    public init(failures: Int, windowStartedAt: Date) {
+    public init(failures: Int, windowStartedAt: Date, inFlight: Int = 0, inFlightSince: Date? = nil) {
         self.failures = failures
         self.windowStartedAt = windowStartedAt
+        self.inFlight = inFlight
+        self.inFlightSince = inFlightSince ?? windowStartedAt
     }
+}
+
+/// How a login attempt ended, for ``SessionStore/endAttempt(key:at:window:outcome:)``.
+public enum LoginAttemptOutcome: Sendable, Hashable {
+    /// The password was wrong: one more failure.
+    case failed
+    /// The password was right: the key starts over (its failures are forgotten).
+    case succeeded
+    /// The attempt counts for nothing: it was not checked, or it succeeded on a key that keeps
+    /// its failures (a client address).
+    case withdrawn
 }

@@ -36,6 +36,13 @@ public struct SessionPolicy: Sendable, Hashable {
         self.retention = retention
     }
 
+    /// The activity granularity for an idle timeout when none is chosen: the smaller of 60 s
+    /// and a quarter of the idle timeout, so that a session's recorded activity is never more
+    /// than a quarter of its idle timeout behind.
+    public static func defaultActivityGranularity(idleTimeout: Duration) -> Duration {
+        min(.seconds(60), idleTimeout / 4)
+    }
+
     /// Problems that make the policy unusable, as sentences; empty when it is sound.
     public var problems: [String] {
         var problems: [String] = []
@@ -58,10 +65,24 @@ public struct LoginThrottlePolicy: Sendable, Hashable {
     public var maxFailuresPerClient: Int
     /// The counting window; a throttled caller may try again when its window ends.
     public var window: Duration
+    /// How long an attempt may wait for attempts in flight before it is refused with
+    /// `Retry-After: 1` (see ``PasswordLogin/login(username:password:clientAddress:metadata:credential:)``).
+    public var admissionWait: Duration
+    /// How long an attempt may stay in flight before it is taken for abandoned (its node died
+    /// while checking it) and no longer counted.
+    public var attemptTimeout: Duration
 
-    public init(maxFailuresPerAccount: Int = 5, maxFailuresPerClient: Int = 50, window: Duration = .seconds(15 * 60)) {
+    public init(
+        maxFailuresPerAccount: Int = 5,
+        maxFailuresPerClient: Int = 50,
+        window: Duration = .seconds(15 * 60),
+        admissionWait: Duration = .seconds(10),
+        attemptTimeout: Duration = .seconds(30)
+    ) {
         self.maxFailuresPerAccount = maxFailuresPerAccount
         self.maxFailuresPerClient = maxFailuresPerClient
         self.window = window
+        self.admissionWait = admissionWait
+        self.attemptTimeout = attemptTimeout
     }
 }

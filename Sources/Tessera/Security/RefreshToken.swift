@@ -5,8 +5,8 @@
 public struct RefreshToken: Sendable, Hashable, CustomStringConvertible {
     /// The prefix every refresh token starts with, for secret scanners.
     public static let prefix = "tsr_"
-    static let byteCount = 32
-    static let encodedLength = prefix.utf8.count + 43
+    static let byteCount = TokenSyntax.randomByteCount
+    static let encodedLength = prefix.utf8.count + TokenSyntax.encodedRandomCount
 
     /// The token as the client sends it.
     public let rawValue: String
@@ -18,9 +18,10 @@ public struct RefreshToken: Sendable, Hashable, CustomStringConvertible {
 
     /// Parses a token a client sent; `nil` when it is not shaped like one.
     public init?(_ text: some StringProtocol) {
-        guard text.utf8.count == Self.encodedLength, text.hasPrefix(Self.prefix) else { return nil }
-        guard Base64URL.decodedCount(text.dropFirst(Self.prefix.count)) == Self.byteCount else { return nil }
-        self.rawValue = String(text)
+        guard text.utf8.count == Self.encodedLength else { return nil }
+        var rawValue = String(text)
+        guard rawValue.withUTF8({ TokenSyntax.isWellFormed($0, prefix: Self.prefix.utf8) }) else { return nil }
+        self.rawValue = rawValue
     }
 
     private init(uncheckedRawValue: String) {

@@ -7,8 +7,8 @@ import Crypto
 public struct SessionToken: Sendable, Hashable, CustomStringConvertible {
     /// The prefix every session token starts with.
     public static let prefix = "tss_"
-    static let byteCount = 32
-    static let encodedLength = prefix.utf8.count + 43
+    static let byteCount = TokenSyntax.randomByteCount
+    static let encodedLength = prefix.utf8.count + TokenSyntax.encodedRandomCount
 
     /// The token as the client sends it.
     public let rawValue: String
@@ -23,11 +23,7 @@ public struct SessionToken: Sendable, Hashable, CustomStringConvertible {
         // On the bytes: every request presents one.
         guard text.utf8.count == Self.encodedLength else { return nil }
         var rawValue = String(text)
-        let valid = rawValue.withUTF8 { bytes in
-            bytes.starts(with: Self.prefix.utf8)
-                && Base64URL.decodedCount(bytes: UnsafeBufferPointer(rebasing: bytes[Self.prefix.utf8.count...])) == Self.byteCount
-        }
-        guard valid else { return nil }
+        guard rawValue.withUTF8({ TokenSyntax.isWellFormed($0, prefix: Self.prefix.utf8) }) else { return nil }
         self.rawValue = rawValue
     }
 

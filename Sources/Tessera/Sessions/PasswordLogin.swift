@@ -31,8 +31,17 @@ public struct PasswordLogin: Sendable {
 
     /// Checks the credentials and creates a new session (a new id and token on every login).
     ///
-    /// - Throws: `AUTH_1006` when the account or the client address is throttled, `AUTH_1001`
-    ///   when the credentials are wrong.
+    /// Each attempt takes a place on the account's counter and on the client address's before
+    /// its password is checked, and gives it back after. An attempt is checked only when the
+    /// failures so far and the attempts in flight (each of which may still fail) stay within
+    /// the limit; otherwise it waits for those in flight, up to
+    /// ``LoginThrottlePolicy/admissionWait``. So concurrent wrong passwords are held to the
+    /// limit exactly, and a right password is never refused because others were checked at
+    /// the same moment: it is refused only once the failures themselves reach the limit.
+    ///
+    /// - Throws: `AUTH_1006` when the account or the client address is throttled (or its
+    ///   attempts in flight did not end within the admission wait), `AUTH_1001` when the
+    ///   credentials are wrong.
     public func login(
         username: String,
         password: String,
@@ -41,34 +50,82 @@ public struct PasswordLogin: Sendable {
         credential: SessionManager.Credential = .sessionToken
     ) async throws -> Result {
         let store = self.sessions.store
-        let now = self.sessions.now
-        let keys = [Self.accountKey(username)] + (clientAddress.map { [Self.clientKey($0)] } ?? [])
-        let limits = [self.throttle.maxFailuresPerAccount, self.throttle.maxFailuresPerClient]
-        // While a window is full, attempts are refused at once: no password check, not counted.
-        for (key, limit) in zip(keys, limits) {
-            if let counter = try await store.throttleCounter(key: key), counter.failures >= limit, self.windowEnd(of: counter) > now {
-                throw TesseraError.throttled(retryAfter: self.secondsLeft(in: counter, now: now))
+        let account = (key: Self.accountKey(username), limit: self.throttle.maxFailuresPerAccount)
+        let client = clientAddress.map { (key: Self.clientKey($0), limit: self.throttle.maxFailuresPerClient) }
+        try await self.admit(key: account.key, limit: account.limit)
+        if let client {
+            do {
+                try await self.admit(key: client.key, limit: client.limit)
+            } catch {
+                try await self.end(account.key, .withdrawn)
+                throw error
             }
         }
-        // Every attempt is counted before its password is checked: of many concurrent attempts,
-        // all of which passed the check above, only those within the limit reach the password.
-        for (key, limit) in zip(keys, limits) {
-            let counter = try await store.recordFailure(key: key, at: now, window: self.throttle.window)
-            if counter.failures > limit {
-                throw TesseraError.throttled(retryAfter: self.secondsLeft(in: counter, now: now))
-            }
+        let user: User?
+        let matches: Bool
+        do {
+            user = try await store.user(username: username)
+            matches = try await self.hasher.verify(password, hash: user?.passwordHash ?? self.decoyHash)
+        } catch {
+            try await self.end(account.key, .withdrawn)
+            if let client { try await self.end(client.key, .withdrawn) }
+            throw error
         }
-
-        let user = try await store.user(username: username)
-        let matches = try await self.hasher.verify(password, hash: user?.passwordHash ?? self.decoyHash)
-        guard let user, matches else { throw TesseraError.invalidCredentials }
-        // A right password: the account starts over, and the client's attempt is taken back.
-        try await store.clearThrottle(key: keys[0])
-        for key in keys.dropFirst() {
-            try await store.withdrawFailure(key: key)
+        guard let user, matches else {
+            try await self.end(account.key, .failed)
+            if let client { try await self.end(client.key, .failed) }
+            throw TesseraError.invalidCredentials
         }
+        // A right password: the account starts over; the client address keeps its failures.
+        try await self.end(account.key, .succeeded)
+        if let client { try await self.end(client.key, .withdrawn) }
         let created = try await self.sessions.createSession(userID: user.id, metadata: metadata, credential: credential)
         return Result(user: user, session: created.session, token: created.token)
+    }
+
+    /// Takes an attempt's place on `key`'s counter: at once while the failures and the attempts
+    /// in flight leave room under `limit`, after the attempts in flight end otherwise.
+    /// - Throws: `AUTH_1006` once the failures alone reach `limit`, or when no place came free
+    ///   within the admission wait.
+    private func admit(key: String, limit: Int) async throws {
+        let store = self.sessions.store
+        let window = self.throttle.window
+        let giveUp = ContinuousClock.now + self.throttle.admissionWait
+        while true {
+            let now = self.sessions.now
+            // A read first, so that waiting attempts do not write while they wait.
+            let seen = try await store.throttleCounter(key: key).map { self.current($0, now: now) }
+            if let seen, seen.failures >= limit {
+                throw TesseraError.throttled(retryAfter: self.secondsLeft(in: seen, now: now))
+            }
+            if (seen?.failures ?? 0) + (seen?.inFlight ?? 0) < limit {
+                let counter = try await store.beginAttempt(key: key, at: now, window: window, staleAfter: self.throttle.attemptTimeout)
+                if counter.failures + counter.inFlight <= limit { return }
+                // Others took the room between the read and the write.
+                try await store.endAttempt(key: key, at: now, window: window, outcome: .withdrawn)
+                if counter.failures >= limit {
+                    throw TesseraError.throttled(retryAfter: self.secondsLeft(in: counter, now: now))
+                }
+            }
+            guard ContinuousClock.now < giveUp else {
+                // Attempts in flight have held the room for the whole wait: try again shortly.
+                throw TesseraError.throttled(retryAfter: 1)
+            }
+            try await Task.sleep(for: .milliseconds(Int.random(in: 10...40)))
+        }
+    }
+
+    private func end(_ key: String, _ outcome: LoginAttemptOutcome) async throws {
+        try await self.sessions.store.endAttempt(key: key, at: self.sessions.now, window: self.throttle.window, outcome: outcome)
+    }
+
+    /// `counter` as ``SessionStore/beginAttempt(key:at:window:staleAfter:)`` would see it at
+    /// `now`: no failures once its window has passed, no attempts in flight once they are stale.
+    private func current(_ counter: ThrottleCounter, now: Date) -> ThrottleCounter {
+        var counter = counter
+        if self.windowEnd(of: counter) <= now { counter.failures = 0 }
+        if counter.inFlightSince.addingTimeInterval(self.throttle.attemptTimeout.timeInterval) <= now { counter.inFlight = 0 }
+        return counter
     }
 
     private func secondsLeft(in counter: ThrottleCounter, now: Date) -> Int {

@@ -14,8 +14,8 @@ public struct SessionManager: Sendable {
     public let store: any SessionStore
     public let policy: SessionPolicy
     public let clock: any WallClock
-    /// The largest session data accepted, in bytes of JSON.
-    public let maxDataSize: Int
+    /// What session data may be: its size in bytes of JSON, its nesting, its objects and arrays.
+    public let dataLimits: JSONLimits
     /// Where activity goes when it is written in batches; `nil` writes it at once.
     public let activityBuffer: ActivityBuffer?
     /// Sessions read recently, so that most validations cost no store read; `nil` reads the
@@ -29,7 +29,8 @@ public struct SessionManager: Sendable {
     ///   - store: where sessions live
     ///   - policy: timeouts and activity granularity
     ///   - clock: the source of "now" (inject a ``ManualClock`` in tests)
-    ///   - maxDataSize: the largest session data accepted, in bytes of JSON (default 16 KiB)
+    ///   - dataLimits: what session data may be (default ``JSONLimits/sessionData``: 16 KiB, 32
+    ///     levels, 256 members per object, 1,000 elements per array)
     ///   - activityBuffer: buffer activity for an ``ActivityFlusher`` to write in batches; by
     ///     default each due activity write happens before the request is answered
     ///   - cache: a cache of validated sessions, kept current by a ``SessionChangeFeed``
@@ -38,7 +39,7 @@ public struct SessionManager: Sendable {
         store: any SessionStore,
         policy: SessionPolicy = .init(),
         clock: any WallClock = SystemClock(),
-        maxDataSize: Int = 16 * 1024,
+        dataLimits: JSONLimits = .sessionData,
         activityBuffer: ActivityBuffer? = nil,
         cache: SessionCache? = nil,
         groupCommit: Bool = false
@@ -46,7 +47,7 @@ public struct SessionManager: Sendable {
         self.store = store
         self.policy = policy
         self.clock = clock
-        self.maxDataSize = maxDataSize
+        self.dataLimits = dataLimits
         self.activityBuffer = activityBuffer
         self.cache = cache
         self.insertBatcher = groupCommit ? SessionInsertBatcher(store: store) : nil
@@ -78,7 +79,7 @@ public struct SessionManager: Sendable {
         metadata: SessionMetadata = .init(),
         credential: Credential = .sessionToken
     ) async throws -> NewSession {
-        try self.checkDataSize(data)
+        try self.checkData(data)
         let now = self.now
         let token = SessionToken.generate()
         let absolute = now.addingTimeInterval(self.policy.absoluteTimeout.timeInterval).truncatedToMilliseconds
@@ -246,7 +247,7 @@ public struct SessionManager: Sendable {
             throw TesseraError.versionConflict(current: session.dataVersion)
         }
         let merged = session.data.merging(patch: patch)
-        try self.checkDataSize(merged)
+        try self.checkData(merged)
         let version = try await self.store.updateSessionData(id: session.id, expectedVersion: expectedVersion, data: merged, at: self.now)
         self.cache?.invalidate(.session(id: session.id))
         guard let version else {
@@ -259,9 +260,15 @@ public struct SessionManager: Sendable {
         return updated
     }
 
-    private func checkDataSize(_ data: [String: JSONValue]) throws {
+    /// Refuses data past ``dataLimits``: `DATA_1002` when it is too large, `REQ_1007` when it is
+    /// nested too deeply or has too many members or elements.
+    private func checkData(_ data: [String: JSONValue]) throws {
         guard !data.isEmpty else { return }
-        let size = (try? JSONEncoder().encode(data).count) ?? Int.max
-        guard size <= self.maxDataSize else { throw TesseraError.dataTooLarge(limit: self.maxDataSize) }
+        do {
+            try self.dataLimits.check(.object(data))
+        } catch {
+            if error.kind == .tooLarge { throw TesseraError.dataTooLarge(limit: self.dataLimits.maxBytes) }
+            throw TesseraError.jsonLimitExceeded("Session data: \(error.detail).")
+        }
     }
 }

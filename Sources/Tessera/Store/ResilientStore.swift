@@ -229,13 +229,13 @@ public final class ResilientStore: SessionStore {
         try await self.run { try await $0.throttleCounter(key: key) }
     }
 
-    public func recordFailure(key: String, at now: Date, window: Duration) async throws -> ThrottleCounter {
-        try await self.run { try await $0.recordFailure(key: key, at: now, window: window) }
+    public func beginAttempt(key: String, at now: Date, window: Duration, staleAfter: Duration) async throws -> ThrottleCounter {
+        try await self.run { try await $0.beginAttempt(key: key, at: now, window: window, staleAfter: staleAfter) }
     }
 
-    public func withdrawFailure(key: String) async throws { try await self.run { try await $0.withdrawFailure(key: key) } }
-
-    public func clearThrottle(key: String) async throws { try await self.run { try await $0.clearThrottle(key: key) } }
+    public func endAttempt(key: String, at now: Date, window: Duration, outcome: LoginAttemptOutcome) async throws {
+        try await self.run { try await $0.endAttempt(key: key, at: now, window: window, outcome: outcome) }
+    }
 
     public func deleteThrottleCounters(startedBefore cutoff: Date) async throws -> Int {
         try await self.run { try await $0.deleteThrottleCounters(startedBefore: cutoff) }

@@ -113,18 +113,21 @@ public protocol SessionStore: Sendable {
     /// The failure counter for `key`, if any.
     func throttleCounter(key: String) async throws -> ThrottleCounter?
 
-    /// Adds one failure to `key`'s counter, starting a new window at `now` when the current one
-    /// began at or before `now - window`. Atomic: concurrent failures are all counted.
-    /// - Returns: the counter after the failure.
-    func recordFailure(key: String, at now: Date, window: Duration) async throws -> ThrottleCounter
+    /// Begins a login attempt on `key`'s counter, in one atomic step: starts a new window (no
+    /// failures) when the current one began at or before `now - window`; forgets attempts in
+    /// flight when the oldest began at or before `now - staleAfter` (their node died before it
+    /// ended them); counts this attempt in flight.
+    ///
+    /// Logins begin an attempt before they check the password and end it after, so that of many
+    /// concurrent attempts only as many as the limit leaves room for are checked at once (see
+    /// ``PasswordLogin``).
+    /// - Returns: the counter with this attempt counted in flight.
+    func beginAttempt(key: String, at now: Date, window: Duration, staleAfter: Duration) async throws -> ThrottleCounter
 
-    /// Takes back one failure of `key`'s counter, never going below zero; nothing when `key` has
-    /// no counter. Logins count an attempt before they check the password, so that concurrent
-    /// attempts cannot all pass the limit together, and take it back when the password was right.
-    func withdrawFailure(key: String) async throws
-
-    /// Forgets `key`'s failures.
-    func clearThrottle(key: String) async throws
+    /// Ends an attempt that ``beginAttempt(key:at:window:staleAfter:)`` began: it is no longer in
+    /// flight (never below zero), and `outcome` adds a failure (in a new window when the current
+    /// one began at or before `now - window`), forgets the failures, or leaves them.
+    func endAttempt(key: String, at now: Date, window: Duration, outcome: LoginAttemptOutcome) async throws
 
     /// Deletes counters whose window started before `cutoff`.
     func deleteThrottleCounters(startedBefore cutoff: Date) async throws -> Int

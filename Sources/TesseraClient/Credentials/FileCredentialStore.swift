@@ -49,9 +49,10 @@ public struct FileCredentialStore: CredentialStore {
         do {
             guard fchmod(descriptor, 0o600) == 0 else { throw Self.posixError("fchmod") }
             try data.withUnsafeBytes { buffer in
+                guard let base = buffer.baseAddress else { return }
                 var offset = 0
                 while offset < buffer.count {
-                    let written = write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
+                    let written = write(descriptor, base + offset, buffer.count - offset)
                     if written < 0 {
                         if errno == EINTR { continue }
                         throw Self.posixError("write")

@@ -21,42 +21,18 @@ extension HTTPFields {
         var authorization: HTTPField?
         for field in self where field.name == .authorization {
             guard authorization == nil else {
-                var joined = self[.authorization]!
-                return joined.withUTF8 { Self.bearerToken(in: $0) }
+                var joined = self[.authorization] ?? ""
+                return joined.withUTF8 { CredentialSyntax.bearerToken(in: $0) }
             }
             authorization = field
         }
-        return authorization?.withUnsafeBytesOfValue { Self.bearerToken(in: $0) }
-    }
-
-    private static func bearerToken(in bytes: UnsafeBufferPointer<UInt8>) -> String? {
-        var start = 0
-        for expected in "bearer".utf8 {
-            guard start < bytes.count, bytes[start] | 0x20 == expected else { return nil }
-            start += 1
-        }
-        guard start < bytes.count, bytes[start] == UInt8(ascii: " ") else { return nil }
-        while start < bytes.count, bytes[start] == UInt8(ascii: " ") || bytes[start] == UInt8(ascii: "\t") {
-            start += 1
-        }
-        var end = bytes.count
-        while end > start, bytes[end - 1] == UInt8(ascii: " ") || bytes[end - 1] == UInt8(ascii: "\t") {
-            end -= 1
-        }
-        guard start < end else { return nil }
-        return String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
+        return authorization?.withUnsafeBytesOfValue { CredentialSyntax.bearerToken(in: $0) }
     }
 
     /// The request's `X-Correlation-ID` when it is usable: 1 to 128 letters, digits and `-_.:`,
     /// so that a client cannot inject into logs.
     var usableCorrelationID: String? {
-        guard let value = self[.correlationID], (1...128).contains(value.utf8.count),
-            value.utf8.allSatisfy({ byte in
-                (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
-                    || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ".") || byte == UInt8(ascii: ":")
-            })
-        else { return nil }
-        return value
+        self[.correlationID].flatMap(CorrelationIDs.usable)
     }
 }
 
@@ -80,7 +56,18 @@ func makeCorrelationID() -> String {
     }
 }
 
-private enum CorrelationIDs {
+enum CorrelationIDs {
+    /// `value` when it may serve as a correlation id: 1 to 128 letters, digits and `-_.:`.
+    static func usable(_ value: String) -> String? {
+        guard (1...128).contains(value.utf8.count),
+            value.utf8.allSatisfy({ byte in
+                (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                    || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ".") || byte == UInt8(ascii: ":")
+            })
+        else { return nil }
+        return value
+    }
+
     static let prefix = Array(("req_" + Base64URL.encode(secureRandomBytes(count: 6)).prefix(6)).utf8)
     static let counter = Atomic<UInt64>(0)
 }

@@ -8,16 +8,16 @@ import Tessera
 enum IntrospectionRequest {
     static let limit = 8 * 1024
 
-    struct JSONBody: Decodable {
-        var token: String
-    }
+    static let form = "application/x-www-form-urlencoded"
 
     /// The token to introspect.
-    /// - Throws: `REQ_1002` for a body over 8 KiB, `REQ_1001` when there is no token.
+    /// - Throws: `REQ_1002` for a body over 8 KiB, `REQ_1001` when there is no token, `REQ_1008`
+    ///   for a body that is neither a form nor JSON.
     static func token(from request: Request) async throws -> String {
-        let isForm = request.headers[.contentType]?.lowercased().hasPrefix("application/x-www-form-urlencoded") ?? false
+        try JSONCoding.requireMediaType(of: request, in: [Self.form, JSONCoding.json])
+        let isForm = JSONCoding.mediaType(request.headers[.contentType] ?? "") == Self.form
         guard isForm else {
-            return try await JSONCoding.decode(JSONBody.self, from: request, limit: Self.limit).token
+            return try await JSONCoding.object(from: request, limit: Self.limit).string("token")
         }
         let buffer = try await JSONCoding.body(of: request, limit: Self.limit)
         guard let token = Self.formValue(named: "token", in: String(buffer: buffer)) else {

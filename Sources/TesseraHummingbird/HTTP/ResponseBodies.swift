@@ -3,6 +3,9 @@ import Tessera
 import TesseraTokens
 
 /// A session as clients see it. The token hash and the CSRF token are never part of it.
+///
+/// Responses write it with ``JSONWriter/session(_:current:)``; this `Encodable` form is the
+/// reference that writer is tested against.
 struct SessionBody: Encodable {
     var id: String
     var userId: String
@@ -31,37 +34,85 @@ struct SessionBody: Encodable {
 
 /// A subject as clients see it: a Tessera user has a username; a subject an application named
 /// has only its id.
-struct UserBody: Encodable {
+struct UserBody {
     var id: String
     var username: String?
+
+    func write(to writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.key("id")
+        writer.string(self.id)
+        if let username = self.username {
+            writer.key("username")
+            writer.string(username)
+        }
+        writer.endObject()
+    }
 }
 
-struct LoginResponse: Encodable {
-    var session: SessionBody
+/// The answer to a login in cookie mode.
+struct LoginResponse: JSONWritable {
+    var session: Session
     var user: UserBody
     var csrfToken: String
+
+    func write(to writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.key("csrfToken")
+        writer.string(self.csrfToken)
+        writer.key("session")
+        writer.session(self.session)
+        writer.key("user")
+        self.user.write(to: &writer)
+        writer.endObject()
+    }
 }
 
-struct WhoAmIResponse: Encodable {
-    var session: SessionBody
-    var user: UserBody
-    /// Only for cookie-authenticated callers, who need it for unsafe requests (for example after
-    /// a page reload).
-    var csrfToken: String?
-}
-
-struct CreatedSessionResponse: Encodable {
-    var session: SessionBody
+/// The answer to `POST /v1/sessions` in cookie mode: the token, shown once.
+struct CreatedSessionResponse: JSONWritable {
+    var session: Session
     var token: String
     var csrfToken: String
+
+    func write(to writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.key("csrfToken")
+        writer.string(self.csrfToken)
+        writer.key("session")
+        writer.session(self.session)
+        writer.key("token")
+        writer.string(self.token)
+        writer.endObject()
+    }
 }
 
-struct SessionResponse: Encodable {
-    var session: SessionBody
+/// One session.
+struct SessionResponse: JSONWritable {
+    var session: Session
+
+    func write(to writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.key("session")
+        writer.session(self.session)
+        writer.endObject()
+    }
 }
 
-struct SessionListResponse: Encodable {
-    var sessions: [SessionBody]
+/// The caller's sessions, the current one marked.
+struct SessionListResponse: JSONWritable {
+    var sessions: [Session]
+    var currentID: String
+
+    func write(to writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.key("sessions")
+        writer.beginArray()
+        for session in self.sessions {
+            writer.session(session, current: session.id == self.currentID)
+        }
+        writer.endArray()
+        writer.endObject()
+    }
 }
 
 struct RevokedCountResponse: Encodable {
@@ -73,20 +124,32 @@ struct StatusResponse: Encodable {
 }
 
 /// Token mode's answer to a login, a session creation and a refresh.
-struct TokenResponse: Encodable {
-    var accessToken: String
-    var tokenType = "Bearer"
-    var expiresIn: Int
-    var refreshToken: String
-    var session: SessionBody
+struct TokenResponse: JSONWritable {
+    var tokens: TokenService.Tokens
     var user: UserBody?
 
     init(_ tokens: TokenService.Tokens, user: UserBody?) {
-        self.accessToken = tokens.accessToken
-        self.expiresIn = tokens.expiresIn
-        self.refreshToken = tokens.refreshToken
-        self.session = SessionBody(tokens.session)
+        self.tokens = tokens
         self.user = user
+    }
+
+    func write(to writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.key("accessToken")
+        writer.string(self.tokens.accessToken)
+        writer.key("expiresIn")
+        writer.integer(self.tokens.expiresIn)
+        writer.key("refreshToken")
+        writer.string(self.tokens.refreshToken)
+        writer.key("session")
+        writer.session(self.tokens.session)
+        writer.key("tokenType")
+        writer.string("Bearer")
+        if let user = self.user {
+            writer.key("user")
+            user.write(to: &writer)
+        }
+        writer.endObject()
     }
 }
 

@@ -34,19 +34,9 @@ public struct SessionCookie: Sendable, Hashable {
     /// cookie into a dictionary: this runs on every browser request.
     public func token(in request: Request) -> String? {
         let name = self.name.utf8
-        for field in request.headers[values: .cookie] {
-            let bytes = field.utf8
-            var start = bytes.startIndex
-            while start < bytes.endIndex {
-                let end = bytes[start...].firstIndex(of: UInt8(ascii: ";")) ?? bytes.endIndex
-                var pair = bytes[start..<end]
-                while let first = pair.first, first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") { pair = pair.dropFirst() }
-                if pair.starts(with: name), pair.dropFirst(name.count).first == UInt8(ascii: "=") {
-                    var value = pair.dropFirst(name.count + 1)
-                    while let last = value.last, last == UInt8(ascii: " ") || last == UInt8(ascii: "\t") { value = value.dropLast() }
-                    return String(decoding: value, as: UTF8.self)
-                }
-                start = end < bytes.endIndex ? bytes.index(after: end) : end
+        for field in request.headers where field.name == .cookie {
+            if let value = field.withUnsafeBytesOfValue({ CredentialSyntax.cookie(named: name, in: $0) }) {
+                return value
             }
         }
         return nil

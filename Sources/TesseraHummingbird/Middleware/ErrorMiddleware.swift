@@ -1,5 +1,7 @@
 public import Hummingbird
 import Logging
+import NIOCore
+import NIOHTTP1
 public import Tessera
 
 /// Turns every error into Tessera's one JSON error shape:
@@ -35,6 +37,12 @@ public struct ErrorMiddleware<Context: CorrelatedRequestContext>: RouterMiddlewa
             return error
         case is StoreUnavailableError:
             return .storeUnavailable()
+        case let error as HTTPParserError:
+            // The body's framing broke (a bad chunk size, a connection closed mid-body): the
+            // client's fault, and the connection closes after this answer.
+            return .malformedRequest(RequestBoundaryHandler.sentence(for: error))
+        case let error as ChannelError where error == .ioOnClosedChannel || error == .eof || error == .inputClosed:
+            return .malformedRequest("The client closed the connection before its request was complete.")
         case let error as HTTPError:
             switch error.status {
             case .notFound: return .notFound("No such route.")
@@ -68,18 +76,27 @@ extension TesseraError: HTTPResponseError {
                 ? #"Bearer realm="tessera""#
                 : #"Bearer realm="tessera", error="invalid_token""#
         }
-        let body = ErrorBody(error: .init(code: self.code, message: self.message, reason: self.reason, correlationId: correlationID))
-        return Response(status: .init(code: self.statusCode), headers: headers, body: .init(byteBuffer: JSONCoding.encode(body)))
-    }
-}
-
-struct ErrorBody: Encodable {
-    struct Detail: Encodable {
-        var code: String
-        var message: String
-        var reason: String?
-        var correlationId: String
+        return Response(status: .init(code: self.statusCode), headers: headers, body: .init(byteBuffer: self.body(correlationID: correlationID)))
     }
 
-    var error: Detail
+    /// The error's JSON: `{"error":{"code","correlationId","message","reason"?}}`.
+    func body(correlationID: String) -> ByteBuffer {
+        var writer = JSONWriter(capacity: 160)
+        writer.beginObject()
+        writer.key("error")
+        writer.beginObject()
+        writer.key("code")
+        writer.string(self.code)
+        writer.key("correlationId")
+        writer.string(correlationID)
+        writer.key("message")
+        writer.string(self.message)
+        if let reason = self.reason {
+            writer.key("reason")
+            writer.string(reason)
+        }
+        writer.endObject()
+        writer.endObject()
+        return writer.buffer
+    }
 }

@@ -19,13 +19,19 @@ public import TesseraTokens
 ///     .get("me") { _, context in try context.requireSession().session.userID }
 /// ```
 ///
+/// A cookie-authenticated unsafe request must also come from an origin ``origins`` allows (the
+/// app's own by default): a foreign page cannot act with the browser's cookie even where it
+/// could learn the CSRF token.
+///
 /// Failures are Tessera errors (`AUTH_1002` with its reason, `AUTH_1003`, `AUTH_1004`,
-/// `AUTH_1008`). When a cookie carried a dead session, the answer also clears the cookie, so the
+/// `AUTH_1008`, `AUTH_1011`). When a cookie carried a dead session, the answer also clears the cookie, so the
 /// browser stops sending it. Every authenticated response carries `Cache-Control: no-store`.
 public struct TesseraAuthenticator<Context: SessionRequestContext>: RouterMiddleware {
     public let sessions: SessionManager
     public let cookie: SessionCookie
     public let tokens: TokenService?
+    /// The web origins cookie-authenticated unsafe requests may come from.
+    public let origins: OriginPolicy
     /// Whether the request's logger gets the session id (`session_id`) as metadata.
     public let logsSessionID: Bool
 
@@ -33,13 +39,22 @@ public struct TesseraAuthenticator<Context: SessionRequestContext>: RouterMiddle
     ///   - sessions: validates tokens
     ///   - cookie: the session cookie's settings
     ///   - tokens: validates access tokens; with `nil`, only session tokens are accepted
+    ///   - origins: the web origins cookie-authenticated unsafe requests may come from (the
+    ///     app's own by default)
     ///   - logsSessionID: put the session id on every log line the rest of the request writes
     ///     (which copies the logger's metadata once per request); Tessera's own service names
     ///     the session on the lines it writes instead
-    public init(sessions: SessionManager, cookie: SessionCookie = .init(), tokens: TokenService? = nil, logsSessionID: Bool = true) {
+    public init(
+        sessions: SessionManager,
+        cookie: SessionCookie = .init(),
+        tokens: TokenService? = nil,
+        origins: OriginPolicy = .sameOrigin,
+        logsSessionID: Bool = true
+    ) {
         self.sessions = sessions
         self.cookie = cookie
         self.tokens = tokens
+        self.origins = origins
         self.logsSessionID = logsSessionID
     }
 
@@ -58,6 +73,7 @@ public struct TesseraAuthenticator<Context: SessionRequestContext>: RouterMiddle
             return response
         }
         if source == .cookie, !request.method.isSafe {
+            guard self.origins.allows(request.head) else { throw TesseraError.originNotAllowed }
             guard let presented = request.headers[.csrfToken],
                 constantTimeEquals(presented.utf8, session.csrfToken.utf8)
             else { throw TesseraError.csrfFailed }

@@ -8,6 +8,9 @@ import TesseraUpstream
 
 /// The upstream pool's operations (service API key): report, lend a session, forward through one.
 extension TesseraHTTPService {
+    /// The segments of `/v1/upstreams/{name}/proxy` before the proxied path.
+    static let proxyPrefixSegments = 4
+
     /// The methods `…/proxy/{path}` forwards.
     static let proxiedMethods: [HTTPRequest.Method] = [.get, .head, .post, .put, .patch, .delete, .options]
 
@@ -60,7 +63,7 @@ extension TesseraHTTPService {
         for pool in self.upstreams.ordered {
             snapshots.append(await pool.snapshot())
         }
-        return Response.json(UpstreamListResponse(upstreams: snapshots))
+        return try Response.json(UpstreamListResponse(upstreams: snapshots))
     }
 
     @Sendable func lendUpstreamSession(_ request: Request, context: TesseraRequestContext) async throws -> Response {
@@ -80,7 +83,7 @@ extension TesseraHTTPService {
             )
         }
         context.logger.info("Lent an upstream session", metadata: ["upstream": .string(pool.name), "lease": .stringConvertible(lent.lease.leaseID)])
-        return Response.json(
+        return try Response.json(
             LentSessionResponse(
                 upstream: pool.name,
                 baseURL: pool.configuration.baseURL,
@@ -121,9 +124,15 @@ extension TesseraHTTPService {
 
     @Sendable func proxyUpstream(_ request: Request, context: TesseraRequestContext) async throws -> Response {
         let pool = try self.pool(context)
-        let rest = context.parameters.getCatchAll().joined(separator: "/")
-        var pathAndQuery = "/" + rest
-        if let query = request.uri.query, !query.isEmpty { pathAndQuery += "?" + query }
+        // From the raw request target, never the router's decoded parameters: the path is
+        // checked so that it stays below the upstream's base URL (`UpstreamPath`).
+        let pathAndQuery: String
+        do {
+            let segments = UpstreamPath.segments(of: request.uri.path, after: Self.proxyPrefixSegments) ?? []
+            pathAndQuery = try UpstreamPath(basePath: "", segments: segments, query: request.uri.query.map { Substring($0) }).pathAndQuery
+        } catch let error as UpstreamPathError {
+            throw TesseraError.invalidField(error.description)
+        }
         let body = try await JSONCoding.body(of: request, limit: pool.configuration.maxBodyBytes)
         var headers: [(name: String, value: String)] = []
         for field in request.headers where !Self.unforwardedRequestFields.contains(field.name.canonicalName) {

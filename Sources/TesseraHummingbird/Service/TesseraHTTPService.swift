@@ -21,17 +21,22 @@ public struct TesseraHTTPService: Sendable {
         /// How the correlation id reaches each request's log lines: `.metadataProvider` saves a
         /// logger copy per request, for loggers that carry ``CorrelationID/metadataProvider``.
         public var correlationIDLogging: CorrelationIDLogging
+        /// The web origins that may log browsers in and act with their session cookies (the
+        /// service's own, by default).
+        public var origins: OriginPolicy
 
         public init(
             cookie: SessionCookie = .init(),
             trustForwardedFor: Bool = false,
             requestLogLevel: Logger.Level? = .debug,
-            correlationIDLogging: CorrelationIDLogging = .loggerMetadata
+            correlationIDLogging: CorrelationIDLogging = .loggerMetadata,
+            origins: OriginPolicy = .sameOrigin
         ) {
             self.cookie = cookie
             self.trustForwardedFor = trustForwardedFor
             self.requestLogLevel = requestLogLevel
             self.correlationIDLogging = correlationIDLogging
+            self.origins = origins
         }
     }
 
@@ -107,10 +112,10 @@ public struct TesseraHTTPService: Sendable {
             router.add(middleware: LogRequestsMiddleware(level))
         }
 
-        router.get("/healthz") { _, _ in Response.json(StatusResponse(status: "ok")) }
+        router.get("/healthz") { _, _ in try Response.json(StatusResponse(status: "ok")) }
         router.get("/readyz") { _, _ in
             try await self.sessions.store.ping()
-            return Response.json(StatusResponse(status: "ready"))
+            return try Response.json(StatusResponse(status: "ready"))
         }
         router.get("/openapi.yaml") { _, _ in
             Response(
@@ -133,6 +138,7 @@ public struct TesseraHTTPService: Sendable {
                     sessions: self.sessions,
                     cookie: self.configuration.cookie,
                     tokens: self.tokens,
+                    origins: self.configuration.origins,
                     logsSessionID: false
                 )
             )
@@ -150,239 +156,6 @@ public struct TesseraHTTPService: Sendable {
             .post(use: self.introspect)
         self.addUpstreamRoutes(to: router)
         return router
-    }
-
-    // MARK: Login and logout
-
-    struct LoginRequest: Decodable {
-        var username: String
-        var password: String
-        var label: String?
-        var mode: String?
-    }
-
-    /// The token service, for the operations that exist only in token mode.
-    func requireTokens() throws -> TokenService {
-        guard let tokens = self.tokens else { throw TesseraError.notFound("Token mode is not enabled on this service.") }
-        return tokens
-    }
-
-    /// The token service for a request's `mode`, or `nil` for cookie mode.
-    func tokenService(mode: String?) throws -> TokenService? {
-        switch mode {
-        case nil, "cookie": return nil
-        case "token":
-            guard let tokens = self.tokens else { throw TesseraError.invalidField("Token mode is not enabled on this service.") }
-            return tokens
-        default: throw TesseraError.invalidField("The mode must be 'cookie' or 'token'.")
-        }
-    }
-
-    @Sendable func logIn(_ request: Request, context: TesseraRequestContext) async throws -> Response {
-        let body = try await JSONCoding.decode(LoginRequest.self, from: request, limit: 8 * 1024)
-        guard (1...256).contains(body.username.count) else { throw TesseraError.invalidField("The username must be 1 to 256 characters.") }
-        guard (1...1024).contains(body.password.utf8.count) else {
-            throw TesseraError.invalidField("The password must be 1 to 1024 bytes.")
-        }
-        let label = try Self.label(body.label)
-        let tokens = try self.tokenService(mode: body.mode)
-        let address = self.clientAddress(request, context: context)
-        let result = try await self.login.login(
-            username: body.username,
-            password: body.password,
-            clientAddress: address,
-            metadata: self.metadata(request, address: address, label: label),
-            credential: tokens == nil ? .sessionToken : .tokenMode
-        )
-        context.logger.info("Logged in", metadata: ["session_id": .string(result.session.id), "user_id": .string(result.user.id)])
-        if let tokens {
-            let issued = try await tokens.issueTokens(for: result.session)
-            return Response.json(TokenResponse(issued, user: UserBody(id: result.user.id, username: result.user.username)))
-        }
-        var response = Response.json(
-            LoginResponse(
-                session: SessionBody(result.session),
-                user: UserBody(id: result.user.id, username: result.user.username),
-                csrfToken: result.session.csrfToken
-            )
-        )
-        response.setCookie(self.configuration.cookie.cookie(token: result.token, session: result.session, now: self.sessions.clock.now))
-        return response
-    }
-
-    @Sendable func logOut(_ request: Request, context: TesseraRequestContext) async throws -> Response {
-        let current = try context.requireSession().session
-        try await self.sessions.revoke(sessionID: current.id, reason: "logout")
-        context.logger.info("Logged out", metadata: ["session_id": .string(current.id)])
-        var response = Response(status: .noContent)
-        response.setCookie(self.configuration.cookie.clearing())
-        return response
-    }
-
-    // MARK: The current session
-
-    @Sendable func whoAmI(_ request: Request, context: TesseraRequestContext) async throws -> Response {
-        let authenticated = try context.requireSession()
-        let username = try await self.usernames.username(of: authenticated.session.userID, in: self.sessions.store)
-        // The hot path: written directly, as JSONEncoder would write `WhoAmIResponse`.
-        var writer = JSONWriter()
-        writer.beginObject()
-        if authenticated.credential == .cookie {
-            writer.key("csrfToken")
-            writer.string(authenticated.session.csrfToken)
-        }
-        writer.key("session")
-        writer.session(authenticated.session)
-        writer.key("user")
-        writer.beginObject()
-        writer.key("id")
-        writer.string(authenticated.session.userID)
-        if let username {
-            writer.key("username")
-            writer.string(username)
-        }
-        writer.endObject()
-        writer.endObject()
-        return Response(
-            status: .ok,
-            // Cache-Control: no-store comes from the authenticator, as on every authenticated answer.
-            headers: [.contentType: "application/json; charset=utf-8", .eTag: Self.eTag(authenticated.session.dataVersion)],
-            body: .init(byteBuffer: writer.buffer)
-        )
-    }
-
-    @Sendable func updateData(_ request: Request, context: TesseraRequestContext) async throws -> Response {
-        let session = try context.requireSession().session
-        guard let ifMatch = request.headers[.ifMatch] else { throw TesseraError.preconditionRequired }
-        guard let version = Self.version(ifMatch: ifMatch) else {
-            throw TesseraError.invalidField("If-Match must be the data version you read, such as \"3\".")
-        }
-        let patch = try await JSONCoding.decode([String: JSONValue].self, from: request, limit: 32 * 1024)
-        let updated = try await self.sessions.updateData(of: session, expectedVersion: version, patch: patch)
-        return Response.json(SessionResponse(session: SessionBody(updated)), headers: [.eTag: Self.eTag(updated.dataVersion)])
-    }
-
-    // MARK: The caller's sessions
-
-    @Sendable func listSessions(_ request: Request, context: TesseraRequestContext) async throws -> Response {
-        let current = try context.requireSession().session
-        let sessions = try await self.sessions.activeSessions(userID: current.userID)
-        return Response.json(SessionListResponse(sessions: sessions.map { SessionBody($0, current: $0.id == current.id) }))
-    }
-
-    @Sendable func revokeSession(_ request: Request, context: TesseraRequestContext) async throws -> Response {
-        let current = try context.requireSession().session
-        let id = try context.parameters.require("id")
-        guard try await self.sessions.revoke(sessionID: id, ofUser: current.userID, reason: "user") else {
-            throw TesseraError.notFound("No active session with that id.")
-        }
-        context.logger.info("Revoked session", metadata: ["session_id": .string(current.id), "revoked_session_id": .string(id)])
-        var response = Response(status: .noContent)
-        if id == current.id {
-            response.setCookie(self.configuration.cookie.clearing())
-        }
-        return response
-    }
-
-    @Sendable func revokeSessions(_ request: Request, context: TesseraRequestContext) async throws -> Response {
-        let current = try context.requireSession().session
-        let scope = request.uri.queryParameters["scope"].map(String.init)
-        let revoked: Int
-        switch scope {
-        case "others":
-            revoked = try await self.sessions.revokeAll(userID: current.userID, keeping: current.id, reason: "user")
-        case "all":
-            revoked = try await self.sessions.revokeAll(userID: current.userID, reason: "user")
-        default:
-            throw TesseraError.invalidField("The scope parameter must be 'others' or 'all'.")
-        }
-        context.logger.info(
-            "Revoked sessions",
-            metadata: ["session_id": .string(current.id), "scope": .string(scope ?? ""), "count": "\(revoked)"]
-        )
-        var response = Response.json(RevokedCountResponse(revoked: revoked))
-        if scope == "all" {
-            response.setCookie(self.configuration.cookie.clearing())
-        }
-        return response
-    }
-
-    // MARK: Service-created sessions
-
-    struct CreateSessionRequest: Decodable {
-        var subject: String
-        var data: [String: JSONValue]?
-        var label: String?
-        var mode: String?
-    }
-
-    @Sendable func createSession(_ request: Request, context: TesseraRequestContext) async throws -> Response {
-        let body = try await JSONCoding.decode(CreateSessionRequest.self, from: request, limit: 32 * 1024)
-        guard (1...256).contains(body.subject.count) else { throw TesseraError.invalidField("The subject must be 1 to 256 characters.") }
-        let label = try Self.label(body.label)
-        let address = self.clientAddress(request, context: context)
-        if let tokens = try self.tokenService(mode: body.mode) {
-            let issued = try await tokens.createSession(
-                userID: body.subject,
-                data: body.data ?? [:],
-                metadata: self.metadata(request, address: address, label: label)
-            )
-            context.logger.info("Created token-mode session for a subject", metadata: ["session_id": .string(issued.session.id)])
-            return Response.json(
-                TokenResponse(issued, user: UserBody(id: body.subject, username: nil)),
-                status: .created,
-                headers: [.eTag: Self.eTag(issued.session.dataVersion)]
-            )
-        }
-        let created = try await self.sessions.createSession(
-            userID: body.subject,
-            data: body.data ?? [:],
-            metadata: self.metadata(request, address: address, label: label)
-        )
-        context.logger.info("Created session for a subject", metadata: ["session_id": .string(created.session.id)])
-        return Response.json(
-            CreatedSessionResponse(session: SessionBody(created.session), token: created.token.rawValue, csrfToken: created.session.csrfToken),
-            status: .created,
-            headers: [.eTag: Self.eTag(created.session.dataVersion)]
-        )
-    }
-
-    // MARK: Token mode
-
-    struct RefreshRequest: Decodable {
-        var refreshToken: String
-    }
-
-    @Sendable func refreshTokens(_ request: Request, context: TesseraRequestContext) async throws -> Response {
-        let tokens = try self.requireTokens()
-        let body = try await JSONCoding.decode(RefreshRequest.self, from: request, limit: 4 * 1024)
-        let issued: TokenService.Tokens
-        do {
-            issued = try await tokens.refresh(body.refreshToken)
-        } catch let error as TesseraError where error == .refreshTokenReused {
-            context.logger.warning("Refresh token reused after rotation; revoked its session")
-            throw error
-        }
-        context.logger.debug("Refreshed tokens", metadata: ["session_id": .string(issued.session.id)])
-        return Response.json(TokenResponse(issued, user: nil))
-    }
-
-    @Sendable func jwks(_ request: Request, context: TesseraRequestContext) async throws -> Response {
-        let tokens = try self.requireTokens()
-        // Verifiers may cache the set briefly; a key is published before the tokens it signs
-        // can reach them only within this time, so they should refetch on an unknown `kid`.
-        return Response(
-            status: .ok,
-            headers: [.contentType: "application/jwk-set+json", .cacheControl: "public, max-age=60"],
-            body: .init(byteBuffer: JSONCoding.encode(tokens.jwks()))
-        )
-    }
-
-    @Sendable func introspect(_ request: Request, context: TesseraRequestContext) async throws -> Response {
-        let tokens = try self.requireTokens()
-        let token = try await IntrospectionRequest.token(from: request)
-        let result = try await tokens.introspect(token)
-        return Response.json(IntrospectionResponse(result))
     }
 
     // MARK: Helpers
@@ -409,10 +182,7 @@ public struct TesseraHTTPService: Sendable {
 
     /// Reads `"3"`, `W/"3"` or `3`.
     static func version(ifMatch: String) -> Int? {
-        var text = Substring(ifMatch.trimmingCharacters(in: .whitespaces))
-        if text.hasPrefix("W/") { text = text.dropFirst(2) }
-        if text.hasPrefix("\""), text.hasSuffix("\""), text.count >= 2 { text = text.dropFirst().dropLast() }
-        guard let version = Int(text), version >= 0 else { return nil }
-        return version
+        var text = ifMatch
+        return text.withUTF8 { CredentialSyntax.dataVersion(ifMatch: $0) }
     }
 }

@@ -167,9 +167,8 @@ public actor UpstreamPool {
             if let until = self.rateLimitedUntil, until > now {
                 throw TesseraError.upstreamRateLimited(upstream: self.name, retryAfter: Self.seconds(until.timeIntervalSince(now)))
             }
-            if let id = self.pickIdle(now: now) {
-                let lease = self.lendSlot(id, now: now)
-                if now.timeIntervalSince(self.slots[id]!.lastCheckedAt) <= freshness {
+            if let id = self.pickIdle(now: now), let lease = self.lendSlot(id, now: now) {
+                if now.timeIntervalSince(self.slots[id]?.lastCheckedAt ?? .distantPast) <= freshness {
                     return lease
                 }
                 if try await self.healthCheck(lease) { return lease }
@@ -297,16 +296,19 @@ public actor UpstreamPool {
         return chosen?.key
     }
 
-    func lendSlot(_ id: Int, now: Date) -> UpstreamLease {
-        var slot = self.slots[id]!
+    /// Lends the idle slot `id`; `nil` when it has no session (``pickIdle(now:)`` picks only
+    /// slots that have one).
+    func lendSlot(_ id: Int, now: Date) -> UpstreamLease? {
+        guard var slot = self.slots[id], let connection = slot.connection else { return nil }
         let leaseID = self.nextLeaseID
         self.nextLeaseID += 1
+        let until = now.addingTimeInterval(self.configuration.leaseTimeout)
         slot.state = .lent
         slot.leaseID = leaseID
-        slot.leaseUntil = now.addingTimeInterval(self.configuration.leaseTimeout)
+        slot.leaseUntil = until
         self.slots[id] = slot
         self.counters.borrows += 1
-        return UpstreamLease(slotID: id, leaseID: leaseID, connection: slot.connection!, until: slot.leaseUntil!)
+        return UpstreamLease(slotID: id, leaseID: leaseID, connection: connection, until: until)
     }
 
     /// Sends the keep-alive request through `connection`: its verdict, and the failure when no
@@ -515,12 +517,13 @@ public actor UpstreamPool {
         }
         var probes: [(Int, UInt64, any UpstreamSessionConnection)] = []
         for (id, var slot) in due {
+            guard let connection = slot.connection else { continue }
             let leaseID = self.nextLeaseID
             self.nextLeaseID += 1
             slot.state = .probing
             slot.leaseID = leaseID
             self.slots[id] = slot
-            probes.append((id, leaseID, slot.connection!))
+            probes.append((id, leaseID, connection))
         }
         if !probes.isEmpty {
             let request = self.probeRequest

@@ -113,7 +113,7 @@ struct PhraseSet: Sendable {
                 while index < count {
                     let byte = Self.lowercased(bytes[index])
                     if starts[Int(byte)] {
-                        for phrase in self.byFirstByte[byte]! where phrase.count <= count - index {
+                        for phrase in self.byFirstByte[byte] ?? [] where phrase.count <= count - index {
                             var matched = 1
                             while matched < phrase.count && Self.lowercased(bytes[index + matched]) == phrase[matched] { matched += 1 }
                             if matched == phrase.count { return true }

@@ -1,27 +1,24 @@
 package import Foundation
-package import NIOCore
-package import Tessera
 
-/// Writes JSON bytes for the responses on the hot path (who am I), where `JSONEncoder` would
-/// build a tree of boxes and format every date through Foundation.
+/// Writes JSON bytes: session data for the stores, and the responses that carry sessions, where
+/// `JSONEncoder` would build a tree of boxes, format every date through Foundation, and refuse
+/// values nested past its own limit.
 ///
-/// It writes exactly what ``JSONCoding/encoder()`` would: keys sorted, dates in ISO 8601 UTC with
-/// milliseconds, no escaped slashes. A test compares the two on many inputs.
+/// It writes what the service's `JSONEncoder` would: keys sorted, dates in ISO 8601 UTC with
+/// milliseconds, no escaped slashes. A test compares the two on many inputs. It cannot fail:
+/// values are written with a work list rather than recursion, so no nesting exhausts the stack,
+/// and a number that JSON cannot spell (infinity, NaN) is written as `null`.
 package struct JSONWriter {
     /// The bytes are gathered in an array and copied into a `ByteBuffer` once, at the end: a
     /// `ByteBuffer` write per piece checks capacity, uniqueness and exclusive access each time,
     /// which cost more than the copy (a `perf` profile of who-am-I showed it).
-    private var bytes: [UInt8]
+    /// What was written.
+    package private(set) var bytes: [UInt8]
     private var needsComma = false
 
     package init(capacity: Int = 512) {
         self.bytes = []
         self.bytes.reserveCapacity(capacity)
-    }
-
-    /// What was written.
-    package var buffer: ByteBuffer {
-        ByteBuffer(bytes: self.bytes)
     }
 
     // MARK: Structure
@@ -111,10 +108,13 @@ package struct JSONWriter {
         self.needsComma = true
     }
 
-    /// A number as `JSONEncoder` writes a `Double`: whole numbers without a fraction.
+    /// A number as `JSONEncoder` writes a `Double`: whole numbers without a fraction; `null` for
+    /// infinity and NaN, which JSON cannot spell (no parsed value is one).
     package mutating func number(_ value: Double) {
         self.separate()
-        if value == 0 {
+        if !value.isFinite {
+            self.append("null")
+        } else if value == 0 {
             self.append(UInt8(ascii: "0"))
         } else {
             let text = value.description
@@ -195,28 +195,49 @@ package struct JSONWriter {
         }
     }
 
+    /// Writes `value`, objects with their keys sorted.
     package mutating func value(_ value: JSONValue) {
-        switch value {
-        case .null: self.null()
-        case .bool(let bool): self.bool(bool)
-        case .number(let number): self.number(number)
-        case .string(let string): self.string(string)
-        case .array(let array):
-            self.beginArray()
-            for element in array { self.value(element) }
-            self.endArray()
-        case .object(let object):
-            self.object(object)
+        // A work list instead of recursion: the depth of a value costs heap, never stack.
+        enum Step {
+            case value(JSONValue)
+            case key(String)
+            case endObject
+            case endArray
+        }
+        var steps: [Step] = [.value(value)]
+        while let step = steps.popLast() {
+            switch step {
+            case .key(let key): self.key(string: key)
+            case .endObject: self.endObject()
+            case .endArray: self.endArray()
+            case .value(.null): self.null()
+            case .value(.bool(let bool)): self.bool(bool)
+            case .value(.number(let number)): self.number(number)
+            case .value(.string(let string)): self.string(string)
+            case .value(.array(let elements)):
+                self.beginArray()
+                steps.append(.endArray)
+                for element in elements.reversed() { steps.append(.value(element)) }
+            case .value(.object(let members)):
+                self.beginObject()
+                steps.append(.endObject)
+                for (key, member) in members.sorted(by: { $0.key < $1.key }).reversed() {
+                    steps.append(.value(member))
+                    steps.append(.key(key))
+                }
+            }
         }
     }
 
+    /// Writes a JSON object, its keys sorted.
     package mutating func object(_ object: [String: JSONValue]) {
-        self.beginObject()
-        for key in object.keys.sorted() {
-            self.key(string: key)
-            self.value(object[key]!)
+        if object.isEmpty {
+            // Most sessions hold no data: no work list for them.
+            self.beginObject()
+            self.endObject()
+        } else {
+            self.value(.object(object))
         }
-        self.endObject()
     }
 
     // MARK: Bytes
@@ -260,46 +281,5 @@ extension JSONWriter {
         var writer = JSONWriter(capacity: 32)
         writer.date(date)
         return String(decoding: writer.bytes.dropFirst().dropLast(), as: UTF8.self)
-    }
-
-    /// A session as ``SessionBody`` encodes it.
-    package mutating func session(_ session: Session, current: Bool? = nil) {
-        self.beginObject()
-        self.key("absoluteExpiresAt")
-        self.date(session.absoluteExpiresAt)
-        self.key("createdAt")
-        self.date(session.createdAt)
-        if let current {
-            self.key("current")
-            self.bool(current)
-        }
-        self.key("data")
-        self.object(session.data)
-        self.key("dataVersion")
-        self.integer(session.dataVersion)
-        self.key("id")
-        self.string(session.id)
-        self.key("idleExpiresAt")
-        self.date(session.idleExpiresAt)
-        self.key("lastSeenAt")
-        self.date(session.lastSeenAt)
-        self.key("metadata")
-        self.beginObject()
-        if let ipAddress = session.metadata.ipAddress {
-            self.key("ipAddress")
-            self.string(ipAddress)
-        }
-        if let label = session.metadata.label {
-            self.key("label")
-            self.string(label)
-        }
-        if let userAgent = session.metadata.userAgent {
-            self.key("userAgent")
-            self.string(userAgent)
-        }
-        self.endObject()
-        self.key("userId")
-        self.string(session.userID)
-        self.endObject()
     }
 }

@@ -1,0 +1,105 @@
+import ArgumentParser
+import Foundation
+import Tessera
+import TesseraHummingbird
+
+/// `tessera serve`'s session timeouts.
+struct SessionOptions: ParsableArguments {
+    @Option(help: "End sessions after this much inactivity, e.g. 15m (env TESSERA_IDLE_TIMEOUT; default 15m).")
+    var idleTimeout: String?
+
+    @Option(help: "End sessions this long after login whatever happens, e.g. 160m (env TESSERA_ABSOLUTE_TIMEOUT; default 160m).")
+    var absoluteTimeout: String?
+
+    @Option(
+        help:
+            "Write a session's activity at most once per this window (env TESSERA_ACTIVITY_GRANULARITY; default the smaller of 60s and a quarter of the idle timeout)."
+    )
+    var activityGranularity: String?
+
+    /// The policy these options describe. Without an activity granularity of its own, the
+    /// granularity follows the idle timeout, so that any idle timeout works alone.
+    /// - Throws: `ValidationError` naming the options (and their values) that conflict.
+    func policy() throws -> SessionPolicy {
+        let idle = try Setting.duration(self.idleTimeout, env: "TESSERA_IDLE_TIMEOUT", option: "--idle-timeout", default: .seconds(15 * 60))
+        let absolute = try Setting.duration(
+            self.absoluteTimeout,
+            env: "TESSERA_ABSOLUTE_TIMEOUT",
+            option: "--absolute-timeout",
+            default: .seconds(160 * 60)
+        )
+        let granularity = try Setting.duration(
+            self.activityGranularity,
+            env: "TESSERA_ACTIVITY_GRANULARITY",
+            option: "--activity-granularity",
+            default: SessionPolicy.defaultActivityGranularity(idleTimeout: idle)
+        )
+        let policy = SessionPolicy(idleTimeout: idle, absoluteTimeout: absolute, activityGranularity: granularity)
+        if granularity >= idle {
+            throw ValidationError(
+                "\(Self.source("--activity-granularity", "TESSERA_ACTIVITY_GRANULARITY")) (\(granularity.humanReadable)) must be shorter than "
+                    + "\(Self.source("--idle-timeout", "TESSERA_IDLE_TIMEOUT")) (\(idle.humanReadable)); leave it out to derive it."
+            )
+        }
+        if let problem = policy.problems.first { throw ValidationError(problem) }
+        return policy
+    }
+
+    /// How a setting was given: by its flag, or by its environment variable.
+    static func source(_ option: String, _ env: String) -> String {
+        CommandLine.arguments.contains(where: { $0 == option || $0.hasPrefix(option + "=") }) || Setting.environment[env] == nil
+            ? option : env
+    }
+}
+
+/// `tessera serve`'s limits on connections and the origins browsers may act from.
+struct ConnectionOptions: ParsableArguments {
+    @Option(help: "How long a request's header may take to arrive (env TESSERA_HEADER_TIMEOUT; default 10s).")
+    var headerTimeout: String?
+
+    @Option(help: "How long a request's body may take to arrive (env TESSERA_BODY_TIMEOUT; default 30s).")
+    var bodyTimeout: String?
+
+    @Option(help: "How long an idle connection is kept open for its next request (env TESSERA_KEEP_ALIVE_TIMEOUT; default 60s).")
+    var keepAliveTimeout: String?
+
+    @Option(
+        help: """
+            Web origins besides the service's own from which browsers may log in and act with the session cookie, \
+            comma-separated, e.g. https://app.example.com (env TESSERA_ALLOWED_ORIGINS; default none).
+            """
+    )
+    var allowedOrigins: String?
+
+    /// The connection limits, with the largest body a route takes.
+    func limits(maxBodyBytes: Int) throws -> HTTPLimits {
+        let defaults = HTTPLimits()
+        return HTTPLimits(
+            idleTimeout: try Setting.duration(
+                self.keepAliveTimeout,
+                env: "TESSERA_KEEP_ALIVE_TIMEOUT",
+                option: "--keep-alive-timeout",
+                default: defaults.idleTimeout
+            ),
+            headerTimeout: try Setting.duration(
+                self.headerTimeout,
+                env: "TESSERA_HEADER_TIMEOUT",
+                option: "--header-timeout",
+                default: defaults.headerTimeout
+            ),
+            bodyTimeout: try Setting.duration(self.bodyTimeout, env: "TESSERA_BODY_TIMEOUT", option: "--body-timeout", default: defaults.bodyTimeout),
+            maxBodyBytes: max(defaults.maxBodyBytes, maxBodyBytes)
+        )
+    }
+
+    /// The origins browsers may act from.
+    func origins() throws -> OriginPolicy {
+        let list = Setting.string(self.allowedOrigins, env: "TESSERA_ALLOWED_ORIGINS", default: "")
+        let origins = list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        do {
+            return try OriginPolicy(allowedOrigins: origins)
+        } catch {
+            throw ValidationError("--allowed-origins (or TESSERA_ALLOWED_ORIGINS): \(error)")
+        }
+    }
+}

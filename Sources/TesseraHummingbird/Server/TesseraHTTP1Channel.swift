@@ -1,0 +1,62 @@
+public import HummingbirdCore
+public import Logging
+public import NIOCore
+import NIOHTTP1
+public import NIOHTTPTypes
+import NIOHTTPTypesHTTP1
+
+/// Hummingbird's HTTP/1.1 server channel with Tessera's connection guard: the pipeline of
+/// `HTTP1Channel` with ``RequestBoundaryHandler`` between the HTTP decoder and the conversion to
+/// HTTP types, so that deadlines, body limits, HTTP/1.0 and parser errors are handled before
+/// any route runs, and parser errors are answered in the one JSON error shape.
+///
+/// ```swift
+/// let app = Application(router: router, server: .tessera(limits: HTTPLimits()))
+/// ```
+public struct TesseraHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
+    public typealias Value = NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>
+
+    public let responder: HTTPChannelHandler.Responder
+    public let limits: HTTPLimits
+
+    public init(responder: @escaping HTTPChannelHandler.Responder, limits: HTTPLimits) {
+        self.responder = responder
+        self.limits = limits
+    }
+
+    public func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        channel.eventLoop.makeCompletedFuture {
+            let boundary = RequestBoundaryHandler(limits: self.limits, logger: logger)
+            let start = RequestStartHandler(boundary: boundary)
+            let operations = channel.pipeline.syncOperations
+            try operations.addHandler(start)
+            var decoderLimits = NIOHTTPDecoderLimitConfiguration()
+            decoderLimits.maxHeaderListSize = self.limits.maxHeaderBytes
+            decoderLimits.maxHeaderFieldSize = self.limits.maxHeaderBytes
+            try operations.configureHTTPServerPipeline(
+                withPipeliningAssistance: false,
+                // Parser errors are answered by the boundary handler, in the one JSON shape.
+                withErrorHandling: false,
+                withOutboundHeaderValidation: false,
+                withEncoderConfiguration: .init(),
+                withDecoderLimitConfiguration: decoderLimits
+            )
+            try operations.addHandler(boundary)
+            start.boundaryContext = try operations.context(handler: boundary)
+            try operations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+            try operations.addHandler(HTTPConnectionStateHandler(idleTimeout: nil, logger: logger))
+            return try NIOAsyncChannel(wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
+        }
+    }
+
+    public func handle(value asyncChannel: Value, logger: Logger) async {
+        await self.handleHTTP(asyncChannel: asyncChannel, logger: logger)
+    }
+}
+
+extension HTTPServerBuilder {
+    /// An HTTP/1.1 server guarded by ``TesseraHTTP1Channel``.
+    public static func tessera(limits: HTTPLimits = .init()) -> HTTPServerBuilder {
+        .init { responder in TesseraHTTP1Channel(responder: responder, limits: limits) }
+    }
+}

@@ -1,0 +1,106 @@
+import AsyncHTTPClient
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import Synchronization
+import Tessera
+import TesseraHummingbird
+import TesseraTestSupport
+import TesseraUpstream
+import Testing
+
+/// Proxied paths stay below the upstream's base path, whatever the raw request target says.
+@Suite(.heavy) struct ProxyPathTests {
+    /// A site under `/app` that logs in anyone and records the raw target of every request.
+    final class RecordingSite: Sendable {
+        let targets = Mutex<[String]>([])
+
+        var router: Router<BasicRequestContext> {
+            let router = Router()
+            router.post("/app/login") { _, _ in
+                var response = Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "welcome")))
+                response.headers[.setCookie] = "SESSID=s1; Path=/"
+                return response
+            }
+            router.get("/app/ping") { _, _ in "pong" }
+            router.get("/app/**") { request, _ in
+                let target = request.uri.path + (request.uri.query.map { "?" + $0 } ?? "")
+                self.targets.withLock { $0.append(target) }
+                return "seen \(target)"
+            }
+            return router
+        }
+
+        var seen: [String] { self.targets.withLock { $0 } }
+    }
+
+    static func withProxy(_ body: @Sendable (_ port: Int, _ site: RecordingSite) async throws -> Void) async throws {
+        let site = RecordingSite()
+        try await oneAtATime {
+            try await serve(site.router) { siteURL in
+                let configuration = UpstreamConfiguration(
+                    name: "portal",
+                    baseURL: siteURL + "/app",
+                    login: .init(path: "/login", fields: ["user": .init(value: "alice")], success: .init(cookie: "SESSID")),
+                    pool: .init(min: 1, max: 1),
+                    keepAlive: .init(path: "/ping", interval: 20)
+                )
+                let client = HTTPUpstreamSessionFactory.makeHTTPClient()
+                var logger = Logger(label: "tessera.proxy-tests")
+                logger.logLevel = .error
+                let pool = UpstreamPool(
+                    configuration: configuration,
+                    factory: try HTTPUpstreamSessionFactory(configuration: configuration, client: client),
+                    logger: logger
+                )
+                let directory = TemporaryDirectory()
+                let sessions = SessionManager(store: try directory.sqliteStore())
+                let service = TesseraHTTPService(
+                    login: try await PasswordLogin(sessions: sessions, hasher: BcryptPasswordHasher(cost: 4)),
+                    serviceKey: ServiceAPIKey(key: UpstreamHTTPTests.serviceKey),
+                    upstreams: UpstreamPools(pools: [pool])
+                )
+                try await running({
+                    try await serve(service.buildRouter()) { tesseraURL in
+                        let port = try #require(Int(tesseraURL.split(separator: ":").last ?? ""))
+                        try await body(port, site)
+                    }
+                }) {
+                    await pool.shutdown()
+                    try? await client.shutdown()
+                }
+            }
+        }
+    }
+
+    static func get(_ target: String, port: Int) async throws -> RawHTTP.Answer {
+        try await RawHTTP.exchange(
+            port: port,
+            "GET /v1/upstreams/portal/proxy/\(target) HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(UpstreamHTTPTests.serviceKey)\r\nConnection: close\r\n\r\n"
+        )
+    }
+
+    @Test func pathsThatWouldClimbOutOfTheBasePathAreRefusedAndNeverSent() async throws {
+        try await Self.withProxy { port, site in
+            for target in [
+                "../../v1/session", "%2e%2e/%2E%2E/v1/session", "..%2f..%2fv1/session", "a/./b", ".%2e/x", "bookings/%ff?q=1", "a%00b", "x%zz",
+            ] {
+                let answer = try await Self.get(target, port: port)
+                #expect(answer.status == 400, "\(target): \(answer.text.prefix(300))")
+                #expect(answer.errorCode == "REQ_1003", "\(target)")
+            }
+            #expect(site.seen.isEmpty, "the site saw \(site.seen)")
+        }
+    }
+
+    @Test func ordinaryPathsArriveBelowTheBasePathAsTheClientWroteThem() async throws {
+        try await Self.withProxy { port, site in
+            for target in ["bookings/42?q=1", "a%2Bb/c+d?x=%ff&y=1", "trailing/", "caf%C3%A9/%E2%9C%93"] {
+                let answer = try await Self.get(target, port: port)
+                #expect(answer.status == 200, "\(target): \(answer.text.prefix(300))")
+            }
+            #expect(site.seen == ["/app/bookings/42?q=1", "/app/a%2Bb/c+d?x=%ff&y=1", "/app/trailing/", "/app/caf%C3%A9/%E2%9C%93"])
+        }
+    }
+}
