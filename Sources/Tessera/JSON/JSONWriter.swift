@@ -221,7 +221,9 @@ package struct JSONWriter {
             case .value(.object(let members)):
                 self.beginObject()
                 steps.append(.endObject)
-                for (key, member) in members.sorted(by: { $0.key < $1.key }).reversed() {
+                // By UTF-8 bytes, as JSONEncoder's `.sortedKeys` sorts: `<` compares normalized
+                // strings, which orders a key with a combining mark elsewhere.
+                for (key, member) in members.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }).reversed() {
                     steps.append(.value(member))
                     steps.append(.key(key))
                 }

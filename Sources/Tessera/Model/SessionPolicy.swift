@@ -71,18 +71,23 @@ public struct LoginThrottlePolicy: Sendable, Hashable {
     /// How long an attempt may stay in flight before it is taken for abandoned (its node died
     /// while checking it) and no longer counted.
     public var attemptTimeout: Duration
+    /// How many attempts of one process may wait for a place on one key at once; more are
+    /// refused with `Retry-After: 1` at once (they would only wait in line).
+    public var maxWaitingPerKey: Int
 
     public init(
         maxFailuresPerAccount: Int = 5,
         maxFailuresPerClient: Int = 50,
         window: Duration = .seconds(15 * 60),
         admissionWait: Duration = .seconds(10),
-        attemptTimeout: Duration = .seconds(30)
+        attemptTimeout: Duration = .seconds(30),
+        maxWaitingPerKey: Int = 64
     ) {
         self.maxFailuresPerAccount = maxFailuresPerAccount
         self.maxFailuresPerClient = maxFailuresPerClient
         self.window = window
         self.admissionWait = admissionWait
         self.attemptTimeout = attemptTimeout
+        self.maxWaitingPerKey = max(0, maxWaitingPerKey)
     }
 }

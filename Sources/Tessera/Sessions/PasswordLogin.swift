@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Logs users in with a username and password, throttling failed attempts per account and per
 /// client address through the store, so every node sees the same counts.
@@ -10,6 +11,9 @@ public struct PasswordLogin: Sendable {
     public let hasher: any PasswordHasher
     public let throttle: LoginThrottlePolicy
     private let decoyHash: String
+    /// Attempts of this process waiting for a place, per key: bounded, so that a flood of
+    /// concurrent attempts on one account cannot turn into a flood of store reads.
+    private let waiting = WaitingAttempts()
 
     /// - Parameters:
     ///   - sessions: creates the session of a successful login
@@ -91,6 +95,9 @@ public struct PasswordLogin: Sendable {
         let store = self.sessions.store
         let window = self.throttle.window
         let giveUp = ContinuousClock.now + self.throttle.admissionWait
+        var pause = Duration.milliseconds(10)
+        var isWaiting = false
+        defer { if isWaiting { self.waiting.leave(key) } }
         while true {
             let now = self.sessions.now
             // A read first, so that waiting attempts do not write while they wait.
@@ -107,11 +114,15 @@ public struct PasswordLogin: Sendable {
                     throw TesseraError.throttled(retryAfter: self.secondsLeft(in: counter, now: now))
                 }
             }
-            guard ContinuousClock.now < giveUp else {
-                // Attempts in flight have held the room for the whole wait: try again shortly.
-                throw TesseraError.throttled(retryAfter: 1)
+            if !isWaiting {
+                // Past the bound of waiting attempts, or once the wait is over: try again shortly.
+                guard self.waiting.enter(key, limit: self.throttle.maxWaitingPerKey) else { throw TesseraError.throttled(retryAfter: 1) }
+                isWaiting = true
             }
-            try await Task.sleep(for: .milliseconds(Int.random(in: 10...40)))
+            guard ContinuousClock.now < giveUp else { throw TesseraError.throttled(retryAfter: 1) }
+            // Jittered, growing pauses: a password check takes tens to hundreds of milliseconds.
+            try await Task.sleep(for: pause * Double.random(in: 0.5...1.5))
+            pause = min(pause * 2, .milliseconds(200))
         }
     }
 
@@ -138,4 +149,26 @@ public struct PasswordLogin: Sendable {
 
     static func accountKey(_ username: String) -> String { "account:" + username.lowercased() }
     static func clientKey(_ address: String) -> String { "client:" + address }
+}
+
+/// How many attempts of this process wait for a place, per throttling key.
+final class WaitingAttempts: Sendable {
+    private let counts = Mutex<[String: Int]>([:])
+
+    /// Counts one more waiting attempt on `key`, unless `limit` already wait.
+    func enter(_ key: String, limit: Int) -> Bool {
+        self.counts.withLock { counts in
+            let count = counts[key, default: 0]
+            guard count < limit else { return false }
+            counts[key] = count + 1
+            return true
+        }
+    }
+
+    func leave(_ key: String) {
+        self.counts.withLock { counts in
+            let count = counts[key, default: 0] - 1
+            counts[key] = count > 0 ? count : nil
+        }
+    }
 }

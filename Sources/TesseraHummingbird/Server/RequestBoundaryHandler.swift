@@ -57,7 +57,12 @@ final class RequestBoundaryHandler: ChannelDuplexHandler, RemovableChannelHandle
     private var closeAfterResponse = false
     private var closing = false
     private var lastVersion = HTTPVersion.http1_1
-    private var timer: Scheduled<Void>?
+    /// When the current phase's time runs out, and what happens then.
+    private var deadline: (at: NIODeadline, linger: Bool)?
+    /// Checks ``deadline`` at a fixed interval. Requests only move the deadline (a store), so the
+    /// request path schedules and cancels no timer.
+    private var tick: Scheduled<Void>?
+    private var started = false
 
     init(limits: HTTPLimits, logger: Logger) {
         self.limits = limits
@@ -70,21 +75,50 @@ final class RequestBoundaryHandler: ChannelDuplexHandler, RemovableChannelHandle
     // MARK: Lifecycle
 
     func handlerAdded(context: ChannelHandlerContext) {
-        if context.channel.isActive { self.arm(self.limits.idleTimeout, context: context) }
+        if context.channel.isActive { self.start(context: context) }
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        self.arm(self.limits.idleTimeout, context: context)
+        self.start(context: context)
         context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        self.disarm()
+        self.stop()
         context.fireChannelInactive()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        self.disarm()
+        self.stop()
+    }
+
+    /// Starts the connection's deadlines: the first is the keep-alive one.
+    private func start(context: ChannelHandlerContext) {
+        guard !self.started else { return }
+        self.started = true
+        self.arm(self.limits.idleTimeout, context: context)
+        self.scheduleTick(context: context)
+    }
+
+    private func scheduleTick(context: ChannelHandlerContext) {
+        let interval = TimeAmount(Self.tickInterval(for: self.limits))
+        self.tick = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: interval) {
+            guard self.tick != nil else { return }
+            self.checkDeadline(context: context)
+            if self.tick != nil { self.scheduleTick(context: context) }
+        }
+    }
+
+    private func stop() {
+        self.tick?.cancel()
+        self.tick = nil
+        self.deadline = nil
+    }
+
+    /// How often deadlines are checked: a quarter of the shortest, at most a second, so that a
+    /// deadline is kept to within a quarter of itself (and a second).
+    static func tickInterval(for limits: HTTPLimits) -> Duration {
+        max(.milliseconds(10), min(.seconds(1), min(limits.idleTimeout, limits.headerTimeout, limits.bodyTimeout) / 4))
     }
 
     /// Called by ``RequestStartHandler`` when bytes arrive: the first byte of a request starts
@@ -239,27 +273,30 @@ final class RequestBoundaryHandler: ChannelDuplexHandler, RemovableChannelHandle
             // A lingering close: stop writing, but read (and drop) what the client is still
             // sending for a moment, so that the answer reaches it instead of a reset.
             context.close(mode: .output, promise: nil)
-            self.arm(Self.linger, context: context) { context.close(promise: nil) }
+            self.arm(Self.linger, context: context, linger: true)
         }
     }
 
     /// How long a refused connection reads on after its answer before it closes.
     static let linger = Duration.seconds(2)
 
-    /// Runs `action` (by default the deadline's verdict) after `timeout`, replacing the
-    /// deadline set before.
-    private func arm(_ timeout: Duration, context: ChannelHandlerContext, action: (() -> Void)? = nil) {
-        self.timer?.cancel()
-        let nanoseconds = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
-        self.timer = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: .nanoseconds(nanoseconds)) {
-            self.timer = nil
-            if let action { action() } else { self.timedOut(context: context) }
-        }
+    /// Sets the current phase's deadline `timeout` from now (a lingering close's, with `linger`).
+    private func arm(_ timeout: Duration, context: ChannelHandlerContext, linger: Bool = false) {
+        self.deadline = (context.eventLoop.now + TimeAmount(timeout), linger)
     }
 
     private func disarm() {
-        self.timer?.cancel()
-        self.timer = nil
+        self.deadline = nil
+    }
+
+    private func checkDeadline(context: ChannelHandlerContext) {
+        guard let deadline = self.deadline, context.eventLoop.now >= deadline.at else { return }
+        self.deadline = nil
+        if deadline.linger {
+            context.close(promise: nil)
+        } else {
+            self.timedOut(context: context)
+        }
     }
 
     private func timedOut(context: ChannelHandlerContext) {
