@@ -584,7 +584,7 @@ public final class PostgresSessionStore: SessionStore, SessionChangeNotifier, Se
                 VALUES (\(user.id), \(user.username), \(user.passwordHash), \(user.createdAt.millisecondsSince1970))
                 """
             )
-        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
+        } catch let error as StoreError where error.isUniqueViolation {
             throw UserExistsError(username: user.username)
         }
     }
@@ -667,7 +667,7 @@ public final class PostgresSessionStore: SessionStore, SessionChangeNotifier, Se
     func perform<T>(_ body: (PostgresClient) async throws -> T) async throws -> T {
         do {
             return try await body(self.client)
-        } catch let error as PSQLError {
+        } catch {
             throw Self.mapped(error)
         }
     }
@@ -703,20 +703,43 @@ public final class PostgresSessionStore: SessionStore, SessionChangeNotifier, Se
         return query
     }
 
+    /// Errors that mean "the store cannot serve now" become ``StoreUnavailableError``; other
+    /// PostgreSQL errors ``StoreError``, and a value that does not decode ``StoredDataError``:
+    /// errors whose descriptions are safe to log (a server error's detail can quote the values
+    /// of a row, a decoding error's debug description the stored bytes). An error inside a
+    /// transaction counts as the worst of its parts.
+    static func mapped(_ error: any Error) -> any Error {
+        switch error {
+        case let error as PSQLError:
+            return Self.mapped(error)
+        case let error as PostgresTransactionError:
+            let parts = [error.beginError, error.closureError, error.commitError, error.rollbackError].compactMap { $0 }.map(Self.mapped)
+            if let unavailable = parts.first(where: { $0 is StoreUnavailableError }) { return unavailable }
+            return parts.first ?? StoreError(reason: "a PostgreSQL transaction failed")
+        case let error as PostgresDecodingError:
+            return StoredDataError(what: "row", reason: "the column '\(error.columnName)' does not hold the type this version of Tessera keeps in it")
+        default:
+            // Tessera's own errors, and cancellation.
+            return error
+        }
+    }
+
     static func mapped(_ error: PSQLError) -> any Error {
         switch error.code {
         case .server:
             let state = error.serverInfo?[.sqlState] ?? ""
+            let reason = "PostgreSQL \(state): \(error.serverInfo?[.message] ?? "")"
             // Connection failures (08), serialization and deadlock (40), resources (53),
             // operator intervention such as a shutting-down server (57).
             if ["08", "40", "53", "57"].contains(String(state.prefix(2))) {
-                return StoreUnavailableError(underlying: "PostgreSQL \(state): \(error.serverInfo?[.message] ?? "")")
+                return StoreUnavailableError(underlying: reason)
             }
-            return error
+            // The message names the constraint, never the values (those are in the detail).
+            return StoreError(reason: reason, isUniqueViolation: state == "23505")
         case .connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown, .poolClosed, .queryCancelled:
             return StoreUnavailableError(underlying: "PostgreSQL \(error.code)")
         default:
-            return error
+            return StoreError(reason: "PostgreSQL \(error.code)")
         }
     }
 

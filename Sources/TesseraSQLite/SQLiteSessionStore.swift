@@ -399,7 +399,7 @@ public final class SQLiteSessionStore: SessionStore {
                     arguments: [user.id, user.username, user.passwordHash, user.createdAt.millisecondsSince1970]
                 )
             }
-        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
+        } catch let error as StoreError where error.isUniqueViolation {
             throw UserExistsError(username: user.username)
         }
     }
@@ -500,15 +500,25 @@ public final class SQLiteSessionStore: SessionStore {
         }
     }
 
-    /// Errors that mean "the store cannot serve now" become ``StoreUnavailableError``; others
-    /// pass through.
+    /// Errors that mean "the store cannot serve now" become ``StoreUnavailableError``; other
+    /// SQLite errors ``StoreError``, and a row that does not decode ``StoredDataError``: errors
+    /// whose descriptions are safe to log (GRDB's decoding errors print the whole row, CSRF token
+    /// and data included).
     static func mapped(_ error: any Error) -> any Error {
-        guard let error = error as? DatabaseError else { return error }
-        switch error.resultCode {
-        case .SQLITE_BUSY, .SQLITE_LOCKED, .SQLITE_IOERR, .SQLITE_FULL, .SQLITE_CANTOPEN, .SQLITE_PROTOCOL, .SQLITE_NOMEM,
-            .SQLITE_READONLY, .SQLITE_PERM:
-            return StoreUnavailableError(underlying: "SQLite \(error.resultCode): \(error.message ?? "")")
+        switch error {
+        case let error as DatabaseError:
+            let reason = "SQLite \(error.resultCode): \(error.message ?? "")"
+            switch error.resultCode {
+            case .SQLITE_BUSY, .SQLITE_LOCKED, .SQLITE_IOERR, .SQLITE_FULL, .SQLITE_CANTOPEN, .SQLITE_PROTOCOL, .SQLITE_NOMEM,
+                .SQLITE_READONLY, .SQLITE_PERM:
+                return StoreUnavailableError(underlying: reason)
+            default:
+                return StoreError(reason: reason, isUniqueViolation: error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE)
+            }
+        case is RowDecodingError:
+            return StoredDataError(what: "row", reason: "a column does not hold the type this version of Tessera keeps in it")
         default:
+            // Tessera's own errors, thrown by the code that reads the rows.
             return error
         }
     }

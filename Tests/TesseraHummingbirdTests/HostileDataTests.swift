@@ -69,8 +69,11 @@ import TesseraTestSupport
         let server = try await HostileServer(arguments: ["--cache-size", "0"])
         let deep = try await server.createSession(subject: "deep")
         let broken = try await server.createSession(subject: "broken")
+        let mistyped = try await server.createSession(subject: "mistyped")
         let deepToken = try #require(deep.token)
         let brokenToken = try #require(broken.token)
+        let mistypedToken = try #require(mistyped.token)
+        let mistypedCSRF = try #require(mistyped.reply.json["csrfToken"] as? String)
         // What an older build could store (nested 500 deep, past today's limit), and a row whose
         // data is not JSON at all, written into the file the running service uses.
         let database = try DatabaseQueue(path: server.dataDirectory + "/tessera.sqlite")
@@ -80,6 +83,7 @@ import TesseraTestSupport
                 arguments: [#"{"old":\#(HostileServer.nested(500))}"#]
             )
             try db.execute(sql: "UPDATE sessions SET data = '{\"a\":' WHERE user_id = 'broken'")
+            try db.execute(sql: "UPDATE sessions SET data_version = 'not a number' WHERE user_id = 'mistyped'")
         }
         try await database.close()
 
@@ -120,8 +124,13 @@ import TesseraTestSupport
         let brokenRead = try await server.send(.GET, "/v1/session", headers: [("Authorization", "Bearer \(brokenToken)")])
         #expect(brokenRead.status == 500)
         #expect(brokenRead.errorCode == "SRV_1000")
+        // A column of the wrong type: the driver's error would print the whole row.
+        let mistypedRead = try await server.send(.GET, "/v1/session", headers: [("Authorization", "Bearer \(mistypedToken)")])
+        #expect(mistypedRead.status == 500)
         // The log says what failed, never the stored value.
-        #expect(server.errorLines.allSatisfy { $0.contains("session data cannot be read") && !$0.contains(#"{\"a\":"#) })
+        #expect(server.errorLines.count >= 2)
+        #expect(server.errorLines.allSatisfy { $0.contains("cannot be read") && !$0.contains(#"{\"a\":"#) })
+        #expect(!server.output.contains(mistypedCSRF))
         #expect(try await server.stillServes())
     }
 

@@ -249,16 +249,3 @@ extension TesseraError {
         ]
     }
 }
-
-/// An error a store raises when it cannot be reached or fails transiently. The service maps it
-/// to `503 STORE_UNAVAILABLE`.
-public struct StoreUnavailableError: Error, Sendable, CustomStringConvertible {
-    /// What failed, for the log (never sent to clients).
-    public var underlying: String
-
-    public init(underlying: String) {
-        self.underlying = underlying
-    }
-
-    public var description: String { "store unavailable: \(self.underlying)" }
-}

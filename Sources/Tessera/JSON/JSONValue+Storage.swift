@@ -18,19 +18,3 @@ extension [String: JSONValue] {
         }
     }
 }
-
-/// A stored value that cannot be read back. It says nothing about the store's availability: the
-/// store answered, and the same row will fail the same way, so it is that request's error alone.
-public struct StoredDataError: Error, Sendable, CustomStringConvertible {
-    /// What could not be read, such as `session data`.
-    public var what: String
-    /// Why, never the stored value itself.
-    public var reason: String
-
-    public init(what: String, reason: String) {
-        self.what = what
-        self.reason = reason
-    }
-
-    public var description: String { "The stored \(self.what) cannot be read: \(self.reason)" }
-}

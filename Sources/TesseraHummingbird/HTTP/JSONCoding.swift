@@ -117,7 +117,7 @@ package struct JSONFields: Sendable {
 
 /// A response value that `JSONEncoder` refused (a number JSON cannot spell, say). The service
 /// answers `500 SRV_1000`; the log names the type alone, never the value, which may hold secrets.
-package struct ResponseEncodingError: Error, CustomStringConvertible {
+package struct ResponseEncodingError: LoggableError {
     package var type: String
     package var description: String { "A \(self.type) response could not be encoded as JSON." }
 }

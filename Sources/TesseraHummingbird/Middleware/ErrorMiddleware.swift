@@ -24,7 +24,10 @@ public struct ErrorMiddleware<Context: CorrelatedRequestContext>: RouterMiddlewa
     static func response(for error: any Error, correlationID: String, logger: Logger) throws -> Response {
         let tesseraError = Self.tesseraError(for: error)
         if tesseraError.statusCode >= 500 {
-            logger.error("Request failed", metadata: ["code": .string(tesseraError.code), "error": .string(String(reflecting: error))])
+            // Only errors that promise a safe description are described: others (a driver's, a
+            // decoder's) can quote stored values or what the request sent.
+            let described = (error as? any LoggableError).map(\.description) ?? "an error of type \(type(of: error))"
+            logger.error("Request failed", metadata: ["code": .string(tesseraError.code), "error": .string(described)])
         } else {
             logger.debug("Request refused", metadata: ["code": .string(tesseraError.code)])
         }
