@@ -292,6 +292,10 @@ import TesseraTestSupport
         (#"[1,2]"#, "REQ_1001"),
         (#"{"username":"","password":"x"}"#, "REQ_1003"),
         (#"{"username":"alice","password":""}"#, "REQ_1003"),
+        // Lengths count Unicode scalars, as the document's maxLength does: 60 characters of two
+        // scalars each are 120, past the label's 100.
+        (#"{"username":"alice","password":"x","label":"\#(String(repeating: "e\u{301}", count: 60))"}"#, "REQ_1003"),
+        (#"{"username":"\#(String(repeating: "e\u{301}", count: 129))","password":"x"}"#, "REQ_1003"),
     ])
     func malformedLoginBodiesAreRefusedWithACode(body: String, code: String) async throws {
         let harness = try await ServiceHarness()

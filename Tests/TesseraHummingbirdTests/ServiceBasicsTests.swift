@@ -80,7 +80,8 @@ import TesseraTestSupport
             let (notFound, notFoundBody) = try await client.json("/v1/nothing-here")
             #expect(notFound.status == .notFound && notFoundBody.errorCode == "REQ_1004")
             let (wrongMethod, wrongMethodBody) = try await client.json("/v1/login", method: .get)
-            #expect(wrongMethod.status == .notFound && wrongMethodBody.errorCode == "REQ_1004")
+            #expect(wrongMethod.status == .methodNotAllowed && wrongMethodBody.errorCode == "REQ_1006")
+            #expect(wrongMethod.headers[.allow] == "POST")
             for body in [notFoundBody, wrongMethodBody] {
                 let error = try #require(body["error"] as? [String: Any])
                 #expect(Set(error.keys).isSubset(of: ["code", "message", "reason", "correlationId"]))
@@ -90,6 +91,25 @@ import TesseraTestSupport
             #expect(malformed.status == .badRequest)
             #expect(raw.errorCode == "REQ_1001")
             #expect(malformed.headers[.contentType] == "application/json; charset=utf-8")
+        }
+    }
+
+    @Test func aServedPathWithAnotherMethodIs405WithAllowAndHeadFollowsGet() async throws {
+        let harness = try await ServiceHarness()
+        try await harness.test { client in
+            for (path, method, allow) in [
+                ("/healthz", HTTPRequest.Method.delete, "GET, HEAD"), ("/v1/sessions", .put, "POST, GET, HEAD, DELETE"),
+                ("/v1/sessions/ses_x", .patch, "DELETE"), ("/v1/upstreams/portal/proxy/a/b", .trace, "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"),
+            ] {
+                let (response, body) = try await client.json(path, method: method)
+                #expect(response.status == .methodNotAllowed, "\(method) \(path)")
+                #expect(body.errorCode == "REQ_1006")
+                #expect(response.headers[.allow] == allow, "\(method) \(path)")
+            }
+            let head = try await client.execute(uri: "/healthz", method: .head)
+            #expect(head.status == .ok)
+            #expect(head.body.readableBytes == 0)
+            #expect(head.headers[.contentLength] == "15")
         }
     }
 

@@ -37,14 +37,19 @@ public enum JSONParser {
 /// The parser's state: a position in the bytes and the containers open around it.
 private struct Reader {
     enum Container {
-        case array([JSONValue])
-        case object([String: JSONValue], key: String)
+        case array
+        case object
     }
 
     let bytes: UnsafeBufferPointer<UInt8>
     let limits: JSONLimits
     var index = 0
+    /// The containers open, innermost last; their contents are on `arrays` and `objects`, where
+    /// each value is appended in place (a container popped, appended to and pushed back would
+    /// copy its elements at every value: quadratic in a container's length).
     var open: [Container] = []
+    var arrays: [[JSONValue]] = []
+    var objects: [(members: [String: JSONValue], key: String)] = []
 
     init(bytes: UnsafeBufferPointer<UInt8>, limits: JSONLimits) {
         self.bytes = bytes
@@ -68,7 +73,8 @@ private struct Reader {
                 try self.enter()
                 self.skipWhitespace()
                 guard try self.peek() == UInt8(ascii: "}") else {
-                    self.open.append(.object([:], key: try self.memberKey()))
+                    self.objects.append(([:], key: try self.memberKey()))
+                    self.open.append(.object)
                     continue nextValue
                 }
                 self.index += 1
@@ -77,7 +83,8 @@ private struct Reader {
                 try self.enter()
                 self.skipWhitespace()
                 guard try self.peek() == UInt8(ascii: "]") else {
-                    self.open.append(.array([]))
+                    self.arrays.append([])
+                    self.open.append(.array)
                     continue nextValue
                 }
                 self.index += 1
@@ -87,12 +94,13 @@ private struct Reader {
             }
             // Hand the value to the containers it completes, innermost first, until one of them
             // goes on with another value.
-            while let container = self.open.popLast() {
+            while let container = self.open.last {
                 self.skipWhitespace()
                 switch container {
-                case .array(var elements):
-                    elements.append(completed)
-                    guard elements.count <= self.limits.maxElements else {
+                case .array:
+                    let innermost = self.arrays.count - 1
+                    self.arrays[innermost].append(completed)
+                    guard self.arrays[innermost].count <= self.limits.maxElements else {
                         throw JSONParseError(
                             .tooManyElements,
                             at: self.index,
@@ -102,19 +110,21 @@ private struct Reader {
                     }
                     switch try self.next() {
                     case UInt8(ascii: ","):
-                        self.open.append(.array(elements))
                         self.skipWhitespace()
                         continue nextValue
                     case UInt8(ascii: "]"):
-                        completed = .array(elements)
+                        self.open.removeLast()
+                        completed = .array(self.arrays.removeLast())
                     default:
                         throw self.syntax("expected ',' or ']' in an array", back: 1)
                     }
-                case .object(var members, let key):
-                    guard members.updateValue(completed, forKey: key) == nil else {
+                case .object:
+                    let innermost = self.objects.count - 1
+                    let key = self.objects[innermost].key
+                    guard self.objects[innermost].members.updateValue(completed, forKey: key) == nil else {
                         throw JSONParseError(.duplicateKey, at: self.index, "an object names the same key twice")
                     }
-                    guard members.count <= self.limits.maxMembers else {
+                    guard self.objects[innermost].members.count <= self.limits.maxMembers else {
                         throw JSONParseError(
                             .tooManyMembers,
                             at: self.index,
@@ -125,10 +135,11 @@ private struct Reader {
                     switch try self.next() {
                     case UInt8(ascii: ","):
                         self.skipWhitespace()
-                        self.open.append(.object(members, key: try self.memberKey()))
+                        self.objects[innermost].key = try self.memberKey()
                         continue nextValue
                     case UInt8(ascii: "}"):
-                        completed = .object(members)
+                        self.open.removeLast()
+                        completed = .object(self.objects.removeLast().members)
                     default:
                         throw self.syntax("expected ',' or '}' in an object", back: 1)
                     }

@@ -27,7 +27,14 @@ public struct ErrorMiddleware<Context: CorrelatedRequestContext>: RouterMiddlewa
             // Only errors that promise a safe description are described: others (a driver's, a
             // decoder's) can quote stored values or what the request sent.
             let described = (error as? any LoggableError).map(\.description) ?? "an error of type \(type(of: error))"
-            logger.error("Request failed", metadata: ["code": .string(tesseraError.code), "error": .string(described)])
+            let metadata: Logger.Metadata = ["code": .string(tesseraError.code), "error": .string(described)]
+            // A failure of the service itself is an error; a store or an upstream site that
+            // cannot serve now (502, 503) is the operator's warning, answered honestly already.
+            if tesseraError.statusCode == 500 {
+                logger.error("Request failed", metadata: metadata)
+            } else {
+                logger.warning("Request not served", metadata: metadata)
+            }
         } else {
             logger.debug("Request refused", metadata: ["code": .string(tesseraError.code)])
         }

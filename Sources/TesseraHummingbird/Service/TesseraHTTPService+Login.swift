@@ -30,7 +30,7 @@ extension TesseraHTTPService {
         let body = try await JSONCoding.object(from: request, limit: 8 * 1024)
         let username = try body.string("username")
         let password = try body.string("password")
-        guard (1...256).contains(username.count) else { throw TesseraError.invalidField("The username must be 1 to 256 characters.") }
+        guard (1...256).contains(username.unicodeScalars.count) else { throw TesseraError.invalidField("The username must be 1 to 256 characters.") }
         guard (1...1024).contains(password.utf8.count) else {
             throw TesseraError.invalidField("The password must be 1 to 1024 bytes.")
         }

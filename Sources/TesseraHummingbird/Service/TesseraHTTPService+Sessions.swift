@@ -90,7 +90,7 @@ extension TesseraHTTPService {
     @Sendable func createSession(_ request: Request, context: TesseraRequestContext) async throws -> Response {
         let body = try await JSONCoding.object(from: request, limit: 32 * 1024)
         let subject = try body.string("subject")
-        guard (1...256).contains(subject.count) else { throw TesseraError.invalidField("The subject must be 1 to 256 characters.") }
+        guard (1...256).contains(subject.unicodeScalars.count) else { throw TesseraError.invalidField("The subject must be 1 to 256 characters.") }
         let data = try body.optionalObject("data") ?? [:]
         let label = try Self.label(try body.optionalString("label"))
         let address = self.clientAddress(request, context: context)

@@ -104,10 +104,12 @@ public struct TesseraHTTPService: Sendable {
 
     /// The router of the whole API.
     public func buildRouter() -> Router<TesseraRequestContext> {
-        let router = Router(context: TesseraRequestContext.self)
+        // HEAD is served wherever GET is (RFC 9110), with GET's headers and no body.
+        let router = Router(context: TesseraRequestContext.self, options: .autoGenerateHeadEndpoints)
         // The correlation middleware also turns errors into the one JSON shape, as
         // ErrorMiddleware would (applications that mount the authenticator use that one).
         router.add(middleware: CorrelationIDMiddleware(logging: self.configuration.correlationIDLogging))
+        router.add(middleware: AllowedMethodsMiddleware(operations: Self.operations))
         if let level = self.configuration.requestLogLevel {
             router.add(middleware: LogRequestsMiddleware(level))
         }
@@ -163,18 +165,21 @@ public struct TesseraHTTPService: Sendable {
     func clientAddress(_ request: Request, context: TesseraRequestContext) -> String? {
         if self.configuration.trustForwardedFor, let forwarded = request.headers[.forwardedFor] {
             let first = forwarded.split(separator: ",").first.map { $0.trimmingCharacters(in: .whitespaces) }
-            if let first, !first.isEmpty, first.count <= 64 { return first }
+            if let first, !first.isEmpty, first.unicodeScalars.count <= 64 { return first }
         }
         return context.remoteAddress?.ipAddress
     }
 
     func metadata(_ request: Request, address: String?, label: String?) -> SessionMetadata {
-        SessionMetadata(ipAddress: address, userAgent: request.headers[.userAgent].map { String($0.prefix(256)) }, label: label)
+        // Lengths in Unicode scalars, as JSON Schema's maxLength counts them (a character can
+        // hold many: "e" and a combining accent are one).
+        let userAgent = request.headers[.userAgent].map { String(String.UnicodeScalarView($0.unicodeScalars.prefix(256))) }
+        return SessionMetadata(ipAddress: address, userAgent: userAgent, label: label)
     }
 
     static func label(_ label: String?) throws -> String? {
         guard let label else { return nil }
-        guard label.count <= 100 else { throw TesseraError.invalidField("The label may be at most 100 characters.") }
+        guard label.unicodeScalars.count <= 100 else { throw TesseraError.invalidField("The label may be at most 100 characters.") }
         return label
     }
 
