@@ -25,6 +25,30 @@ import TesseraUpstream
             maxUses: 500
         """
 
+    /// Inputs the fuzzer found (`Fuzz/Regressions/upstreams-file/`): each is refused with a
+    /// sentence, none traps or expands without bound.
+    @Test func filesTheFuzzerFoundAreRefusedWithASentence() throws {
+        let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fuzz/Regressions/upstreams-file")
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted()
+        #expect(names.count >= 3)
+        for name in names {
+            let data = try Data(contentsOf: directory.appendingPathComponent(name))
+            for json in [false, true] {
+                #expect(throws: UpstreamConfigurationError.self, "\(name)") { try UpstreamsFile.decode(data, json: json) }
+            }
+        }
+        // A mapping key that is not a string, and a duration past any use.
+        #expect(throws: UpstreamConfigurationError.self) { try UpstreamsFile.decode(Data("upstreams: []\nx: {[a]: b}".utf8), json: false) }
+        let infinite = Self.yaml.replacingOccurrences(of: "maxUses: 500", with: "maxUses: 500\n    borrowTimeout: .inf")
+        do {
+            _ = try UpstreamsFile.decode(Data(infinite.utf8), json: false)
+            Issue.record("an infinite borrowTimeout was accepted")
+        } catch let error as UpstreamConfigurationError {
+            #expect(error.message.contains("borrowTimeout must be a number of seconds no larger than"))
+        }
+    }
+
     @Test func aYAMLFileDecodesWithDefaultsForWhatItLeavesOut() throws {
         let file = try UpstreamsFile.decode(Data(Self.yaml.utf8), json: false)
         let portal = try #require(file.upstreams.first)

@@ -122,6 +122,9 @@ public struct UpstreamConfiguration: Sendable, Codable, Equatable {
         self.accounts.isEmpty ? [Account(name: "default", fields: [:])] : self.accounts
     }
 
+    /// The longest duration a field may name: a year, in seconds.
+    static let longestDuration: Double = 365 * 86400
+
     /// Checks what decoding cannot: names, URLs, ranges. Throws ``UpstreamConfigurationError``.
     public func validate() throws {
         func fail(_ message: String) -> UpstreamConfigurationError { .init(upstream: self.name, message: message) }
@@ -142,6 +145,16 @@ public struct UpstreamConfiguration: Sendable, Codable, Equatable {
         guard ["form", "json"].contains(self.login.encoding) else { throw fail("login.encoding must be 'form' or 'json'") }
         guard self.pool.min >= 0, self.pool.max >= 1, self.pool.min <= self.pool.max, self.pool.max <= 256 else {
             throw fail("pool sizes must satisfy 0 <= min <= max, 1 <= max <= 256")
+        }
+        // Every duration is finite and at most a year: the pool turns them into whole
+        // milliseconds and seconds, which infinity or 1e300 would overflow.
+        let durations: [(String, Double)] = [
+            ("keepAlive.interval", self.keepAlive.interval), ("maxAge", self.maxAge), ("healthFreshness", self.healthFreshness),
+            ("borrowTimeout", self.borrowTimeout), ("leaseTimeout", self.leaseTimeout), ("requestTimeout", self.requestTimeout),
+            ("backoff.initial", self.backoff.initial), ("backoff.maximum", self.backoff.maximum), ("backoff.breakerOpen", self.backoff.breakerOpen),
+        ]
+        for (field, seconds) in durations where !(seconds.isFinite && seconds <= Self.longestDuration) {
+            throw fail("\(field) must be a number of seconds no larger than \(Int(Self.longestDuration)) (a year)")
         }
         guard self.keepAlive.interval >= 1 else { throw fail("keepAlive.interval must be at least 1 second") }
         guard self.maxAge >= 5 else { throw fail("maxAge must be at least 5 seconds") }

@@ -84,32 +84,37 @@ public struct UpstreamsFile: Sendable, Codable, Equatable {
     ]
 
     /// The first key of the file that the schema does not know, as `path: message`.
+    ///
+    /// It walks only the parts the schema names, on YAML's node tree (`Yams.compose`), never on a
+    /// tree with aliases expanded: a few hundred bytes of nested aliases expand to gigabytes.
     static func unknownKey(in data: Data, json: Bool) -> String? {
-        let root: Any?
+        let root: ConfigurationTree?
         if json {
-            root = try? JSONSerialization.jsonObject(with: data)
+            root = (try? JSONSerialization.jsonObject(with: data)).map(ConfigurationTree.json)
         } else {
-            root = String(data: data, encoding: .utf8).flatMap { try? Yams.load(yaml: $0) }
+            root = String(data: data, encoding: .utf8).flatMap { try? Yams.compose(yaml: $0) }.map(ConfigurationTree.yaml)
         }
-        func check(_ value: Any?, as part: String, at path: String) -> String? {
-            guard let object = value as? [String: Any], let allowed = Self.schema[part] else { return nil }
-            if let key = object.keys.sorted().first(where: { !allowed.contains($0) }) {
-                return "\(path.isEmpty ? "the top level" : path): unknown key '\(key)' (known: \(allowed.sorted().joined(separator: ", ")))"
+        func check(_ value: ConfigurationTree?, as part: String, at path: String) -> String? {
+            guard let value, let keys = value.keys, let allowed = Self.schema[part] else { return nil }
+            let place = path.isEmpty ? "the top level" : path
+            guard let keys = keys else { return "\(place): a key that is not a string" }
+            if let key = keys.sorted().first(where: { !allowed.contains($0) }) {
+                return "\(place): unknown key '\(key)' (known: \(allowed.sorted().joined(separator: ", ")))"
             }
             let children: [(String, String)] = [
                 ("login", "login"), ("expiry", "expiry"), ("blocked", "blocked"), ("pool", "pool"), ("keepAlive", "keepAlive"),
                 ("backoff", "backoff"), ("success", "success"), ("formToken", "formToken"),
             ]
             for (key, childPart) in children {
-                if let problem = check(object[key], as: childPart, at: path.isEmpty ? key : "\(path).\(key)") { return problem }
+                if let problem = check(value[key], as: childPart, at: path.isEmpty ? key : "\(path).\(key)") { return problem }
             }
-            if let fields = object["fields"] as? [String: Any] {
-                for (name, field) in fields.sorted(by: { $0.key < $1.key }) {
-                    if let problem = check(field, as: "field", at: "\(path).fields.\(name)") { return problem }
+            if let fields = value["fields"], let names = fields.keys, let names {
+                for name in names.sorted() {
+                    if let problem = check(fields[name], as: "field", at: "\(path).fields.\(name)") { return problem }
                 }
             }
             for (key, itemPart) in [("upstreams", "upstream"), ("accounts", "account")] {
-                for (index, item) in ((object[key] as? [Any]) ?? []).enumerated() {
+                for (index, item) in (value[key]?.items ?? []).enumerated() {
                     let itemPath = path.isEmpty ? "\(key)[\(index)]" : "\(path).\(key)[\(index)]"
                     if let problem = check(item, as: itemPart, at: itemPath) { return problem }
                 }
@@ -130,6 +135,46 @@ public struct UpstreamsFile: Sendable, Codable, Equatable {
         case .valueNotFound(_, let context): return "\(path(context)): a value is missing"
         case .dataCorrupted(let context): return "\(path(context)): \(context.debugDescription)"
         @unknown default: return "\(error)"
+        }
+    }
+}
+
+/// A parsed upstreams file, YAML or JSON, as the unknown-key check reads it: mappings and
+/// sequences, visited only where it looks.
+enum ConfigurationTree {
+    case yaml(Node)
+    case json(Any)
+
+    /// The keys of a mapping: `nil` when this is no mapping, `.some(nil)` when a key is not a
+    /// string.
+    var keys: [String]?? {
+        switch self {
+        case .yaml(let node):
+            guard let mapping = node.mapping else { return nil }
+            var keys: [String] = []
+            for key in mapping.keys {
+                guard let scalar = key.scalar else { return .some(nil) }
+                keys.append(scalar.string)
+            }
+            return .some(keys)
+        case .json(let value):
+            guard let object = value as? [String: Any] else { return nil }
+            return .some(Array(object.keys))
+        }
+    }
+
+    subscript(key: String) -> ConfigurationTree? {
+        switch self {
+        case .yaml(let node): return node.mapping?[key].map(ConfigurationTree.yaml)
+        case .json(let value): return (value as? [String: Any])?[key].map(ConfigurationTree.json)
+        }
+    }
+
+    /// The items of a sequence, or `nil` when this is no sequence.
+    var items: [ConfigurationTree]? {
+        switch self {
+        case .yaml(let node): return node.sequence.map { $0.map(ConfigurationTree.yaml) }
+        case .json(let value): return (value as? [Any])?.map(ConfigurationTree.json)
         }
     }
 }

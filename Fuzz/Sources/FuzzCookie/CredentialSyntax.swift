@@ -1,0 +1,1 @@
+../../../Sources/TesseraHummingbird/HTTP/CredentialSyntax.swift

@@ -1,0 +1,1 @@
+../../../Sources/Tessera/JSON/JSONValue.swift

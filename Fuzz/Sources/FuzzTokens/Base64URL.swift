@@ -1,0 +1,1 @@
+../../../Sources/Tessera/Security/Base64URL.swift

@@ -1,0 +1,1 @@
+../../../Sources/Tessera/Security/TokenSyntax.swift

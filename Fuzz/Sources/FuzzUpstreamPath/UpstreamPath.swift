@@ -1,0 +1,1 @@
+../../../Sources/TesseraUpstream/HTTP/UpstreamPath.swift
