@@ -13,9 +13,13 @@ package struct JSONWriter {
     /// `ByteBuffer` write per piece checks capacity, uniqueness and exclusive access each time,
     /// which cost more than the copy (a `perf` profile of who-am-I showed it).
     /// What was written.
-    package private(set) var bytes: [UInt8]
-    private var needsComma = false
+    ///
+    /// The writer's small methods are `@inlinable`: the responses that use it are written in
+    /// another module, and a call per piece across it would cost more than the piece.
+    package var bytes: [UInt8]
+    @usableFromInline var needsComma = false
 
+    @inlinable
     package init(capacity: Int = 512) {
         self.bytes = []
         self.bytes.reserveCapacity(capacity)
@@ -23,23 +27,27 @@ package struct JSONWriter {
 
     // MARK: Structure
 
+    @inlinable
     package mutating func beginObject() {
         self.separate()
         self.append(UInt8(ascii: "{"))
         self.needsComma = false
     }
 
+    @inlinable
     package mutating func endObject() {
         self.append(UInt8(ascii: "}"))
         self.needsComma = true
     }
 
+    @inlinable
     package mutating func beginArray() {
         self.separate()
         self.append(UInt8(ascii: "["))
         self.needsComma = false
     }
 
+    @inlinable
     package mutating func endArray() {
         self.append(UInt8(ascii: "]"))
         self.needsComma = true
@@ -47,6 +55,7 @@ package struct JSONWriter {
 
     /// Writes `"key":`; the value follows.
     /// A key the program spells, which needs no escaping (it is checked in debug builds).
+    @inlinable
     package mutating func key(_ key: StaticString) {
         self.separate()
         assert(key.withUTF8Buffer { !$0.contains { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") } })
@@ -58,6 +67,7 @@ package struct JSONWriter {
     }
 
     /// A key from data, escaped as needed.
+    @inlinable
     package mutating func key(string key: String) {
         self.separate()
         self.writeQuoted(key)
@@ -65,43 +75,51 @@ package struct JSONWriter {
         self.needsComma = false
     }
 
-    private mutating func append(_ byte: UInt8) {
+    @inlinable
+    mutating func append(_ byte: UInt8) {
         self.bytes.append(byte)
     }
 
-    private mutating func append(_ text: StaticString) {
+    @inlinable
+    mutating func append(_ text: StaticString) {
         text.withUTF8Buffer { self.bytes.append(contentsOf: $0) }
     }
 
-    private mutating func append(_ text: String) {
+    @inlinable
+    mutating func append(_ text: String) {
         var text = text
         text.withUTF8 { self.bytes.append(contentsOf: $0) }
     }
 
-    private mutating func separate() {
+    @inlinable
+    mutating func separate() {
         if self.needsComma { self.append(UInt8(ascii: ",")) }
     }
 
     // MARK: Values
 
+    @inlinable
     package mutating func string(_ value: String) {
         self.separate()
         self.writeQuoted(value)
         self.needsComma = true
     }
 
+    @inlinable
     package mutating func integer(_ value: Int) {
         self.separate()
         self.append(String(value))
         self.needsComma = true
     }
 
+    @inlinable
     package mutating func bool(_ value: Bool) {
         self.separate()
         self.append(value ? "true" : "false")
         self.needsComma = true
     }
 
+    @inlinable
     package mutating func null() {
         self.separate()
         self.append("null")
@@ -110,6 +128,7 @@ package struct JSONWriter {
 
     /// A number as `JSONEncoder` writes a `Double`: whole numbers without a fraction; `null` for
     /// infinity and NaN, which JSON cannot spell (no parsed value is one).
+    @inlinable
     package mutating func number(_ value: Double) {
         self.separate()
         if !value.isFinite {
@@ -128,6 +147,7 @@ package struct JSONWriter {
     /// (Foundation's ISO 8601 format style truncates the binary fraction, so it prints `.122`
     /// for a date made from 1,800,000,000,123 ms; Tessera keeps times in whole milliseconds and
     /// prints the one it keeps.)
+    @inlinable
     package mutating func date(_ date: Date) {
         self.separate()
         let milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded())
@@ -184,8 +204,8 @@ package struct JSONWriter {
     }
 
     /// Writes `value` in `width` decimal digits, zero-padded, at `position`.
-    @inline(__always)
-    private static func putDigits(_ value: UInt64, width: Int, at position: Int, in text: UnsafeMutableBufferPointer<UInt8>) {
+    @inlinable @inline(__always)
+    static func putDigits(_ value: UInt64, width: Int, at position: Int, in text: UnsafeMutableBufferPointer<UInt8>) {
         var value = value
         var index = position + width - 1
         while index >= position {
@@ -232,6 +252,7 @@ package struct JSONWriter {
     }
 
     /// Writes a JSON object, its keys sorted.
+    @inlinable
     package mutating func object(_ object: [String: JSONValue]) {
         if object.isEmpty {
             // Most sessions hold no data: no work list for them.
@@ -244,7 +265,8 @@ package struct JSONWriter {
 
     // MARK: Bytes
 
-    private mutating func writeQuoted(_ text: String) {
+    @inlinable
+    mutating func writeQuoted(_ text: String) {
         self.append(UInt8(ascii: "\""))
         // Most strings need no escaping: scan their bytes in place, then copy them in one go.
         let plain =
@@ -274,7 +296,7 @@ package struct JSONWriter {
         self.append(UInt8(ascii: "\""))
     }
 
-    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+    @usableFromInline static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 }
 
 extension JSONWriter {

@@ -109,7 +109,6 @@ public struct TesseraHTTPService: Sendable {
         // The correlation middleware also turns errors into the one JSON shape, as
         // ErrorMiddleware would (applications that mount the authenticator use that one).
         router.add(middleware: CorrelationIDMiddleware(logging: self.configuration.correlationIDLogging))
-        router.add(middleware: AllowedMethodsMiddleware(operations: Self.operations))
         if let level = self.configuration.requestLogLevel {
             router.add(middleware: LogRequestsMiddleware(level))
         }
@@ -157,6 +156,7 @@ public struct TesseraHTTPService: Sendable {
             .add(middleware: ServiceKeyMiddleware(key: self.serviceKey))
             .post(use: self.introspect)
         self.addUpstreamRoutes(to: router)
+        self.addMethodNotAllowedRoutes(to: router)
         return router
     }
 
