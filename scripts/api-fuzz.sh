@@ -159,7 +159,7 @@ upstreams:
 EOF
 
 # X-Forwarded-For is trusted so that the fuzzer's failed logins count against the addresses
-# hooks.py gives them, not against 127.0.0.1 (50 failures per address and window, fixed).
+# hooks.py gives them (and the per-address limit is exercised), not all against 127.0.0.1.
 TESSERA_BCRYPT_COST=4 TESSERA_MAX_FAILED_LOGINS=1000000 TESSERA_TRUST_FORWARDED_FOR=1 \
     "$bin" serve --data-dir "$data" --port 0 --upstreams "$work/upstreams.yaml" >"$work/server.log" 2>&1 &
 server_pid=$!

@@ -21,7 +21,7 @@ struct Doctor: AsyncParsableCommand {
         ("TESSERA_DATA_DIR", false), ("TESSERA_STORE", true), ("TESSERA_HOST", false), ("TESSERA_PORT", false),
         ("TESSERA_IDLE_TIMEOUT", false), ("TESSERA_ABSOLUTE_TIMEOUT", false), ("TESSERA_ACTIVITY_GRANULARITY", false),
         ("TESSERA_SECURE_COOKIES", false), ("TESSERA_TRUST_FORWARDED_FOR", false), ("TESSERA_BCRYPT_COST", false),
-        ("TESSERA_MAX_FAILED_LOGINS", false), ("TESSERA_LOG_LEVEL", false), ("TESSERA_STORE_ATTEMPTS", false),
+        ("TESSERA_MAX_FAILED_LOGINS", false), ("TESSERA_MAX_FAILED_LOGINS_PER_CLIENT", false), ("TESSERA_LOG_LEVEL", false), ("TESSERA_STORE_ATTEMPTS", false),
         ("TESSERA_STORE_BACKOFF", false), ("TESSERA_SERVICE_API_KEY", true), ("TESSERA_ACCESS_TOKEN_LIFETIME", false),
         ("TESSERA_REFRESH_GRACE", false), ("TESSERA_ISSUER", false), ("TESSERA_CACHE_SIZE", false), ("TESSERA_CACHE_STALENESS", false),
         ("TESSERA_SWEEP_INTERVAL", false), ("TESSERA_UPSTREAMS", false), ("TESSERA_HEADER_TIMEOUT", false), ("TESSERA_BODY_TIMEOUT", false),

@@ -40,6 +40,11 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Failed logins per account per window before throttling (env TESSERA_MAX_FAILED_LOGINS; default 5).")
     var maxFailedLogins: Int?
 
+    @Option(
+        help: "Failed logins per client address per window before throttling (env TESSERA_MAX_FAILED_LOGINS_PER_CLIENT; default 50)."
+    )
+    var maxFailedLoginsPerClient: Int?
+
     @Option(help: "Attempts per store call when the store fails transiently, 1 to 10 (env TESSERA_STORE_ATTEMPTS; default 3).")
     var storeAttempts: Int?
 
@@ -94,6 +99,13 @@ struct Serve: AsyncParsableCommand {
             option: "--max-failed-logins",
             range: 1...1_000_000,
             default: 5
+        )
+        let maxFailuresPerClient = try Setting.integer(
+            self.maxFailedLoginsPerClient,
+            env: "TESSERA_MAX_FAILED_LOGINS_PER_CLIENT",
+            option: "--max-failed-logins-per-client",
+            range: 1...1_000_000,
+            default: 50
         )
         let resilience = ResilientStore.Configuration(
             attempts: try Setting.integer(self.storeAttempts, env: "TESSERA_STORE_ATTEMPTS", option: "--store-attempts", range: 1...10, default: 3),
@@ -169,7 +181,7 @@ struct Serve: AsyncParsableCommand {
                 upstreamsFile = nil
             }
             let cookie = SessionCookie(secure: secure)
-            let throttle = LoginThrottlePolicy(maxFailuresPerAccount: maxFailures)
+            let throttle = LoginThrottlePolicy(maxFailuresPerAccount: maxFailures, maxFailuresPerClient: maxFailuresPerClient)
             let hasher = BcryptPasswordHasher(cost: UInt8(cost))
             try await self.data.withStore(logger: logger) { base in
                 let store = ResilientStore(base, configuration: resilience)

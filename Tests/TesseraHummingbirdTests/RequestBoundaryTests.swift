@@ -2,14 +2,17 @@ import Foundation
 import Logging
 import NIOCore
 import NIOEmbedded
+import HTTPTypes
 import NIOHTTP1
+import NIOHTTPTypes
 import Tessera
 import Testing
 
 @testable import TesseraHummingbird
 
 /// The connection guard below the router, on an embedded channel whose clock the test moves:
-/// deadlines pass in an instant.
+/// deadlines pass in an instant. A deadline is checked every second here, so it passes between
+/// its time and a second later.
 @Suite struct RequestBoundaryTests {
     static let limits = HTTPLimits(
         idleTimeout: .seconds(60),
@@ -19,8 +22,8 @@ import Testing
         maxBodyBytes: 100
     )
 
-    /// A channel with the guard's handlers and the HTTP codec, as `TesseraHTTP1Channel` sets it up
-    /// (without the conversion to HTTP types: the test plays the router on HTTP/1 parts).
+    /// A channel with the guard's handlers and the HTTP codec, as `TesseraHTTP1Channel` sets it
+    /// up; the test plays the router, on HTTP types' parts.
     func makeChannel() throws -> EmbeddedChannel {
         let channel = EmbeddedChannel()
         let boundary = RequestBoundaryHandler(limits: Self.limits, logger: Logger(label: "test"))
@@ -54,18 +57,16 @@ import Testing
     }
 
     /// The request parts that went up to the router.
-    func forwarded(_ channel: EmbeddedChannel) throws -> [HTTPServerRequestPart] {
-        var parts: [HTTPServerRequestPart] = []
-        while let part = try channel.readInbound(as: HTTPServerRequestPart.self) { parts.append(part) }
+    func forwarded(_ channel: EmbeddedChannel) throws -> [HTTPRequestPart] {
+        var parts: [HTTPRequestPart] = []
+        while let part = try channel.readInbound(as: HTTPRequestPart.self) { parts.append(part) }
         return parts
     }
 
-    func respond(_ channel: EmbeddedChannel, status: HTTPResponseStatus = .ok, version: HTTPVersion = .http1_1) throws {
-        var headers = HTTPHeaders()
-        headers.add(name: "content-length", value: "2")
-        try channel.writeOutbound(HTTPServerResponsePart.head(HTTPResponseHead(version: version, status: status, headers: headers)))
-        try channel.writeOutbound(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(string: "ok"))))
-        try channel.writeOutbound(HTTPServerResponsePart.end(nil))
+    func respond(_ channel: EmbeddedChannel, status: HTTPResponse.Status = .ok) throws {
+        try channel.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: status, headerFields: [.contentLength: "2"])))
+        try channel.writeOutbound(HTTPResponsePart.body(ByteBuffer(string: "ok")))
+        try channel.writeOutbound(HTTPResponsePart.end(nil))
     }
 
     @Test func aHeaderThatTakesTooLongIsAnswered408FromItsFirstByte() throws {
@@ -73,7 +74,7 @@ import Testing
         // Idle for 50 s (under the 60 s keep-alive), then a header that starts and never ends.
         channel.embeddedEventLoop.advanceTime(by: .seconds(50))
         try self.send("GET /healthz HTTP/1.1\r\nHost: x\r\n", to: channel)
-        channel.embeddedEventLoop.advanceTime(by: .seconds(9))
+        channel.embeddedEventLoop.advanceTime(by: .seconds(10))
         #expect(try self.written(channel).isEmpty)
         #expect(channel.isActive)
         channel.embeddedEventLoop.advanceTime(by: .seconds(1))
@@ -82,13 +83,13 @@ import Testing
         #expect(answer.contains(#""code":"REQ_1009""#))
         #expect(answer.contains("connection: close"))
         #expect(try self.forwarded(channel).isEmpty)
-        channel.embeddedEventLoop.advanceTime(by: TimeAmount(RequestBoundaryHandler.linger))
+        channel.embeddedEventLoop.advanceTime(by: TimeAmount(RequestBoundaryHandler.linger) + .seconds(1))
         #expect(!channel.isActive)
     }
 
     @Test func aSilentConnectionIsClosedWithoutAWord() throws {
         let channel = try self.makeChannel()
-        channel.embeddedEventLoop.advanceTime(by: .seconds(59))
+        channel.embeddedEventLoop.advanceTime(by: .seconds(60))
         #expect(channel.isActive)
         channel.embeddedEventLoop.advanceTime(by: .seconds(1))
         #expect(!channel.isActive)
@@ -100,6 +101,8 @@ import Testing
         try self.send("POST /v1/login HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n{\"a\"", to: channel)
         #expect(try self.forwarded(channel).count == 2)  // head, and the body so far
         channel.embeddedEventLoop.advanceTime(by: .seconds(30))
+        #expect(try self.written(channel).isEmpty)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(1))
         let answer = try self.written(channel)
         #expect(answer.hasPrefix("HTTP/1.1 408"), "\(answer)")
 
@@ -110,7 +113,7 @@ import Testing
         kept.embeddedEventLoop.advanceTime(by: .seconds(45))
         try self.respond(kept)
         #expect(try self.written(kept).hasPrefix("HTTP/1.1 200 OK"))
-        kept.embeddedEventLoop.advanceTime(by: .seconds(59))
+        kept.embeddedEventLoop.advanceTime(by: .seconds(60))
         #expect(kept.isActive)
         kept.embeddedEventLoop.advanceTime(by: .seconds(1))
         #expect(!kept.isActive)
@@ -135,7 +138,7 @@ import Testing
         #expect(throws: TesseraError.bodyTooLarge(limit: 100)) {
             try self.send("40\r\n" + String(repeating: "a", count: 64) + "\r\n", to: channel)
         }
-        try self.respond(channel, status: .payloadTooLarge)
+        try self.respond(channel, status: .contentTooLarge)
         let answer = try self.written(channel)
         #expect(answer.hasPrefix("HTTP/1.1 413"), "\(answer)")
         #expect(answer.contains("connection: close"))

@@ -1,11 +1,17 @@
+import HTTPTypes
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOHTTPTypes
+import NIOHTTPTypesHTTP1
 import Tessera
 
-/// Guards each connection below the router, on HTTP/1 parts: deadlines for the header and the
-/// body, the largest body any route takes, HTTP/1.0 and `Connection: close`, and an answer in
-/// the one JSON error shape for what the parser refuses.
+/// Converts HTTP/1 parts to HTTP types and back, as `HTTP1ToHTTPServerCodec` does, and guards
+/// each connection while it does: deadlines for the header and the body, the largest body any
+/// route takes, HTTP/1.0 and `Connection: close`, and an answer in the one JSON error shape for
+/// what the parser refuses. (One handler, not a guard beside the codec: every hop of a part
+/// through the pipeline casts it out of `NIOAny` and boxes it again, which a profile of
+/// who-am-I showed costing more than everything the guard does.)
 ///
 /// - A request the parser refuses before its head is complete (two `Content-Length`s, a NUL in
 ///   a field, an unknown method, …) is answered `400 REQ_1001` (`431 REQ_1010` for an oversized
@@ -21,8 +27,8 @@ import Tessera
 ///   connection alive, with `Connection: close` and a close after the answer.
 final class RequestBoundaryHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
-    typealias InboundOut = HTTPServerRequestPart
-    typealias OutboundIn = HTTPServerResponsePart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
     typealias OutboundOut = HTTPServerResponsePart
 
     /// Where the request being read is.
@@ -57,8 +63,11 @@ final class RequestBoundaryHandler: ChannelDuplexHandler, RemovableChannelHandle
     private var closeAfterResponse = false
     private var closing = false
     private var lastVersion = HTTPVersion.http1_1
-    /// When the current phase's time runs out, and what happens then.
-    private var deadline: (at: NIODeadline, linger: Bool)?
+    /// The tick at which the current phase's time runs out, and what happens then.
+    private var deadline: (tick: Int, linger: Bool)?
+    /// Ticks since the connection started: deadlines are counted in them, so that a request
+    /// reads no clock.
+    private var ticks = 0
     /// Checks ``deadline`` at a fixed interval. Requests only move the deadline (a store), so the
     /// request path schedules and cancels no timer.
     private var tick: Scheduled<Void>?
@@ -142,10 +151,18 @@ final class RequestBoundaryHandler: ChannelDuplexHandler, RemovableChannelHandle
                 self.refuse(.bodyTooLarge(limit: self.limits.maxBodyBytes), head: head, context: context)
                 return
             }
+            let request: HTTPRequest
+            do {
+                request = try HTTPRequest(head, secure: false, splitCookie: false)
+            } catch {
+                self.reading = .refused
+                self.refuse(.malformedRequest("The request's method is not one HTTP knows."), head: head, context: context)
+                return
+            }
             self.unanswered.append(Exchange(keepAlive: head.isKeepAlive, version: head.version))
             self.reading = .body(bytes: 0)
             self.arm(self.limits.bodyTimeout, context: context)
-            context.fireChannelRead(data)
+            context.fireChannelRead(self.wrapInboundOut(.head(request)))
         case .body(let buffer):
             guard case .body(let bytes) = self.reading else { return }
             let total = bytes + buffer.readableBytes
@@ -164,8 +181,8 @@ final class RequestBoundaryHandler: ChannelDuplexHandler, RemovableChannelHandle
                 return
             }
             self.reading = .body(bytes: total)
-            context.fireChannelRead(data)
-        case .end:
+            context.fireChannelRead(self.wrapInboundOut(.body(buffer)))
+        case .end(let trailers):
             guard case .body = self.reading else { return }
             self.reading = .done
             if self.outstanding {
@@ -174,7 +191,7 @@ final class RequestBoundaryHandler: ChannelDuplexHandler, RemovableChannelHandle
             } else {
                 self.becomeIdle(context: context)
             }
-            context.fireChannelRead(data)
+            context.fireChannelRead(self.wrapInboundOut(.end(trailers.map { HTTPFields($0, splitCookie: false) })))
         }
     }
 
@@ -209,7 +226,8 @@ final class RequestBoundaryHandler: ChannelDuplexHandler, RemovableChannelHandle
             return
         }
         switch self.unwrapOutboundIn(data) {
-        case .head(var head):
+        case .head(let response):
+            var head = HTTPResponseHead(response)
             self.responding = true
             let exchange = self.unanswered.first ?? Exchange(keepAlive: false, version: self.lastVersion)
             if !exchange.keepAlive || self.closeAfterResponse {
@@ -219,20 +237,21 @@ final class RequestBoundaryHandler: ChannelDuplexHandler, RemovableChannelHandle
             }
             if exchange.version == .http1_0 { head.version = .http1_0 }
             context.write(self.wrapOutboundOut(.head(head)), promise: promise)
-        case .body:
-            context.write(data, promise: promise)
-        case .end:
+        case .body(let buffer):
+            context.write(self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: promise)
+        case .end(let trailers):
+            let end = self.wrapOutboundOut(.end(trailers.map(HTTPHeaders.init)))
             self.responding = false
             let exchange = self.unanswered.popFirst()
             if exchange?.keepAlive != true || self.closeAfterResponse {
                 self.closing = true
                 self.disarm()
                 let written = promise ?? context.eventLoop.makePromise()
-                context.writeAndFlush(data, promise: written)
+                context.writeAndFlush(end, promise: written)
                 written.futureResult.whenComplete { _ in context.close(promise: nil) }
                 return
             }
-            context.write(data, promise: promise)
+            context.write(end, promise: promise)
             if case .done = self.reading, !self.outstanding { self.becomeIdle(context: context) }
         }
     }
@@ -280,9 +299,11 @@ final class RequestBoundaryHandler: ChannelDuplexHandler, RemovableChannelHandle
     /// How long a refused connection reads on after its answer before it closes.
     static let linger = Duration.seconds(2)
 
-    /// Sets the current phase's deadline `timeout` from now (a lingering close's, with `linger`).
+    /// Sets the current phase's deadline `timeout` from now (a lingering close's, with `linger`):
+    /// it passes between `timeout` and one tick later, never earlier.
     private func arm(_ timeout: Duration, context: ChannelHandlerContext, linger: Bool = false) {
-        self.deadline = (context.eventLoop.now + TimeAmount(timeout), linger)
+        let ticks = Int((timeout / Self.tickInterval(for: self.limits)).rounded(.up))
+        self.deadline = (self.ticks + ticks + 1, linger)
     }
 
     private func disarm() {
@@ -290,7 +311,8 @@ final class RequestBoundaryHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     private func checkDeadline(context: ChannelHandlerContext) {
-        guard let deadline = self.deadline, context.eventLoop.now >= deadline.at else { return }
+        self.ticks += 1
+        guard let deadline = self.deadline, self.ticks >= deadline.tick else { return }
         self.deadline = nil
         if deadline.linger {
             context.close(promise: nil)

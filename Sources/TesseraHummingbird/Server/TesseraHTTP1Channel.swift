@@ -3,12 +3,11 @@ public import Logging
 public import NIOCore
 import NIOHTTP1
 public import NIOHTTPTypes
-import NIOHTTPTypesHTTP1
 
 /// Hummingbird's HTTP/1.1 server channel with Tessera's connection guard: the pipeline of
-/// `HTTP1Channel` with ``RequestBoundaryHandler`` between the HTTP decoder and the conversion to
-/// HTTP types, so that deadlines, body limits, HTTP/1.0 and parser errors are handled before
-/// any route runs, and parser errors are answered in the one JSON error shape.
+/// `HTTP1Channel`, with ``RequestBoundaryHandler`` in place of its conversion to HTTP types, so
+/// that deadlines, body limits, HTTP/1.0 and parser errors are handled before any route runs,
+/// and parser errors are answered in the one JSON error shape.
 ///
 /// ```swift
 /// let app = Application(router: router, server: .tessera(limits: HTTPLimits()))
@@ -43,7 +42,6 @@ public struct TesseraHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
             )
             try operations.addHandler(boundary)
             start.boundaryContext = try operations.context(handler: boundary)
-            try operations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
             try operations.addHandler(HTTPConnectionStateHandler(idleTimeout: nil, logger: logger))
             return try NIOAsyncChannel(wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
         }
