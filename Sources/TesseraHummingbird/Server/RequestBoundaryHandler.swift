@@ -45,6 +45,12 @@ final class RequestBoundaryHandler: ChannelDuplexHandler, RemovableChannelHandle
         case refused
     }
 
+    /// When a phase's time runs out, and whether it is a lingering close's.
+    struct Deadline {
+        var tick: Int
+        var linger: Bool
+    }
+
     /// What the answer to one request needs to know of it.
     struct Exchange {
         var keepAlive: Bool
@@ -64,18 +70,33 @@ final class RequestBoundaryHandler: ChannelDuplexHandler, RemovableChannelHandle
     private var closing = false
     private var lastVersion = HTTPVersion.http1_1
     /// The tick at which the current phase's time runs out, and what happens then.
-    private var deadline: (tick: Int, linger: Bool)?
+    private var deadline: Deadline?
     /// Ticks since the connection started: deadlines are counted in them, so that a request
     /// reads no clock.
     private var ticks = 0
     /// Checks ``deadline`` at a fixed interval. Requests only move the deadline (a store), so the
     /// request path schedules and cancels no timer.
-    private var tick: Scheduled<Void>?
+    private var tickTask: Scheduled<Void>?
     private var started = false
+
+    /// The deadlines in ticks, worked out once: `Duration` arithmetic is not cheap enough for
+    /// every request.
+    private let idleTicks: Int
+    private let headerTicks: Int
+    private let bodyTicks: Int
+    private let lingerTicks: Int
+    private let tick: TimeAmount
 
     init(limits: HTTPLimits, logger: Logger) {
         self.limits = limits
         self.logger = logger
+        let tick = Self.tickInterval(for: limits)
+        self.tick = TimeAmount(tick)
+        func ticks(_ timeout: Duration) -> Int { Int((timeout / tick).rounded(.up)) }
+        self.idleTicks = ticks(limits.idleTimeout)
+        self.headerTicks = ticks(limits.headerTimeout)
+        self.bodyTicks = ticks(limits.bodyTimeout)
+        self.lingerTicks = ticks(Self.linger)
     }
 
     /// Whether an answer is owed or being written.
@@ -105,22 +126,21 @@ final class RequestBoundaryHandler: ChannelDuplexHandler, RemovableChannelHandle
     private func start(context: ChannelHandlerContext) {
         guard !self.started else { return }
         self.started = true
-        self.arm(self.limits.idleTimeout, context: context)
+        self.arm(self.idleTicks)
         self.scheduleTick(context: context)
     }
 
     private func scheduleTick(context: ChannelHandlerContext) {
-        let interval = TimeAmount(Self.tickInterval(for: self.limits))
-        self.tick = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: interval) {
-            guard self.tick != nil else { return }
+        self.tickTask = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: self.tick) {
+            guard self.tickTask != nil else { return }
             self.checkDeadline(context: context)
-            if self.tick != nil { self.scheduleTick(context: context) }
+            if self.tickTask != nil { self.scheduleTick(context: context) }
         }
     }
 
     private func stop() {
-        self.tick?.cancel()
-        self.tick = nil
+        self.tickTask?.cancel()
+        self.tickTask = nil
         self.deadline = nil
     }
 
@@ -135,7 +155,7 @@ final class RequestBoundaryHandler: ChannelDuplexHandler, RemovableChannelHandle
     func bytesArrived(context: ChannelHandlerContext) {
         guard case .idle = self.reading, !self.closing else { return }
         self.reading = .head
-        self.arm(self.limits.headerTimeout, context: context)
+        self.arm(self.headerTicks)
     }
 
     // MARK: Inbound
@@ -161,7 +181,7 @@ final class RequestBoundaryHandler: ChannelDuplexHandler, RemovableChannelHandle
             }
             self.unanswered.append(Exchange(keepAlive: head.isKeepAlive, version: head.version))
             self.reading = .body(bytes: 0)
-            self.arm(self.limits.bodyTimeout, context: context)
+            self.arm(self.bodyTicks)
             context.fireChannelRead(self.wrapInboundOut(.head(request)))
         case .body(let buffer):
             guard case .body(let bytes) = self.reading else { return }
@@ -261,7 +281,7 @@ final class RequestBoundaryHandler: ChannelDuplexHandler, RemovableChannelHandle
     /// Every request read was answered: wait for the next one.
     private func becomeIdle(context: ChannelHandlerContext) {
         self.reading = .idle
-        self.arm(self.limits.idleTimeout, context: context)
+        self.arm(self.idleTicks)
     }
 
     /// Answers `error` in the one JSON shape and closes; when an earlier request's answer is
@@ -292,18 +312,17 @@ final class RequestBoundaryHandler: ChannelDuplexHandler, RemovableChannelHandle
             // A lingering close: stop writing, but read (and drop) what the client is still
             // sending for a moment, so that the answer reaches it instead of a reset.
             context.close(mode: .output, promise: nil)
-            self.arm(Self.linger, context: context, linger: true)
+            self.arm(self.lingerTicks, linger: true)
         }
     }
 
     /// How long a refused connection reads on after its answer before it closes.
     static let linger = Duration.seconds(2)
 
-    /// Sets the current phase's deadline `timeout` from now (a lingering close's, with `linger`):
-    /// it passes between `timeout` and one tick later, never earlier.
-    private func arm(_ timeout: Duration, context: ChannelHandlerContext, linger: Bool = false) {
-        let ticks = Int((timeout / Self.tickInterval(for: self.limits)).rounded(.up))
-        self.deadline = (self.ticks + ticks + 1, linger)
+    /// Sets the current phase's deadline `ticks` from now (a lingering close's, with `linger`):
+    /// it passes between that time and one tick later, never earlier.
+    private func arm(_ ticks: Int, linger: Bool = false) {
+        self.deadline = Deadline(tick: self.ticks + ticks + 1, linger: linger)
     }
 
     private func disarm() {
