@@ -75,9 +75,18 @@ public enum RawHTTP {
         let start = ContinuousClock.now
         let received = Received()
         return try await channel.executeThenClose { inbound, outbound in
-            try await withThrowingTaskGroup(of: Answer?.self) { group in
+            // What is due at once is written before anything else is scheduled: on a loaded
+            // machine a task may start seconds late, and the server's keep-alive deadline would
+            // then close a connection that was never silent.
+            let due = pieces.prefix { $0.delay == .zero }
+            var sent = true
+            for piece in due where sent {
+                do { try await outbound.write(ByteBuffer(bytes: piece.bytes)) } catch { sent = false }
+            }
+            let later = sent ? Array(pieces.dropFirst(due.count)) : []
+            return try await withThrowingTaskGroup(of: Answer?.self) { group in
                 group.addTask {
-                    for piece in pieces {
+                    for piece in later {
                         if piece.delay > .zero { try await Task.sleep(for: piece.delay) }
                         do {
                             try await outbound.write(ByteBuffer(bytes: piece.bytes))
@@ -125,4 +134,43 @@ public enum RawHTTP {
 /// The bytes a server answered so far, shared by the reading task and the timer.
 private final class Received: Sendable {
     let bytes = Mutex<[UInt8]>([])
+}
+
+extension RawHTTP {
+    /// Sends `pieces` to `port`, each after its delay, whatever the server answers or whether it
+    /// has stopped writing, and tells when a write first failed (the server closed the connection
+    /// and reset it), from the first byte; `nil` when every piece was written.
+    public static func sendingOn(port: Int, pieces: [(delay: Duration, bytes: [UInt8])]) async throws -> Duration? {
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelOption(.allowRemoteHalfClosure, value: true)
+            .connect(host: "127.0.0.1", port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(
+                        wrappingChannelSynchronously: channel,
+                        configuration: .init(isOutboundHalfClosureEnabled: true)
+                    )
+                }
+            }
+        let start = ContinuousClock.now
+        return try await channel.executeThenClose { inbound, outbound in
+            try await withThrowingTaskGroup(of: Duration?.self) { group in
+                // What the server answers is read and dropped, so that it never waits on us.
+                group.addTask {
+                    do { for try await _ in inbound {} } catch {}
+                    return nil
+                }
+                var failed: Duration?
+                for piece in pieces where failed == nil {
+                    if piece.delay > .zero { try await Task.sleep(for: piece.delay) }
+                    do {
+                        try await outbound.write(ByteBuffer(bytes: piece.bytes))
+                    } catch {
+                        failed = ContinuousClock.now - start
+                    }
+                }
+                group.cancelAll()
+                return failed
+            }
+        }
+    }
 }

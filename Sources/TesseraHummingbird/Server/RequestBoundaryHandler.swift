@@ -85,7 +85,10 @@ final class RequestBoundaryHandler: ChannelDuplexHandler, RemovableChannelHandle
     private let headerTicks: Int
     private let bodyTicks: Int
     private let lingerTicks: Int
+    private let lingerLimitTicks: Int
     private let tick: TimeAmount
+    /// The tick by which a lingering close ends, however long the client goes on sending.
+    private var lingerEnd = 0
 
     init(limits: HTTPLimits, logger: Logger) {
         self.limits = limits
@@ -97,6 +100,7 @@ final class RequestBoundaryHandler: ChannelDuplexHandler, RemovableChannelHandle
         self.headerTicks = ticks(limits.headerTimeout)
         self.bodyTicks = ticks(limits.bodyTimeout)
         self.lingerTicks = ticks(Self.linger)
+        self.lingerLimitTicks = ticks(Self.lingerLimit)
     }
 
     /// Whether an answer is owed or being written.
@@ -153,7 +157,11 @@ final class RequestBoundaryHandler: ChannelDuplexHandler, RemovableChannelHandle
     /// Called by ``RequestStartHandler`` when bytes arrive: the first byte of a request starts
     /// its header deadline.
     func bytesArrived(context: ChannelHandlerContext) {
-        guard case .idle = self.reading, !self.closing else { return }
+        if self.closing {
+            self.lingerOn()
+            return
+        }
+        guard case .idle = self.reading else { return }
         self.reading = .head
         self.arm(self.headerTicks)
     }
@@ -312,12 +320,23 @@ final class RequestBoundaryHandler: ChannelDuplexHandler, RemovableChannelHandle
             // A lingering close: stop writing, but read (and drop) what the client is still
             // sending for a moment, so that the answer reaches it instead of a reset.
             context.close(mode: .output, promise: nil)
+            self.lingerEnd = self.ticks + self.lingerLimitTicks + 1
             self.arm(self.lingerTicks, linger: true)
         }
     }
 
-    /// How long a refused connection reads on after its answer before it closes.
+    /// How long a refused connection reads on after the client last sent something, before it
+    /// closes. A client still sending when the connection closes would get a reset, and a reset
+    /// can discard the answer before the client reads it.
     static let linger = Duration.seconds(2)
+    /// How long a lingering close lasts at most, however long the client goes on sending.
+    static let lingerLimit = Duration.seconds(10)
+
+    /// The client sent more during a lingering close: linger on, within the limit.
+    private func lingerOn() {
+        guard let deadline = self.deadline, deadline.linger else { return }
+        self.deadline = Deadline(tick: min(self.ticks + self.lingerTicks + 1, self.lingerEnd), linger: true)
+    }
 
     /// Sets the current phase's deadline `ticks` from now (a lingering close's, with `linger`):
     /// it passes between that time and one tick later, never earlier.
