@@ -274,6 +274,24 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The Swift examples of README.md and docs/, compiled and run against a real service;
+        // a test checks that every Swift block of the docs is one of them.
+        .testTarget(
+            name: "TesseraDocExamplesTests",
+            dependencies: [
+                .byName(name: "TesseraClient"),
+                .byName(name: "Tessera"),
+                .byName(name: "TesseraSQLite"),
+                .byName(name: "TesseraHummingbird"),
+                .byName(name: "TesseraTestSupport"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "TesseraUpstreamTests",
             dependencies: [

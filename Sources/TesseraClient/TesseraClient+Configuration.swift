@@ -6,8 +6,15 @@ extension TesseraClient {
         /// Capped at half the token's lifetime, so a service that issues tokens shorter than twice
         /// the margin does not make every request refresh.
         public var refreshMargin: Duration
-        /// At most this many refreshes in ``refreshWindow`` (default 3); past it, requests that
-        /// need one fail with ``TesseraClientError/Code/refreshLimitExceeded``.
+        /// At most this many refreshes that were not due in ``refreshWindow`` (default 3); past it,
+        /// requests that need one fail with ``TesseraClientError/Code/refreshLimitExceeded``.
+        ///
+        /// A refresh is due when the access token is within its margin or expired; the client
+        /// makes those at most twice per token lifetime, and they are not counted, so that no
+        /// lifetime the service accepts can exhaust the limit. What counts is a refresh asked
+        /// for earlier (a `401` to the current token, ``TesseraClient/refresh()``) and one
+        /// answered with a token shorter than ``shortestLifetime``; this many of the latter in a
+        /// row sign out with ``SignOutReason/refreshLoop``.
         public var maximumRefreshes: Int
         /// The sliding window of ``maximumRefreshes`` (default 30 seconds).
         public var refreshWindow: Duration
@@ -21,6 +28,11 @@ extension TesseraClient {
         public var automaticRefresh: Bool
         /// The label given to sessions this client creates, such as "Alice's phone".
         public var sessionLabel: String?
+
+        /// The shortest access-token lifetime Tessera issues (`--access-token-lifetime` is at
+        /// least 10 seconds): a refresh answered with a shorter token is of little use, and is
+        /// counted against ``maximumRefreshes`` even when it was due.
+        public static let shortestLifetime = Duration.seconds(10)
 
         /// Creates a configuration.
         public init(

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
@@ -23,9 +24,9 @@ struct TesseraServer {
     let sessions: SessionManager
     let service: TesseraHTTPService
 
-    init(accessTokenLifetime: Duration = .seconds(300)) async throws {
+    init(accessTokenLifetime: Duration = .seconds(300), policy: SessionPolicy = .init()) async throws {
         let store = try self.directory.sqliteStore()
-        self.sessions = SessionManager(store: store, clock: self.clock)
+        self.sessions = SessionManager(store: store, policy: policy, clock: self.clock)
         let hasher = BcryptPasswordHasher(cost: 4)
         let login = try await PasswordLogin(sessions: self.sessions, hasher: hasher)
         try await store.insertUser(
@@ -65,10 +66,12 @@ final class ScriptedTransport: TesseraTransport {
     }
 
     let base: any TesseraTransport
+    let statuses: StatusCounter?
     private let state = Mutex(State())
 
-    init(_ base: any TesseraTransport) {
+    init(_ base: any TesseraTransport, statuses: StatusCounter? = nil) {
         self.base = base
+        self.statuses = statuses
     }
 
     /// How many requests went to `path` (faults and held answers included).
@@ -96,6 +99,7 @@ final class ScriptedTransport: TesseraTransport {
             throw NetworkError()
         case nil:
             let response = try await self.base.send(request)
+            self.statuses?.record(response, for: request)
             await gate?.pass()
             if request.path == "/v1/token/refresh" { self.state.withLock { $0.answeredRefreshes += 1 } }
             return response
@@ -283,9 +287,21 @@ extension TesseraClient {
         baseURL: String,
         store: any CredentialStore = InMemoryCredentialStore(),
         clock: ManualMonotonicClock = ManualMonotonicClock(),
-        configuration: Configuration = .init()
+        configuration: Configuration = .init(),
+        wrapping statuses: StatusCounter? = nil
     ) -> (TesseraClient, ScriptedTransport) {
-        let transport = ScriptedTransport(HTTPClientTransport(baseURL: baseURL))
+        Self.testing(transport: HTTPClientTransport(baseURL: baseURL), store: store, clock: clock, configuration: configuration, wrapping: statuses)
+    }
+
+    /// A client through a scripted transport over `transport`, on a manual clock.
+    static func testing(
+        transport base: any TesseraTransport,
+        store: any CredentialStore = InMemoryCredentialStore(),
+        clock: ManualMonotonicClock = ManualMonotonicClock(),
+        configuration: Configuration = .init(),
+        wrapping statuses: StatusCounter? = nil
+    ) -> (TesseraClient, ScriptedTransport) {
+        let transport = ScriptedTransport(base, statuses: statuses)
         var logger = Logger(label: "tessera.client")
         logger.logLevel = .error
         return (TesseraClient(transport: transport, store: store, configuration: configuration, clock: clock, logger: logger), transport)
@@ -310,4 +326,35 @@ func eventually(
 
 extension TesseraClientError {
     static func code(of error: any Error) -> Code? { (error as? TesseraClientError)?.code }
+}
+
+extension TesseraServer {
+    /// Runs the service in the process without sockets (Hummingbird's router test mode) while
+    /// `body` runs, and hands it a transport to it: for tests that send tens of thousands of
+    /// requests, whose subject is the client's timing rather than the wire.
+    func runInProcess<Value: Sendable>(_ body: @Sendable (_ transport: any TesseraTransport) async throws -> Value) async throws -> Value {
+        let app = Application(router: self.service.buildRouter())
+        return try await app.test(.router) { client in try await body(RouterTransport(client: client)) }
+    }
+}
+
+/// A transport that hands requests to a router in the same process.
+struct RouterTransport: TesseraTransport {
+    let client: any TestClientProtocol
+
+    func send(_ request: TesseraHTTPRequest) async throws -> TesseraHTTPResponse {
+        var fields = HTTPFields()
+        for (name, value) in request.headers {
+            if let name = HTTPField.Name(name) { fields.append(HTTPField(name: name, value: value)) }
+        }
+        let response = try await self.client.executeRequest(
+            uri: request.path,
+            method: HTTPRequest.Method(rawValue: request.method.rawValue) ?? .get,
+            headers: fields,
+            body: request.body
+        )
+        var headers = HTTPHeaders()
+        for field in response.headers { headers.add(name: field.name.rawName, value: field.value) }
+        return TesseraHTTPResponse(status: HTTPResponseStatus(statusCode: Int(response.status.code)), headers: headers, body: response.body)
+    }
 }

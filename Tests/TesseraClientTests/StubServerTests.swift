@@ -16,6 +16,8 @@ final class StubService: Sendable {
         case rotate
         /// `401 AUTH_1007`: the presented token was used already.
         case reused
+        /// A new pair whose access token has expired already (`expiresIn` 0).
+        case expired
     }
 
     private struct State {
@@ -45,6 +47,8 @@ final class StubService: Sendable {
             switch answer {
             case .rotate:
                 return self.issue()
+            case .expired:
+                return self.issue(expiresIn: 0)
             case .reused:
                 return Self.json(.unauthorized, #"{"error":{"code":"AUTH_1007","message":"The refresh token was used already."}}"#)
             }
@@ -62,14 +66,14 @@ final class StubService: Sendable {
         return router
     }
 
-    private func issue() -> Response {
+    private func issue(expiresIn: Int = 300) -> Response {
         let number = self.state.withLock { state -> Int in
             state.issued += 1
             return state.issued
         }
         return Self.json(
             .ok,
-            #"{"accessToken":"at_\#(number)","tokenType":"Bearer","expiresIn":300,"refreshToken":"rt_\#(number)","#
+            #"{"accessToken":"at_\#(number)","tokenType":"Bearer","expiresIn":\#(expiresIn),"refreshToken":"rt_\#(number)","#
                 + #""session":{"id":"ses_stub","userId":"usr_stub"},"user":{"id":"usr_stub","username":"stub"}}"#
         )
     }
@@ -115,6 +119,34 @@ struct StubServerTests {
             let error = await #expect(throws: TesseraClientError.self) { try await client.send(Self.resource) }
             #expect(error?.code == .unauthorized)
             #expect(stub.refreshes == 4)
+        }
+    }
+
+    @Test func aServiceAnsweringOnlyExpiredTokensCannotMakeTheClientLoop() async throws {
+        let stub = StubService()
+        try await serve(stub.router()) { baseURL in
+            let clock = ManualMonotonicClock()
+            let (client, transport) = TesseraClient.testing(baseURL: baseURL, clock: clock)
+            let log = EventLog(client)
+            try await client.login(username: "stub", password: "pw")
+            stub.answerRefreshes(.expired)
+            // The token comes due: the timer refreshes, and every answer is an expired token.
+            clock.advance(by: .seconds(300))
+            try await log.waitForSignOut()
+            #expect(log.signOuts == [.refreshLoop])
+            #expect(stub.refreshes == 3)
+            #expect(await client.credentials == nil)
+
+            // Over: nothing more is sent, whatever time passes or the app asks.
+            for _ in 0..<5 {
+                let error = await #expect(throws: TesseraClientError.self) { try await client.send(Self.resource) }
+                #expect(error?.signOutReason == .refreshLoop)
+                clock.advance(by: .seconds(60))
+            }
+            await Task.yield()
+            #expect(transport.refreshCalls == 3)
+            #expect(stub.resourceCalls == 0)
+            #expect(log.signOuts == [.refreshLoop])
         }
     }
 

@@ -14,7 +14,8 @@ import TesseraTestSupport
     }
 
     @Test func transientFailuresAreRetriedInvisibly() async throws {
-        let (faulty, _, sessions) = try self.stores()
+        // What is counted is attempts, not time: a deadline no loaded machine reaches.
+        let (faulty, _, sessions) = try self.stores(.init(deadline: .seconds(60), attemptTimeout: .seconds(20)))
         let created = try await sessions.createSession(userID: "u")
         let before = faulty.calls
         faulty.failNext(2)

@@ -23,7 +23,8 @@ public struct TesseraClientError: Error, CustomStringConvertible {
         /// The request was answered `401` with a credential the client had just obtained: an
         /// authorization problem, not an expired token. It is not retried again.
         public static let unauthorized = Code(.unauthorized)
-        /// More refreshes were needed in the configured window than allowed; nothing is retried.
+        /// More refreshes that were not due were needed in the configured window than allowed;
+        /// the request is not retried, and the session is kept.
         public static let refreshLimitExceeded = Code(.refreshLimitExceeded)
         /// A refresh failed for a passing reason (network, timeout, 5xx, 429); the session is kept
         /// and the refresh is tried again after ``TesseraClientError/retryAfter``.

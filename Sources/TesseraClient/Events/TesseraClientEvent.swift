@@ -22,6 +22,11 @@ public enum SignOutReason: Hashable, Sendable, CustomStringConvertible {
     /// The refresh token had been used already and the service ended the session to protect it
     /// (`AUTH_1007`): two parties held the same token.
     case refreshTokenReused
+    /// The service answered refreshes, several in a row, with access tokens shorter than it ever
+    /// issues (``TesseraClient/Configuration/shortestLifetime``), already expired ones included:
+    /// refreshing on would never end. Signing in again may help; if not, the service is
+    /// misconfigured.
+    case refreshLoop
 
     /// Which timeout ended the session.
     public enum Expiry: String, Hashable, Sendable {
@@ -38,6 +43,7 @@ public enum SignOutReason: Hashable, Sendable, CustomStringConvertible {
         case .expired(let expiry): "expired (\(expiry.rawValue))"
         case .refreshRejected: "refresh rejected"
         case .refreshTokenReused: "refresh token reused"
+        case .refreshLoop: "refresh loop"
         }
     }
 }

@@ -1,5 +1,8 @@
-/// Counts refreshes in a sliding window on the monotonic clock and refuses one past the limit.
-/// It counts refreshes sent, not the requests that wait for them.
+/// Counts refreshes in a sliding window on the monotonic clock. It counts the refreshes that were
+/// not due (asked for by a `401` or by ``TesseraClient/refresh()`` before the token's refresh
+/// time) and those answered with a token too short to use; the refreshes a healthy client makes
+/// on schedule, at most two per token lifetime, are not counted, so no lifetime the service
+/// accepts can exhaust the limit.
 struct RefreshLimiter {
     let maximum: Int
     let window: Duration
@@ -10,20 +13,22 @@ struct RefreshLimiter {
         self.window = window
     }
 
-    /// Records a refresh starting at `now` and returns `true`, or returns `false` if the window
-    /// is full.
-    mutating func admit(at now: MonotonicInstant) -> Bool {
+    /// Whether one more refresh at `now` stays within the limit.
+    mutating func allows(at now: MonotonicInstant) -> Bool {
         self.starts.removeAll { $0.advanced(by: self.window) <= now }
-        guard self.starts.count < self.maximum else { return false }
-        self.starts.append(now)
-        return true
+        return self.starts.count < self.maximum
+    }
+
+    /// Counts a refresh made at `at`.
+    mutating func record(at instant: MonotonicInstant) {
+        self.starts.append(instant)
     }
 
     /// When the next refresh will be admitted.
     func nextAdmission(after now: MonotonicInstant) -> MonotonicInstant {
-        let live = self.starts.filter { $0.advanced(by: self.window) > now }
-        guard live.count >= self.maximum, let oldest = live.first else { return now }
-        return oldest.advanced(by: self.window)
+        let live = self.starts.filter { $0.advanced(by: self.window) > now }.sorted()
+        guard live.count >= self.maximum else { return now }
+        return live[live.count - self.maximum].advanced(by: self.window)
     }
 }
 

@@ -33,12 +33,14 @@ struct TokenResponse: Decodable {
     var user: UserInfo?
 
     /// The credentials, with the expiry counted from `receivedAt` on the device's wall clock.
+    /// A negative `expiresIn` counts as an already expired token.
     func credentials(receivedAt: Date, previous: TesseraCredentials? = nil) -> TesseraCredentials {
-        TesseraCredentials(
+        let lifetime = max(0, self.expiresIn)
+        return TesseraCredentials(
             accessToken: self.accessToken,
             refreshToken: self.refreshToken,
-            expiresAt: receivedAt.addingTimeInterval(TimeInterval(self.expiresIn)),
-            lifetime: .seconds(self.expiresIn),
+            expiresAt: receivedAt.addingTimeInterval(TimeInterval(lifetime)),
+            lifetime: .seconds(lifetime),
             sessionID: self.session.id,
             userID: self.user?.id ?? self.session.userId ?? previous?.userID,
             username: self.user?.username ?? previous?.username
