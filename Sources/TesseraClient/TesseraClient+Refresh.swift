@@ -82,7 +82,10 @@ extension TesseraClient {
                 // the session.
                 if due { self.limiter.record(at: sentAt) }
                 self.shortLivedInARow += 1
-                self.logger.warning("the refresh was answered with a token shorter than the service issues", metadata: ["lifetime": "\(credentials.lifetime)"])
+                self.logger.warning(
+                    "the refresh was answered with a token shorter than the service issues",
+                    metadata: ["lifetime": "\(credentials.lifetime)"]
+                )
                 if self.shortLivedInARow >= self.configuration.maximumRefreshes {
                     self.end(.refreshLoop, serverError: nil)
                     return

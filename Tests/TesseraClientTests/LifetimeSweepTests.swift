@@ -51,7 +51,10 @@ import Testing
             let interval = ((lifetime - margin) / .seconds(1)).rounded(.up)
             let expected = Double(seconds * lifetimes) / interval
             let refreshes = transport.refreshCalls
-            #expect(Double(refreshes) >= expected.rounded(.down) - 1 && Double(refreshes) <= expected.rounded(.up) + 1, "\(refreshes) refreshes, expected about \(expected)")
+            #expect(
+                Double(refreshes) >= expected.rounded(.down) - 1 && Double(refreshes) <= expected.rounded(.up) + 1,
+                "\(refreshes) refreshes, expected about \(expected)"
+            )
             #expect(refreshes <= 2 * lifetimes + 1)
         }
     }

@@ -37,7 +37,12 @@ public struct HTTPClientTransport: TesseraTransport {
         timeout: TimeAmount = .seconds(10),
         maximumBodySize: Int = 4 * 1024 * 1024
     ) {
-        self.init(baseURL: baseURL, httpClient: SharedHTTPClients.client(connectTimeout: connectTimeout), timeout: timeout, maximumBodySize: maximumBodySize)
+        self.init(
+            baseURL: baseURL,
+            httpClient: SharedHTTPClients.client(connectTimeout: connectTimeout),
+            timeout: timeout,
+            maximumBodySize: maximumBodySize
+        )
     }
 
     /// Creates a transport on `httpClient`, whose configuration decides how long connecting may
