@@ -57,6 +57,19 @@ import TesseraTestSupport
         #expect(try await server.stillServes())
     }
 
+    @Test func aMethodNoRouteNamesIsA405OnAServedPathAndA404Elsewhere() async throws {
+        let server = try await HostileServer()
+        for (request, status, allow) in [
+            ("QUERY /healthz HTTP/1.1", 405, "GET, HEAD"), ("QUERY /v1/sessions/ses_x HTTP/1.1", 405, "DELETE"),
+            ("QUERY /v1/upstreams/a/proxy/b/c HTTP/1.1", 405, nil), ("QUERY /nowhere HTTP/1.1", 404, nil),
+        ] {
+            let answer = try await server.raw(request + "\r\nHost: x\r\nConnection: close\r\n\r\n")
+            #expect(answer.status == status, "\(request): \(answer.text.prefix(200))")
+            if let allow { #expect(answer.headers["allow"] == allow, "\(request)") }
+            #expect(answer.errorCode == (status == 405 ? "REQ_1006" : "REQ_1004"))
+        }
+    }
+
     @Test func invalidUTF8InThePathIsA400() async throws {
         let server = try await HostileServer()
         let request = Array("GET /healthz".utf8) + [0xFF, 0xFE] + Array(" HTTP/1.1\r\nHost: x\r\n\r\n".utf8)

@@ -23,9 +23,19 @@ import Tessera
 /// ```
 public struct CorrelationIDMiddleware<Context: CorrelatedRequestContext>: RouterMiddleware {
     public let logging: CorrelationIDLogging
+    /// For a request no route matched: the methods its path is served with (an `Allow` value),
+    /// when it is, so that it is answered `405` rather than `404`. Only a request that found no
+    /// route asks it.
+    let allowedMethods: (@Sendable (String) -> String?)?
 
     public init(logging: CorrelationIDLogging = .loggerMetadata) {
         self.logging = logging
+        self.allowedMethods = nil
+    }
+
+    init(logging: CorrelationIDLogging, allowedMethods: @escaping @Sendable (String) -> String?) {
+        self.logging = logging
+        self.allowedMethods = allowedMethods
     }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -35,15 +45,15 @@ public struct CorrelationIDMiddleware<Context: CorrelatedRequestContext>: Router
         switch self.logging {
         case .loggerMetadata:
             context.logger[metadataKey: "correlation_id"] = .string(id)
-            return try await Self.respond(request, context: context, id: id, next: next)
+            return try await self.respond(request, context: context, id: id, next: next)
         case .metadataProvider:
             return try await CorrelationID.$current.withValue(id) {
-                try await Self.respond(request, context: context, id: id, next: next)
+                try await self.respond(request, context: context, id: id, next: next)
             }
         }
     }
 
-    private static func respond(
+    private func respond(
         _ request: Request,
         context: Context,
         id: String,
@@ -51,6 +61,17 @@ public struct CorrelationIDMiddleware<Context: CorrelatedRequestContext>: Router
     ) async throws -> Response {
         do {
             var response = try await next(request, context)
+            response.headers[.correlationID] = id
+            return response
+        } catch let error as HTTPError where error.status == .notFound && self.allowedMethods != nil {
+            // No route: a served path with a method no route names (`QUERY`, an extension).
+            if let allow = self.allowedMethods?(request.uri.path) {
+                var response = TesseraError.methodNotAllowed.response(correlationID: id)
+                response.headers[.allow] = allow
+                response.headers[.correlationID] = id
+                return response
+            }
+            var response = try ErrorMiddleware<Context>.response(for: error, correlationID: id, logger: context.logger)
             response.headers[.correlationID] = id
             return response
         } catch {

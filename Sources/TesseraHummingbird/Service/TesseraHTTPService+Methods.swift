@@ -23,6 +23,29 @@ extension TesseraHTTPService {
         return paths
     }
 
+    /// The `Allow` value of the served path `path` matches (`{…}` one segment, the proxy's
+    /// `{path}` the rest), or `nil`: for requests whose method no route names.
+    static let allowedMethods: @Sendable (String) -> String? = {
+        let templates = Self.servedMethods.map { served in
+            (segments: served.path.split(separator: "/").map(String.init), allow: served.methods.joined(separator: ", "))
+        }
+        return { path in
+            let segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+            return templates.first { Self.matches($0.segments, segments) }?.allow
+        }
+    }()
+
+    static func matches(_ template: [String], _ segments: ArraySlice<Substring>) -> Bool {
+        var rest = segments
+        for (position, part) in template.enumerated() {
+            if part == "{path}", position == template.count - 1 { return !rest.isEmpty }
+            guard let segment = rest.first else { return false }
+            if part.hasPrefix("{") ? segment.isEmpty : segment != part { return false }
+            rest = rest.dropFirst()
+        }
+        return rest.isEmpty
+    }
+
     /// Routes every method a served path does not serve to a `405` that names the ones it does.
     /// They are routes like any other, so a request to a served method pays nothing for them.
     func addMethodNotAllowedRoutes(to router: Router<TesseraRequestContext>) {
