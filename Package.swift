@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "TesseraTokens", targets: ["TesseraTokens"]),
         .library(name: "TesseraClient", targets: ["TesseraClient"]),
         .library(name: "TesseraUpstream", targets: ["TesseraUpstream"]),
+        .library(name: "TesseraWebDriver", targets: ["TesseraWebDriver"]),
         .executable(name: "tessera", targets: ["TesseraCommand"]),
     ],
     dependencies: [
@@ -123,7 +124,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            resources: [.copy("openapi.yaml")],
+            resources: [.copy("openapi.yaml"), .embedInCode("SDK/tessera.js"), .embedInCode("SDK/tessera.d.ts")],
             swiftSettings: swiftSettings
         ),
         // The `tessera` executable: parses arguments and wires the parts together.
@@ -163,6 +164,17 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird")
             ],
             path: "Benchmarks/BareRoute",
+            swiftSettings: swiftSettings
+        ),
+        // A client of the W3C WebDriver protocol (chromedriver): the browser tests drive
+        // headless Chromium with it, and browser-driven upstream sessions will.
+        .target(
+            name: "TesseraWebDriver",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         // Helpers shared by the test targets.
@@ -290,6 +302,19 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // tessera.js in headless Chromium against a real `tessera serve`.
+        .testTarget(
+            name: "TesseraBrowserTests",
+            dependencies: [
+                .byName(name: "TesseraWebDriver"),
+                .byName(name: "TesseraTestSupport"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            exclude: ["Pages"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -90,6 +90,7 @@ struct Serve: AsyncParsableCommand {
         }
         let policy = try self.session.policy()
         let origins = try self.connections.origins()
+        let staticDirectory = try self.connections.staticDirectory()
         let host = Setting.string(self.host, env: "TESSERA_HOST", default: "127.0.0.1")
         let port = try Setting.integer(self.port, env: "TESSERA_PORT", option: "--port", range: 0...65535, default: 8080)
         let cost = try Setting.integer(self.bcryptCost, env: "TESSERA_BCRYPT_COST", option: "--bcrypt-cost", range: 4...31, default: 12)
@@ -212,7 +213,8 @@ struct Serve: AsyncParsableCommand {
                         requestLogLevel: level <= .debug ? .debug : nil,
                         // Every logger carries the provider (bootstrapped above).
                         correlationIDLogging: .metadataProvider,
-                        origins: origins
+                        origins: origins,
+                        staticDirectory: staticDirectory
                     )
                 )
 

@@ -71,6 +71,25 @@ struct ConnectionOptions: ParsableArguments {
     )
     var allowedOrigins: String?
 
+    @Option(
+        help: """
+            A folder whose files are served at the paths the API does not use, such as a web app's pages on the \
+            service's origin (env TESSERA_STATIC_DIR; default none).
+            """
+    )
+    var staticDir: String?
+
+    /// The folder of static files, checked to be one.
+    func staticDirectory() throws -> String? {
+        let path = Setting.string(self.staticDir, env: "TESSERA_STATIC_DIR", default: "")
+        guard !path.isEmpty else { return nil }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw ValidationError("--static-dir (or TESSERA_STATIC_DIR) must name a folder; \(terminalSafe(path)) is not one.")
+        }
+        return URL(fileURLWithPath: path).standardizedFileURL.path
+    }
+
     /// The connection limits, with the largest body a route takes.
     func limits(maxBodyBytes: Int) throws -> HTTPLimits {
         let defaults = HTTPLimits()

@@ -24,14 +24,19 @@ public struct TesseraHTTPService: Sendable {
         /// The web origins that may log browsers in and act with their session cookies (the
         /// service's own, by default).
         public var origins: OriginPolicy
+        /// A folder whose files are served (GET and HEAD) at the paths no operation has, such
+        /// as a web app's pages on the service's own origin; `nil` serves none.
+        public var staticDirectory: String?
 
         public init(
             cookie: SessionCookie = .init(),
             trustForwardedFor: Bool = false,
             requestLogLevel: Logger.Level? = .debug,
             correlationIDLogging: CorrelationIDLogging = .loggerMetadata,
-            origins: OriginPolicy = .sameOrigin
+            origins: OriginPolicy = .sameOrigin,
+            staticDirectory: String? = nil
         ) {
+            self.staticDirectory = staticDirectory
             self.cookie = cookie
             self.trustForwardedFor = trustForwardedFor
             self.requestLogLevel = requestLogLevel
@@ -96,6 +101,8 @@ public struct TesseraHTTPService: Sendable {
             .init(method: "DELETE", path: "/v1/sessions/{id}"),
             .init(method: "POST", path: "/v1/token/refresh"),
             .init(method: "GET", path: "/.well-known/jwks.json"),
+            .init(method: "GET", path: "/sdk/tessera.js"),
+            .init(method: "GET", path: "/sdk/tessera.d.ts"),
             .init(method: "POST", path: "/v1/introspect"),
             .init(method: "GET", path: "/v1/upstreams"),
             .init(method: "POST", path: "/v1/upstreams/{name}/session"),
@@ -108,7 +115,7 @@ public struct TesseraHTTPService: Sendable {
         let router = Router(context: TesseraRequestContext.self, options: .autoGenerateHeadEndpoints)
         // The correlation middleware also turns errors into the one JSON shape, as
         // ErrorMiddleware would (applications that mount the authenticator use that one).
-        router.add(middleware: CorrelationIDMiddleware(logging: self.configuration.correlationIDLogging))
+        router.add(middleware: CorrelationIDMiddleware(logging: self.configuration.correlationIDLogging, allowedMethods: Self.allowedMethods))
         if let level = self.configuration.requestLogLevel {
             router.add(middleware: LogRequestsMiddleware(level))
         }
@@ -124,6 +131,12 @@ public struct TesseraHTTPService: Sendable {
                 headers: [.contentType: "application/yaml; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.text))
             )
+        }
+        router.get("/sdk/tessera.js") { request, _ in BrowserSDK.response(for: BrowserSDK.shared.module, request: request) }
+        router.get("/sdk/tessera.d.ts") { request, _ in BrowserSDK.response(for: BrowserSDK.shared.types, request: request) }
+        if let folder = self.configuration.staticDirectory {
+            // After the API's routes: a file is served only where no operation is.
+            router.add(middleware: FileMiddleware<TesseraRequestContext, LocalFileSystem>(folder, searchForIndexHtml: true))
         }
         router.post("/v1/login", use: self.logIn)
 
