@@ -14,9 +14,9 @@ final class PageServer: @unchecked Sendable {
     private(set) var process: ServerProcess
     private(set) var logs: [String] = []
 
-    init(arguments: [String] = []) async throws {
+    init(staticDirectory: String = PageServer.pages, arguments: [String] = []) async throws {
         self.dataDirectory = self.directory.url.appendingPathComponent("data").path
-        self.arguments = ["--static-dir", Self.pages] + arguments
+        self.arguments = ["--static-dir", staticDirectory] + arguments
         let added = try ServerProcess.run(["users", "add", "alice", "--data-dir", self.dataDirectory], input: Self.password + "\n", environment: Self.environment)
         guard added.status == 0 else { throw HarnessError("users add alice: \(added.output)") }
         self.process = try await ServerProcess(

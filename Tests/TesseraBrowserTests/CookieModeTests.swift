@@ -50,15 +50,18 @@ import Testing
         #expect(try await browser.events("signedOut", in: first).count == 1)
     }
 
-    @Test(.timed) func aLogoutInOneTabReachesTheOthersWithinASecond() async throws {
+    /// Over a BroadcastChannel, and through `storage` events in a browser without one.
+    @Test(.timed, arguments: ["", "nochannel"])
+    func aLogoutInOneTabReachesTheOthersWithinASecond(query: String) async throws {
         let server = try await PageServer()
         let browser = try await Browser()
         defer { Task { await browser.close() } }
         let a = try await browser.session.windowHandle()
-        try await browser.open(server.baseURL + "/blank.html")
+        try await browser.open(server.baseURL + "/blank.html?\(query)")
         #expect(try await browser.run(in: a, Self.login, [.string(PageServer.password)]).string == "signedIn")
-        let b = try await browser.openTab(server.baseURL + "/app.html?stay")
-        let c = try await browser.openTab(server.baseURL + "/app.html?stay")
+        #expect(try await browser.run(in: a, "return typeof BroadcastChannel").string == (query.isEmpty ? "function" : "undefined"))
+        let b = try await browser.openTab(server.baseURL + "/app.html?stay&\(query)")
+        let c = try await browser.openTab(server.baseURL + "/app.html?stay&\(query)")
         for tab in [b, c] { #expect(try await browser.run(in: tab, "return tessera.state").string == "signedIn") }
 
         let loggedOutAt = try #require(try await browser.run(in: a, "const at = Date.now(); return tessera.logout().then(() => at)").number)

@@ -8,7 +8,8 @@ import Synchronization
 /// Every request has a deadline (``timeout``, 10 seconds by default) that covers connecting,
 /// sending and the whole response; connecting has its own, shorter one (3 seconds by default), so
 /// that a service that is down fails a request in seconds rather than being retried for as long
-/// as the request may take.
+/// as the request may take. The SDK's own client opens up to 64 connections to the service; a
+/// request that finds none free waits for one, and that wait counts against the connect timeout.
 public struct HTTPClientTransport: TesseraTransport {
     /// The service's base URL, without a trailing slash, such as `https://auth.example.com`.
     public let baseURL: String
@@ -83,6 +84,8 @@ public struct HTTPClientTransport: TesseraTransport {
 /// The SDK's HTTP clients, one per connect timeout, made on first use and kept for the life of
 /// the process (as `HTTPClient.shared` is), so that transports share their connections.
 enum SharedHTTPClients {
+    /// How many connections a client opens to one service at most, before requests queue.
+    static let connectionsPerHost = 64
     private static let clients = Mutex<[TimeAmount: HTTPClient]>([:])
 
     static func client(connectTimeout: TimeAmount) -> HTTPClient {
@@ -94,6 +97,9 @@ enum SharedHTTPClients {
                 decompression: .disabled
             )
             configuration.connectionPool.idleTimeout = .seconds(60)
+            // A request that waits for a connection is held to the connect timeout too: enough
+            // connections that a burst does not wait behind the first eight.
+            configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = Self.connectionsPerHost
             let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
             clients[connectTimeout] = client
             return client

@@ -18,6 +18,7 @@ struct BrowserSDK: Sendable {
     let types: File
 
     static let shared = BrowserSDK()
+    static let contentTypeOptions = HTTPField.Name("X-Content-Type-Options")
 
     init() {
         self.module = Self.file(PackageResources.tessera_js, contentType: "text/javascript; charset=utf-8")
@@ -34,12 +35,8 @@ struct BrowserSDK: Sendable {
 
     /// The answer to a `GET` of `file`: `304` when `If-None-Match` names its `ETag`.
     static func response(for file: File, request: Request) -> Response {
-        var headers: HTTPFields = [
-            .contentType: file.contentType,
-            .cacheControl: "no-cache",
-            .eTag: file.etag,
-            HTTPField.Name("X-Content-Type-Options")!: "nosniff",
-        ]
+        var headers: HTTPFields = [.contentType: file.contentType, .cacheControl: "no-cache", .eTag: file.etag]
+        if let nosniff = Self.contentTypeOptions { headers[nosniff] = "nosniff" }
         let matches = request.headers[values: .ifNoneMatch].contains { value in
             value.split(separator: ",").contains { candidate in
                 let tag = candidate.trimmingCharacters(in: .whitespaces)

@@ -16,6 +16,9 @@ const fetchWithDelay = async (input, init) => {
   return fetch(input, init);
 };
 
+// `?nochannel`: a browser without BroadcastChannel, where tabs talk through storage events.
+if (query.has('nochannel')) delete globalThis.BroadcastChannel;
+
 export const tessera = createTessera({
   mode: query.get('mode') ?? 'cookie',
   expiringMargin: Number(query.get('margin') ?? 60000),
