@@ -42,7 +42,9 @@ public struct WebDriverSession: Sendable {
 
     /// Sets how long a script (and a page load) may run before the command fails.
     public func setTimeouts(script: Duration? = nil, pageLoad: Duration? = nil, implicit: Duration? = nil) async throws {
-        func milliseconds(_ duration: Duration) -> WebDriverJSON { .number(Double(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)) }
+        func milliseconds(_ duration: Duration) -> WebDriverJSON {
+            .number(Double(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000))
+        }
         var body: [String: WebDriverJSON] = [:]
         if let script { body["script"] = milliseconds(script) }
         if let pageLoad { body["pageLoad"] = milliseconds(pageLoad) }

@@ -17,7 +17,11 @@ final class PageServer: @unchecked Sendable {
     init(staticDirectory: String = PageServer.pages, arguments: [String] = []) async throws {
         self.dataDirectory = self.directory.url.appendingPathComponent("data").path
         self.arguments = ["--static-dir", staticDirectory] + arguments
-        let added = try ServerProcess.run(["users", "add", "alice", "--data-dir", self.dataDirectory], input: Self.password + "\n", environment: Self.environment)
+        let added = try ServerProcess.run(
+            ["users", "add", "alice", "--data-dir", self.dataDirectory],
+            input: Self.password + "\n",
+            environment: Self.environment
+        )
         guard added.status == 0 else { throw HarnessError("users add alice: \(added.output)") }
         self.process = try await ServerProcess(
             dataDirectory: self.dataDirectory,

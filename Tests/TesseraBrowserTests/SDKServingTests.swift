@@ -14,7 +14,8 @@ import Testing
     @Test func theModuleIsServedAsJavaScriptWithAnETagAndRevalidated() async throws {
         let server = try await PageServer()
         for (path, type, file) in [
-            ("/sdk/tessera.js", "text/javascript; charset=utf-8", "tessera.js"), ("/sdk/tessera.d.ts", "application/typescript; charset=utf-8", "tessera.d.ts"),
+            ("/sdk/tessera.js", "text/javascript; charset=utf-8", "tessera.js"),
+            ("/sdk/tessera.d.ts", "application/typescript; charset=utf-8", "tessera.d.ts"),
         ] {
             let first = try await Self.get(server.baseURL + path)
             #expect(first.status == .ok)

@@ -5,7 +5,8 @@ import Testing
 
 /// tessera.js in token mode: the access token in memory, one refresh for all the tabs of the
 /// origin, and no refresh that writes a session back after a sign-out.
-@Suite(.heavy, .serialized, .timeLimit(.minutes(3)), .enabled(if: Browser.available, "needs Debian's chromium and chromium-driver")) struct TokenModeTests {
+@Suite(.heavy, .serialized, .timeLimit(.minutes(3)), .enabled(if: Browser.available, "needs Debian's chromium and chromium-driver"))
+struct TokenModeTests {
     static let login = "return tessera.login({username: 'alice', password: arguments[0]}).then(() => tessera.state)"
 
     @Test func threeTabsOf50CallsWithAnExpiredTokenShareOneRefresh() async throws {
@@ -16,7 +17,10 @@ import Testing
         try await browser.open(server.baseURL + "/blank.html?mode=token")
         #expect(try await browser.run(in: first, Self.login, [.string(PageServer.password)]).string == "signedIn")
         // Two more tabs: they get the tokens from the first (memory only, never stored).
-        let tabs = [first, try await browser.openTab(server.baseURL + "/blank.html?mode=token"), try await browser.openTab(server.baseURL + "/blank.html?mode=token")]
+        let tabs = [
+            first, try await browser.openTab(server.baseURL + "/blank.html?mode=token"),
+            try await browser.openTab(server.baseURL + "/blank.html?mode=token"),
+        ]
         for tab in tabs {
             try await waitUntil("the tab has the tokens") { try await browser.run(in: tab, "return tessera.state").string == "signedIn" }
         }

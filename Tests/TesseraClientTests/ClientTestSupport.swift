@@ -290,7 +290,15 @@ extension TesseraClient {
         configuration: Configuration = .init(),
         wrapping statuses: StatusCounter? = nil
     ) -> (TesseraClient, ScriptedTransport) {
-        Self.testing(transport: HTTPClientTransport(baseURL: baseURL), store: store, clock: clock, configuration: configuration, wrapping: statuses)
+        // A deadline no loaded machine reaches: these tests are about refreshing, and a burst of
+        // 1,000 requests may wait its turn for longer than the default 10 s.
+        Self.testing(
+            transport: HTTPClientTransport(baseURL: baseURL, timeout: .seconds(120)),
+            store: store,
+            clock: clock,
+            configuration: configuration,
+            wrapping: statuses
+        )
     }
 
     /// A client through a scripted transport over `transport`, on a manual clock.
