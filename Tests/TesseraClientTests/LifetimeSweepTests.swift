@@ -51,6 +51,7 @@ import Testing
             let interval = ((lifetime - margin) / .seconds(1)).rounded(.up)
             let expected = Double(seconds * lifetimes) / interval
             let refreshes = transport.refreshCalls
+            print("Access tokens of \(seconds) s, a request a second for \(seconds * lifetimes) s: \(refreshes) refreshes, \(failures.count) failures, \(statuses.unauthorized) 401s")
             #expect(
                 Double(refreshes) >= expected.rounded(.down) - 1 && Double(refreshes) <= expected.rounded(.up) + 1,
                 "\(refreshes) refreshes, expected about \(expected)"
