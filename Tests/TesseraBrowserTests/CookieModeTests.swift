@@ -96,6 +96,27 @@ struct CookieModeTests {
         #expect(sdk.int == 200)
     }
 
+    @Test func aCSRFTokenThatChangedIsLearntAgainOnce() async throws {
+        let server = try await PageServer()
+        let browser = try await Browser()
+        defer { Task { await browser.close() } }
+        let tab = try await browser.session.windowHandle()
+        try await browser.open(server.baseURL + "/blank.html")
+        _ = try await browser.run(in: tab, Self.login, [.string(PageServer.password)])
+        // The SDK holds a stale token (as after a sign-in in another tab that it missed).
+        let outcome = try await browser.run(
+            in: tab,
+            """
+            tessera.current.csrfToken = 'stale';
+            const patch = {method: 'PATCH', headers: {'Content-Type': 'application/json', 'If-Match': '1'}, body: '{"k":1}'};
+            const status = await tessera.fetch('/v1/session/data', patch).then(r => r.status);
+            return [status, tessera.current.csrfToken !== 'stale', tessera.state]
+            """
+        )
+        #expect(outcome == [200, true, "signedIn"])
+        #expect(server.requests("PATCH", "/v1/session/data") == 2)
+    }
+
     @Test func theIdleWarningComesBeforeTheDeadlineExtendKeepsTheSessionThenItEndsIdle() async throws {
         let server = try await PageServer(arguments: ["--idle-timeout", "6s", "--activity-granularity", "1s"])
         let browser = try await Browser()
