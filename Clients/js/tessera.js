@@ -576,8 +576,15 @@ export class Tessera {
     throw await this.errorOf(response);
   }
 
+  /** Where the refresh token is kept besides memory, or `null`. */
+  refreshArea() {
+    if (this.refreshStorage === 'local') return globalThis.localStorage ?? null;
+    if (this.refreshStorage === 'session') return globalThis.sessionStorage ?? null;
+    return null;
+  }
+
   storeRefreshToken(token) {
-    const area = this.refreshStorage === 'local' ? globalThis.localStorage : this.refreshStorage === 'session' ? globalThis.sessionStorage : null;
+    const area = this.refreshArea();
     if (!area) return;
     try {
       if (token) area.setItem(`${this.name}:refresh`, token); else area.removeItem(`${this.name}:refresh`);
@@ -585,8 +592,7 @@ export class Tessera {
   }
 
   loadRefreshToken() {
-    const area = this.refreshStorage === 'local' ? globalThis.localStorage : this.refreshStorage === 'session' ? globalThis.sessionStorage : null;
-    try { return area?.getItem(`${this.name}:refresh`) ?? null; } catch { return null; }
+    try { return this.refreshArea()?.getItem(`${this.name}:refresh`) ?? null; } catch { return null; }
   }
 
   // MARK: Tabs

@@ -149,13 +149,3 @@ final class Browser: @unchecked Sendable {
         self.chromedriver.stop()
     }
 }
-
-/// Waits (bounded) until `condition` holds, checking every 50 ms.
-func waitUntil(timeout: Duration = .seconds(20), _ what: String, _ condition: () async throws -> Bool) async throws {
-    let deadline = ContinuousClock.now.advanced(by: timeout)
-    while ContinuousClock.now < deadline {
-        if try await condition() { return }
-        try await Task.sleep(for: .milliseconds(50))
-    }
-    throw HarnessError("timed out after \(timeout) waiting until \(what)")
-}

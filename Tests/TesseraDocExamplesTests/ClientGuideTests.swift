@@ -38,7 +38,7 @@ import Testing
         await other.signOut()
         let afterwards = await profileStatus(client: client)
         #expect(afterwards == "signed out")
-        try await waitUntil { reasons.withLock { !$0.isEmpty } }
+        try await waitUntil("the app was told") { reasons.withLock { !$0.isEmpty } }
         #expect(reasons.withLock { $0 } == [.revoked])
         #expect(await client.credentials == nil)
     }
@@ -65,7 +65,7 @@ import Testing
     }
 
     @Test func aServiceThatNeverListenedFailsWithinSeconds() async throws {
-        let port = try DocServer.closedPort()
+        let port = try freeLoopbackPort()
         let client = makeClient(serviceURL: "http://127.0.0.1:\(port)", credentialsFile: TemporaryDirectory().url.appendingPathComponent("c.json"))
         let start = ContinuousClock.now
         let error = await #expect(throws: TesseraClientError.self) {
@@ -76,14 +76,5 @@ import Testing
         #expect(error?.code == .transport)
         #expect(error?.isTransient == true)
         #expect(elapsed < .seconds(8))
-    }
-
-    /// Waits (bounded) until `condition` holds.
-    func waitUntil(_ condition: @Sendable () -> Bool) async throws {
-        let deadline = ContinuousClock.now.advanced(by: .seconds(20))
-        while !condition() {
-            guard ContinuousClock.now < deadline else { throw HarnessError("the condition did not hold within 20 s") }
-            try await Task.sleep(for: .milliseconds(20))
-        }
     }
 }
