@@ -50,7 +50,8 @@ import TesseraTestSupport
         let (faulty, resilient, sessions) = try self.stores(
             .init(attempts: 1, deadline: .milliseconds(500), breakerThreshold: 3, breakerCooldown: .milliseconds(200))
         )
-        let created = try await sessions.createSession(userID: "u")
+        // Set up outside the short deadline under test: a loaded machine may take longer to write.
+        let created = try await SessionManager(store: faulty).createSession(userID: "u")
         faulty.set(.down)
         for _ in 0..<3 {
             await #expect(throws: StoreUnavailableError.self) { _ = try await sessions.authenticate(token: created.token.rawValue) }
