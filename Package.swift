@@ -96,6 +96,7 @@ let package = Package(
             name: "TesseraUpstream",
             dependencies: [
                 .byName(name: "Tessera"),
+                .byName(name: "TesseraWebDriver"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -321,6 +322,7 @@ let package = Package(
             name: "TesseraUpstreamTests",
             dependencies: [
                 .byName(name: "TesseraUpstream"),
+                .byName(name: "TesseraWebDriver"),
                 .byName(name: "Tessera"),
                 .byName(name: "TesseraSQLite"),
                 .byName(name: "TesseraHummingbird"),

@@ -5,6 +5,7 @@ import Tessera
 import TesseraPostgres
 import TesseraSQLite
 import TesseraTokens
+import TesseraUpstream
 
 /// `tessera doctor`: checks the configuration, the store and the clock, and says plainly what is
 /// wrong. Changes nothing: it applies no migration.
@@ -15,6 +16,9 @@ struct Doctor: AsyncParsableCommand {
     )
 
     @OptionGroup var data: StoreOptions
+
+    @Option(help: "The upstreams file `tessera serve --upstreams` uses, checked too (env TESSERA_UPSTREAMS).")
+    var upstreams: String?
 
     /// Every environment variable Tessera reads; the secret ones are only said to be set.
     static let settings: [(name: String, secret: Bool)] = [
@@ -75,6 +79,8 @@ struct Doctor: AsyncParsableCommand {
             say("Store: SQLite \(directory.databasePath) (not created yet)")
         }
 
+        problems += self.checkUpstreams()
+
         let year = Calendar(identifier: .gregorian).component(.year, from: Date())
         if year < 2024 {
             problems.append("The system clock says \(Date().formatted(.iso8601)); session deadlines would be wrong.")
@@ -87,6 +93,28 @@ struct Doctor: AsyncParsableCommand {
         say("Problems:")
         for problem in problems { say("  - \(problem)") }
         throw ExitCode.failure
+    }
+
+    /// The upstreams file, when there is one: valid, and for browser upstreams, Chromium and
+    /// chromedriver installed.
+    func checkUpstreams() -> [String] {
+        guard let path = self.upstreams ?? Setting.environment["TESSERA_UPSTREAMS"], !path.isEmpty else { return [] }
+        let file: UpstreamsFile
+        do {
+            file = try UpstreamsFile.load(path: path)
+        } catch {
+            return ["The upstreams file is not usable: \(error)"]
+        }
+        say("Upstreams: \(file.upstreams.count) in \(path), valid")
+        var problems: [String] = []
+        for upstream in file.upstreams where upstream.kind == .browser {
+            if let missing = upstream.browser.missingExecutables {
+                problems.append("The browser upstream '\(upstream.name)' cannot log in: \(missing).")
+            } else {
+                say("  \(upstream.name): browsers \(upstream.browser.chromiumPath ?? "") with \(upstream.browser.chromedriverPath ?? "")")
+            }
+        }
+        return problems
     }
 
     /// The signing keys: readable by the owner only, with a key that signs.

@@ -252,9 +252,13 @@ struct Serve: AsyncParsableCommand {
                     services.append(UpstreamKeeper(pools: upstreams.ordered))
                     for upstream in upstreamsFile.upstreams {
                         say(
-                            "Upstream \(upstream.name): \(upstream.baseURL), \(upstream.pool.min) to \(upstream.pool.max) sessions, "
+                            "Upstream \(upstream.name): \(upstream.baseURL), \(upstream.pool.min) to \(upstream.pool.max) "
+                                + (upstream.kind == .browser ? "browser sessions, " : "sessions, ")
                                 + "\(upstream.effectiveAccounts.count) account(s), keep-alive every \(Int(upstream.keepAlive.interval)) s"
                         )
+                        if upstream.kind == .browser, let missing = upstream.browser.missingExecutables {
+                            say("Upstream \(upstream.name) cannot log in: \(missing).")
+                        }
                     }
                 }
                 if let cache {

@@ -12,7 +12,7 @@ struct Upstream: AsyncParsableCommand {
 
     struct Check: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Validate the upstreams file, then log in once per account and probe the keep-alive path.",
+            abstract: "Validate the upstreams file, then log in once per account and probe the keep-alive path (in a browser for kind: browser).",
             discussion: "Credentials are read from the environment and files the file names, as serve reads them; none is printed."
         )
 
@@ -43,11 +43,17 @@ struct Upstream: AsyncParsableCommand {
             let client = HTTPUpstreamSessionFactory.makeHTTPClient()
             var failed = false
             for upstream in selected {
-                let factory = try HTTPUpstreamSessionFactory(configuration: upstream, client: client)
+                if upstream.kind == .browser, let missing = upstream.browser.missingExecutables {
+                    say("\(upstream.name): FAILED, \(missing)")
+                    failed = true
+                    continue
+                }
+                let factory = try UpstreamPools.factory(for: upstream, client: client)
                 for result in await upstream.checkAccounts(with: factory) {
                     say("\(upstream.name) / \(result.account): \(result.passed ? "ok" : "FAILED"), \(result.detail)")
                     failed = failed || !result.passed
                 }
+                if let browsers = factory as? BrowserUpstreamSessionFactory { await browsers.closeAll() }
             }
             try await client.shutdown()
             if failed { throw ExitCode.failure }

@@ -11,8 +11,8 @@ public final class ChromeDriver: @unchecked Sendable {
     /// The remote end, such as `http://127.0.0.1:9515`.
     public let url: String
     public let port: Int
-    private let process: Process
-    private let lock = NSLock()
+    /// chromedriver's process, in a group of its own with the browsers it starts.
+    public let process: MarkedProcess
 
     /// Starts chromedriver on a free port of 127.0.0.1 and waits (at most `timeout`) until it
     /// answers that it is ready.
@@ -20,8 +20,10 @@ public final class ChromeDriver: @unchecked Sendable {
     /// - Parameters:
     ///   - path: the chromedriver executable (by default the first of ``defaultPaths`` there is)
     ///   - logFile: where its output goes (by default nowhere)
+    ///   - marker: the value of ``MarkedProcess/markerVariable`` in the environment of
+    ///     chromedriver and every browser it starts (by default a random one)
     ///   - timeout: how long it may take to be ready
-    public init(path: String? = nil, logFile: URL? = nil, timeout: Duration = .seconds(20)) async throws {
+    public init(path: String? = nil, logFile: URL? = nil, marker: String? = nil, timeout: Duration = .seconds(20)) async throws {
         guard let executable = path ?? Self.defaultPaths.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
             throw WebDriverError(
                 error: "transport",
@@ -31,19 +33,15 @@ public final class ChromeDriver: @unchecked Sendable {
         }
         self.port = try Self.freePort()
         self.url = "http://127.0.0.1:\(self.port)"
-        self.process = Process()
-        self.process.executableURL = URL(fileURLWithPath: executable)
-        self.process.arguments = ["--port=\(self.port)", "--allowed-ips=127.0.0.1"]
-        if let logFile {
-            _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
-            let handle = try FileHandle(forWritingTo: logFile)
-            self.process.standardOutput = handle
-            self.process.standardError = handle
-        } else {
-            self.process.standardOutput = FileHandle.nullDevice
-            self.process.standardError = FileHandle.nullDevice
-        }
-        try self.process.run()
+        // The browser gets a small environment: no secret of the server's reaches it.
+        let inherited = ProcessInfo.processInfo.environment.filter { ["PATH", "HOME", "TMPDIR", "LANG", "TZ"].contains($0.key) }
+        self.process = try MarkedProcess(
+            executable: executable,
+            arguments: ["--port=\(self.port)", "--allowed-ips=127.0.0.1"],
+            environment: inherited,
+            marker: marker ?? UUID().uuidString.lowercased(),
+            logFile: logFile?.path
+        )
         let driver = WebDriver(url: self.url, commandTimeout: .seconds(2))
         let deadline = ContinuousClock.now.advanced(by: timeout)
         while ContinuousClock.now < deadline {
@@ -51,26 +49,22 @@ public final class ChromeDriver: @unchecked Sendable {
             guard self.process.isRunning else { break }
             try await Task.sleep(for: .milliseconds(50))
         }
-        self.stop()
+        self.process.kill()
         throw WebDriverError(error: "transport", message: "chromedriver did not become ready within \(timeout)", command: "start chromedriver")
     }
 
     /// A client of this chromedriver.
     public var driver: WebDriver { WebDriver(url: self.url) }
 
-    /// Stops chromedriver (SIGTERM, then SIGKILL after a second); the browsers it started end with it.
+    /// Stops chromedriver (SIGTERM, then SIGKILL after a second) and kills what is left of the
+    /// browsers it started.
     public func stop() {
-        self.lock.lock()
-        defer { self.lock.unlock() }
-        guard self.process.isRunning else { return }
-        self.process.terminate()
-        for _ in 0..<20 where self.process.isRunning { usleep(50_000) }
-        if self.process.isRunning { kill(self.process.processIdentifier, SIGKILL) }
-        self.process.waitUntilExit()
+        self.process.terminate(grace: .seconds(1))
+        self.process.kill()
     }
 
     deinit {
-        if self.process.isRunning { kill(self.process.processIdentifier, SIGKILL) }
+        self.process.kill()
     }
 
     /// A port of 127.0.0.1 that nothing listens on now.

@@ -7,6 +7,13 @@ public struct WebDriverSession: Sendable {
     /// The session id the remote end gave.
     public let id: String
 
+    /// The session `id` of `driver` (one started elsewhere, or to send it a command with
+    /// another client).
+    public init(driver: WebDriver, id: String) {
+        self.driver = driver
+        self.id = id
+    }
+
     var base: String { "/session/\(self.id)" }
 
     // MARK: Navigation
@@ -108,6 +115,11 @@ public struct WebDriverSession: Sendable {
         _ = try await self.driver.command(.POST, self.base + "/cookie", ["cookie": cookie])
     }
 
+    /// Adds (or replaces) `cookie`; its domain must be the current page's or one it belongs to.
+    public func addCookie(_ cookie: WebDriverCookie) async throws {
+        _ = try await self.driver.command(.POST, self.base + "/cookie", ["cookie": cookie.json])
+    }
+
     /// Deletes every cookie visible to the current page.
     public func deleteAllCookies() async throws {
         _ = try await self.driver.command(.DELETE, self.base + "/cookie")
@@ -135,6 +147,11 @@ public struct WebDriverElement: Sendable {
         _ = try await self.session.driver.command(.POST, self.base + "/click")
     }
 
+    /// Empties an editable element.
+    public func clear() async throws {
+        _ = try await self.session.driver.command(.POST, self.base + "/clear")
+    }
+
     /// Types `text` into the element.
     public func sendKeys(_ text: String) async throws {
         _ = try await self.session.driver.command(.POST, self.base + "/value", ["text": .string(text)])
@@ -160,6 +177,19 @@ public struct WebDriverCookie: Hashable, Sendable {
     public var httpOnly: Bool
     public var secure: Bool
     public var sameSite: String?
+    /// When it expires, in seconds since 1970; `nil` for a cookie that ends with the browser.
+    public var expiry: Double?
+
+    public init(name: String, value: String, path: String? = "/", domain: String? = nil, httpOnly: Bool = false, secure: Bool = false, expiry: Double? = nil) {
+        self.name = name
+        self.value = value
+        self.path = path
+        self.domain = domain
+        self.httpOnly = httpOnly
+        self.secure = secure
+        self.sameSite = nil
+        self.expiry = expiry
+    }
 
     init?(_ json: WebDriverJSON) {
         guard let name = json["name"]?.string, let value = json["value"]?.string else { return nil }
@@ -170,5 +200,16 @@ public struct WebDriverCookie: Hashable, Sendable {
         self.httpOnly = json["httpOnly"]?.bool ?? false
         self.secure = json["secure"]?.bool ?? false
         self.sameSite = json["sameSite"]?.string
+        self.expiry = json["expiry"]?.number
+    }
+
+    var json: WebDriverJSON {
+        var members: [String: WebDriverJSON] = [
+            "name": .string(self.name), "value": .string(self.value), "httpOnly": .bool(self.httpOnly), "secure": .bool(self.secure),
+        ]
+        if let path = self.path { members["path"] = .string(path) }
+        if let domain = self.domain { members["domain"] = .string(domain) }
+        if let expiry = self.expiry { members["expiry"] = .number(expiry.rounded(.down)) }
+        return .object(members)
     }
 }

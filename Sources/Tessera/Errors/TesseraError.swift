@@ -226,6 +226,36 @@ extension TesseraError {
         )
     }
 
+    /// `UPSTREAM_SESSION_LOST` for browser actions: a step met an ended session; steps not
+    /// marked idempotent are not replayed (an earlier one may have acted), and idempotent ones
+    /// met an ended session again on the replay.
+    /// - Parameter step: the 0-based index of the step that met it
+    public static func upstreamSessionLost(upstream: String, atStep step: Int, replayed: Bool) -> Self {
+        let what =
+            replayed
+            ? "ended the session again when the steps were replayed"
+            : "ended the session at step \(step + 1); the steps are not marked idempotent, so they were not replayed (the steps before it were taken)"
+        return .init(code: "UPSTREAM_SESSION_LOST", status: 502, message: "The upstream '\(upstream)' \(what).")
+    }
+
+    /// `UPSTREAM_ACTION_FAILED`: a browser action's step could not be taken on a logged-in page.
+    public static func upstreamActionFailed(upstream: String, step: Int, name: String, reason: String) -> Self {
+        .init(
+            code: "UPSTREAM_ACTION_FAILED",
+            status: 422,
+            message: "Step \(step + 1) (\(name)) could not be taken in the upstream '\(upstream)': \(reason.prefix(500))."
+        )
+    }
+
+    /// `UPSTREAM_NOT_BROWSER`: actions were asked of an upstream that is not of the browser kind.
+    public static func upstreamNotBrowser(upstream: String) -> Self {
+        .init(
+            code: "UPSTREAM_NOT_BROWSER",
+            status: 409,
+            message: "The upstream '\(upstream)' is not of the browser kind; actions need an upstream with kind: browser."
+        )
+    }
+
     /// `UPSTREAM_BLOCKED`: the upstream answered with one of its configured "blocked" markers.
     public static func upstreamBlocked(upstream: String) -> Self {
         .init(code: "UPSTREAM_BLOCKED", status: 502, message: "The upstream '\(upstream)' blocked the pool's session.")
@@ -245,6 +275,7 @@ extension TesseraError {
             .preconditionRequired, .methodNotAllowed, .versionConflict(current: 0), .dataTooLarge(limit: 0), .storeUnavailable(),
             .upstreamLoginFailed(upstream: "name"), .upstreamExhausted(upstream: "name"), .upstreamUnavailable(upstream: "name"),
             .upstreamRateLimited(upstream: "name", retryAfter: 1), .upstreamSessionLost(upstream: "name"), .upstreamBlocked(upstream: "name"),
+            .upstreamActionFailed(upstream: "name", step: 0, name: "click", reason: ""), .upstreamNotBrowser(upstream: "name"),
             .internalError,
         ]
     }

@@ -19,6 +19,7 @@ extension TesseraHTTPService {
         group.get(use: self.listUpstreams)
         group.post("/{name}/session", use: self.lendUpstreamSession)
         group.delete("/{name}/session/{lease}", use: self.returnUpstreamSession)
+        group.post("/{name}/actions", use: self.performUpstreamActions)
         for method in Self.proxiedMethods {
             group.on("/{name}/proxy/**", method: method, use: self.proxyUpstream)
         }

@@ -107,6 +107,7 @@ public struct TesseraHTTPService: Sendable {
             .init(method: "GET", path: "/v1/upstreams"),
             .init(method: "POST", path: "/v1/upstreams/{name}/session"),
             .init(method: "DELETE", path: "/v1/upstreams/{name}/session/{lease}"),
+            .init(method: "POST", path: "/v1/upstreams/{name}/actions"),
         ] + Self.proxiedMethods.map { .init(method: $0.rawValue, path: "/v1/upstreams/{name}/proxy/{path}") }
 
     /// The router of the whole API.

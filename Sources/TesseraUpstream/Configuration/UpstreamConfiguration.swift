@@ -11,6 +11,9 @@ public struct UpstreamConfiguration: Sendable, Codable, Equatable {
     public var name: String
     /// The site's base URL (`http` or `https`); request paths are appended to it.
     public var baseURL: String
+    /// `http` (the default): sessions log in with one request and keep a cookie jar.
+    /// `browser`: each session is a headless Chromium that logs in by `login.steps`.
+    public var kind: Kind
     /// How to log in.
     public var login: LoginRecipe
     /// The accounts the pool logs in as. Empty: one account whose fields are the recipe's own.
@@ -48,10 +51,13 @@ public struct UpstreamConfiguration: Sendable, Codable, Equatable {
     public var maxBodyBytes: Int
     /// Login back-off and the per-account circuit breaker.
     public var backoff: LoginBackoff
+    /// The browsers of a `browser` upstream.
+    public var browser: BrowserSettings
 
     public init(
         name: String,
         baseURL: String,
+        kind: Kind = .http,
         login: LoginRecipe,
         accounts: [Account] = [],
         expiry: ExpiryMarkers = .init(),
@@ -67,10 +73,13 @@ public struct UpstreamConfiguration: Sendable, Codable, Equatable {
         leaseTimeout: Double = 60,
         requestTimeout: Double = 30,
         maxBodyBytes: Int = 8 * 1024 * 1024,
-        backoff: LoginBackoff = .init()
+        backoff: LoginBackoff = .init(),
+        browser: BrowserSettings = .init()
     ) {
         self.name = name
         self.baseURL = baseURL
+        self.kind = kind
+        self.browser = browser
         self.login = login
         self.accounts = accounts
         self.expiry = expiry
@@ -90,7 +99,7 @@ public struct UpstreamConfiguration: Sendable, Codable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case name, baseURL, login, accounts, expiry, blocked, pool, keepAlive, maxAge, lifetimeJitter, maxUses, maxSessionsPerAccount, healthFreshness
+        case name, baseURL, kind, browser, login, accounts, expiry, blocked, pool, keepAlive, maxAge, lifetimeJitter, maxUses, maxSessionsPerAccount, healthFreshness
         case borrowTimeout, leaseTimeout, requestTimeout, maxBodyBytes, backoff
     }
 
@@ -99,6 +108,8 @@ public struct UpstreamConfiguration: Sendable, Codable, Equatable {
         let defaults = Self(name: "", baseURL: "", login: .init(path: "/"))
         self.name = try container.decode(String.self, forKey: .name)
         self.baseURL = try container.decode(String.self, forKey: .baseURL)
+        self.kind = try container.decodeIfPresent(Kind.self, forKey: .kind) ?? .http
+        self.browser = try container.decodeIfPresent(BrowserSettings.self, forKey: .browser) ?? .init()
         self.login = try container.decode(LoginRecipe.self, forKey: .login)
         self.accounts = try container.decodeIfPresent([Account].self, forKey: .accounts) ?? defaults.accounts
         self.expiry = try container.decodeIfPresent(ExpiryMarkers.self, forKey: .expiry) ?? defaults.expiry
@@ -141,6 +152,7 @@ public struct UpstreamConfiguration: Sendable, Codable, Equatable {
             guard token.path?.hasPrefix("/") ?? true else { throw fail("login.formToken.path must start with '/'") }
             guard !token.field.isEmpty else { throw fail("login.formToken.field must not be empty") }
         }
+        if self.kind == .browser { try self.validateBrowser() }
         guard ["GET", "POST", "PUT"].contains(self.login.method.uppercased()) else { throw fail("login.method must be GET, POST or PUT") }
         guard ["form", "json"].contains(self.login.encoding) else { throw fail("login.encoding must be 'form' or 'json'") }
         guard self.pool.min >= 0, self.pool.max >= 1, self.pool.min <= self.pool.max, self.pool.max <= 256 else {
@@ -208,6 +220,9 @@ extension UpstreamConfiguration {
         /// A one-time token the login form carries (Laravel's `_token`, Rails'
         /// `authenticity_token`): fetched from a page before each login and sent as a field.
         public var formToken: FormToken?
+        /// The browser kind's login: steps taken in the browser, then `success` checked on the
+        /// page. `fill` steps name the fields above (or a source of their own).
+        public var steps: [BrowserStep]
 
         public init(
             method: String = "POST",
@@ -215,7 +230,8 @@ extension UpstreamConfiguration {
             encoding: String = "form",
             fields: [String: FieldSource] = [:],
             success: SuccessCheck = .init(),
-            formToken: FormToken? = nil
+            formToken: FormToken? = nil,
+            steps: [BrowserStep] = []
         ) {
             self.method = method
             self.path = path
@@ -223,9 +239,10 @@ extension UpstreamConfiguration {
             self.fields = fields
             self.success = success
             self.formToken = formToken
+            self.steps = steps
         }
 
-        enum CodingKeys: String, CodingKey { case method, path, encoding, fields, success, formToken }
+        enum CodingKeys: String, CodingKey { case method, path, encoding, fields, success, formToken, steps }
 
         public init(from decoder: any Decoder) throws {
             let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -235,6 +252,7 @@ extension UpstreamConfiguration {
             self.fields = try container.decodeIfPresent([String: FieldSource].self, forKey: .fields) ?? [:]
             self.success = try container.decodeIfPresent(SuccessCheck.self, forKey: .success) ?? .init()
             self.formToken = try container.decodeIfPresent(FormToken.self, forKey: .formToken)
+            self.steps = try container.decodeIfPresent([BrowserStep].self, forKey: .steps) ?? []
         }
     }
 
@@ -261,20 +279,42 @@ extension UpstreamConfiguration {
         public var cookie: String?
         /// A phrase the answer's body must contain (case-insensitive).
         public var bodyContains: String?
+        /// The browser kind: an element matching this CSS selector is on the page.
+        public var selector: String?
+        /// The browser kind: the page's URL matches this pattern (see ``BrowserCondition``).
+        public var url: String?
+        /// The browser kind: the page's text contains this (case-insensitive).
+        public var text: String?
 
-        public init(status: [Int] = [200, 201, 204, 302, 303], cookie: String? = nil, bodyContains: String? = nil) {
+        public init(
+            status: [Int] = [200, 201, 204, 302, 303],
+            cookie: String? = nil,
+            bodyContains: String? = nil,
+            selector: String? = nil,
+            url: String? = nil,
+            text: String? = nil
+        ) {
             self.status = status
             self.cookie = cookie
             self.bodyContains = bodyContains
+            self.selector = selector
+            self.url = url
+            self.text = text
         }
 
-        enum CodingKeys: String, CodingKey { case status, cookie, bodyContains }
+        /// The page condition of a browser login.
+        public var condition: BrowserCondition { BrowserCondition(selector: self.selector, url: self.url, text: self.text ?? self.bodyContains) }
+
+        enum CodingKeys: String, CodingKey { case status, cookie, bodyContains, selector, url, text }
 
         public init(from decoder: any Decoder) throws {
             let container = try decoder.container(keyedBy: CodingKeys.self)
             self.status = try container.decodeIfPresent([Int].self, forKey: .status) ?? Self().status
             self.cookie = try container.decodeIfPresent(String.self, forKey: .cookie)
             self.bodyContains = try container.decodeIfPresent(String.self, forKey: .bodyContains)
+            self.selector = try container.decodeIfPresent(String.self, forKey: .selector)
+            self.url = try container.decodeIfPresent(String.self, forKey: .url)
+            self.text = try container.decodeIfPresent(String.self, forKey: .text)
         }
     }
 
@@ -417,18 +457,28 @@ extension UpstreamConfiguration {
         public var path: String
         /// Seconds between probes of an idle session (default 20).
         public var interval: Double
+        /// The browser kind: reload the session's current page instead of visiting `path`.
+        public var reload: Bool
+        /// The browser kind: what the page shows when logged in. The probe waits for it (or an
+        /// expiry marker) before it judges the page, for pages that check the session with a
+        /// script; a page that shows neither within the timeout counts as logged out.
+        public var waitFor: BrowserWait?
 
-        public init(path: String = "/", interval: Double = 20) {
+        public init(path: String = "/", interval: Double = 20, reload: Bool = false, waitFor: BrowserWait? = nil) {
             self.path = path
             self.interval = interval
+            self.reload = reload
+            self.waitFor = waitFor
         }
 
-        enum CodingKeys: String, CodingKey { case path, interval }
+        enum CodingKeys: String, CodingKey { case path, interval, reload, waitFor }
 
         public init(from decoder: any Decoder) throws {
             let container = try decoder.container(keyedBy: CodingKeys.self)
             self.path = try container.decodeIfPresent(String.self, forKey: .path) ?? "/"
             self.interval = try container.decodeIfPresent(Double.self, forKey: .interval) ?? 20
+            self.reload = try container.decodeIfPresent(Bool.self, forKey: .reload) ?? false
+            self.waitFor = try container.decodeIfPresent(BrowserWait.self, forKey: .waitFor)
         }
     }
 

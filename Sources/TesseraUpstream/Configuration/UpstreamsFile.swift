@@ -67,19 +67,21 @@ public struct UpstreamsFile: Sendable, Codable, Equatable {
     static let schema: [String: Set<String>] = [
         "": ["upstreams"],
         "upstream": [
-            "name", "baseURL", "login", "accounts", "expiry", "blocked", "pool", "keepAlive", "maxAge", "lifetimeJitter", "maxUses",
+            "name", "baseURL", "kind", "browser", "login", "accounts", "expiry", "blocked", "pool", "keepAlive", "maxAge", "lifetimeJitter", "maxUses",
             "maxSessionsPerAccount",
             "healthFreshness", "borrowTimeout", "leaseTimeout", "requestTimeout", "maxBodyBytes", "backoff",
         ],
-        "login": ["method", "path", "encoding", "fields", "success", "formToken"],
+        "login": ["method", "path", "encoding", "fields", "success", "formToken", "steps"],
         "formToken": ["path", "field"],
-        "success": ["status", "cookie", "bodyContains"],
+        "success": ["status", "cookie", "bodyContains", "selector", "url", "text"],
+        "browser": ["chromium", "chromedriver", "commandTimeout", "loginTimeout", "maxMemoryMB", "maxReadBytes", "arguments"],
         "field": ["env", "file", "value"],
         "account": ["name", "fields"],
         "expiry": ["statuses", "phrases", "loginRedirect", "redirectPaths"],
         "blocked": ["statuses", "phrases"],
         "pool": ["min", "max"],
-        "keepAlive": ["path", "interval"],
+        "keepAlive": ["path", "interval", "reload", "waitFor"],
+        "waitFor": ["selector", "url", "text", "timeout"],
         "backoff": ["initial", "maximum", "breakerThreshold", "breakerOpen", "maxConcurrentLogins"],
     ]
 
@@ -103,7 +105,8 @@ public struct UpstreamsFile: Sendable, Codable, Equatable {
             }
             let children: [(String, String)] = [
                 ("login", "login"), ("expiry", "expiry"), ("blocked", "blocked"), ("pool", "pool"), ("keepAlive", "keepAlive"),
-                ("backoff", "backoff"), ("success", "success"), ("formToken", "formToken"),
+                ("backoff", "backoff"), ("success", "success"), ("formToken", "formToken"), ("browser", "browser"),
+                ("waitFor", "waitFor"),
             ]
             for (key, childPart) in children {
                 if let problem = check(value[key], as: childPart, at: path.isEmpty ? key : "\(path).\(key)") { return problem }

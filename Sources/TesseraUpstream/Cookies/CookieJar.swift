@@ -31,6 +31,11 @@ public struct CookieJar: Sendable {
 
     public init() {}
 
+    /// A jar holding exactly `cookies` (a browser's, say).
+    public init(cookies: [UpstreamCookie]) {
+        self.cookies = cookies
+    }
+
     /// Stores the cookies of an answer's `Set-Cookie` lines, received for `url` at `now`.
     public mutating func store(setCookie lines: [String], from url: URL, now: Date) {
         guard let host = url.host?.lowercased(), !host.isEmpty else { return }

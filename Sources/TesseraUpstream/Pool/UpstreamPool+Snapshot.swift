@@ -18,6 +18,10 @@ public struct UpstreamPoolSnapshot: Sendable, Codable, Equatable {
         public var retiresInSeconds: Double
         /// Whether a replacement is logging in or ready.
         public var beingReplaced: Bool
+        /// The browser kind: the browser's process group (chromedriver's pid) and the memory its
+        /// processes hold (proportional set size, bytes).
+        public var browserPID: Int32?
+        public var browserMemoryBytes: Int?
     }
 
     public struct Account: Sendable, Codable, Equatable {
@@ -51,15 +55,35 @@ public struct UpstreamPoolSnapshot: Sendable, Codable, Equatable {
         public var rateLimited: Int
         /// Sessions retired, by reason (`expired_on_use`, `expired_on_keepalive`, `max_age`, …).
         public var retirements: [String: Int]
+        /// Browser actions: lists of steps completed, replayed after meeting an ended session,
+        /// answered `UPSTREAM_SESSION_LOST`, and failed at a step.
+        public var actions: Int
+        public var actionsReplayed: Int
+        public var actionsLost: Int
+        public var actionsFailed: Int
+    }
+
+    /// How long successful logins took, in seconds of real time.
+    public struct LoginTime: Sendable, Codable, Equatable {
+        public var count: Int
+        public var lastSeconds: Double
+        public var meanSeconds: Double
+        public var maxSeconds: Double
     }
 
     public var name: String
+    /// `http` or `browser`.
+    public var kind: String
     public var baseURL: String
     public var minSessions: Int
     public var maxSessions: Int
     public var sessions: [Session]
     public var accounts: [Account]
     public var counters: Counters
+    /// `nil` before the first login.
+    public var loginTime: LoginTime?
+    /// The browser kind: browsers started, crashed, over memory, running.
+    public var browsers: BrowserStatistics?
     public var recentErrors: [RecentError]
     /// Seconds until the pool sends again after a `429`; `nil` when not paused.
     public var rateLimitedForSeconds: Double?
@@ -79,7 +103,9 @@ extension UpstreamPool {
                 lastVerdict: slot.lastVerdict,
                 lastCheckedSecondsAgo: slot.lastCheckedAt == .distantPast ? nil : now.timeIntervalSince(slot.lastCheckedAt),
                 retiresInSeconds: slot.state == .loggingIn ? 0 : max(0, slot.retireAt.timeIntervalSince(now)),
-                beingReplaced: slot.replacedBy != nil
+                beingReplaced: slot.replacedBy != nil,
+                browserPID: (slot.connection as? BrowserUpstreamSession)?.pid,
+                browserMemoryBytes: (slot.connection as? BrowserUpstreamSession)?.memoryBytes
             )
         }
         let accounts = self.accounts.enumerated().map { index, state in
@@ -104,18 +130,39 @@ extension UpstreamPool {
             healthChecks: self.counters.healthChecks,
             keepAliveProbes: self.counters.keepAliveProbes,
             rateLimited: self.counters.rateLimited,
-            retirements: self.counters.retirements
+            retirements: self.counters.retirements,
+            actions: self.counters.actions,
+            actionsReplayed: self.counters.actionsReplayed,
+            actionsLost: self.counters.actionsLost,
+            actionsFailed: self.counters.actionsFailed
         )
+        let time = self.counters.loginTime
+        let loginTime =
+            time.count == 0
+            ? nil
+            : UpstreamPoolSnapshot.LoginTime(
+                count: time.count,
+                lastSeconds: Self.seconds(of: time.last),
+                meanSeconds: Self.seconds(of: time.total) / Double(time.count),
+                maxSeconds: Self.seconds(of: time.longest)
+            )
         return UpstreamPoolSnapshot(
             name: self.configuration.name,
+            kind: self.configuration.kind.rawValue,
             baseURL: self.configuration.baseURL,
             minSessions: self.configuration.pool.min,
             maxSessions: self.configuration.pool.max,
             sessions: sessions,
             accounts: accounts,
             counters: counters,
+            loginTime: loginTime,
+            browsers: (self.factory as? BrowserUpstreamSessionFactory)?.statistics,
             recentErrors: self.recentErrors.map { .init(at: $0.at, message: $0.message) },
             rateLimitedForSeconds: self.rateLimitedUntil.flatMap { $0 > now ? $0.timeIntervalSince(now) : nil }
         )
+    }
+
+    static func seconds(of duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 }

@@ -211,8 +211,8 @@ public actor UpstreamPool {
             self.slots[lease.slotID] = slot
             self.noteError("health check: \(failure ?? "transient answer")", now: now)
             return true
-        case .expired:
-            self.retire(lease.slotID, reason: .expiredOnCheck)
+        case .expired(let evidence):
+            self.retire(lease.slotID, reason: evidence == .browserEnded ? .browserEnded : .expiredOnCheck)
             return false
         case .blocked:
             self.retire(lease.slotID, reason: .blocked)
@@ -249,8 +249,8 @@ public actor UpstreamPool {
         case .ok:
             slot.lastActivityAt = now
             self.release(slotID: slotID, slot: slot, checkedOK: true)
-        case .expired:
-            self.retire(slotID, reason: use == .request ? .expiredOnUse : .expiredOnKeepAlive)
+        case .expired(let evidence):
+            self.retire(slotID, reason: evidence == .browserEnded ? .browserEnded : use == .request ? .expiredOnUse : .expiredOnKeepAlive)
         case .blocked:
             self.retire(slotID, reason: .blocked)
         case .rateLimited(let retryAfter):
@@ -318,11 +318,7 @@ public actor UpstreamPool {
         request: UpstreamRequest,
         reader: UpstreamVerdictReader
     ) async -> (UpstreamVerdict, String?) {
-        do {
-            return (reader.verdict(on: try await connection.send(request)), nil)
-        } catch {
-            return (.transient, "\(error)")
-        }
+        await connection.probe(request, reader: reader)
     }
 
     var probeRequest: UpstreamRequest {
@@ -385,6 +381,7 @@ public actor UpstreamPool {
         if let old { self.slots[old]?.replacedBy = .pending }
         let accountConfiguration = self.accounts[account].account
         self.loginTasks[id] = Task {
+            let started = ContinuousClock.now
             let result: Result<any UpstreamSessionConnection, UpstreamLoginError>
             do {
                 result = .success(try await self.factory.logIn(account: accountConfiguration))
@@ -393,12 +390,12 @@ public actor UpstreamPool {
             } catch {
                 result = .failure(UpstreamLoginError(.unreachable, reason: "\(error)"))
             }
-            await self.loginFinished(slotID: id, result: result)
+            await self.loginFinished(slotID: id, result: result, took: ContinuousClock.now - started)
         }
         return true
     }
 
-    func loginFinished(slotID: Int, result: Result<any UpstreamSessionConnection, UpstreamLoginError>) async {
+    func loginFinished(slotID: Int, result: Result<any UpstreamSessionConnection, UpstreamLoginError>, took: Duration = .zero) async {
         self.loginTasks.removeValue(forKey: slotID)
         guard var slot = self.slots[slotID] else { return }
         let now = self.clock.now
@@ -411,6 +408,7 @@ public actor UpstreamPool {
             }
             self.accounts[slot.account].succeeded()
             self.counters.logins += 1
+            self.counters.loginTime.add(took)
             slot.connection = connection
             slot.state = .idle
             slot.createdAt = now
@@ -549,6 +547,8 @@ public actor UpstreamPool {
         for (id, slot) in self.slots where slot.state != .loggingIn && slot.replacedBy == nil {
             if current >= slot.retireAt {
                 self.requestReplacement(of: id, reason: .maxAge)
+            } else if slot.state == .idle, slot.connection?.wantsReplacement == true {
+                self.requestReplacement(of: id, reason: .resources)
             } else if let maxUses = self.configuration.maxUses, slot.uses >= maxUses {
                 self.requestReplacement(of: id, reason: .maxUses)
             }
@@ -626,6 +626,10 @@ public enum RetireReason: String, Sendable, CaseIterable {
     case maxUses = "max_uses"
     /// The site blocked it.
     case blocked
+    /// Its browser went past its memory limit; a replacement logged in first.
+    case resources
+    /// Its browser crashed, hung or closed, and was killed.
+    case browserEnded = "browser_ended"
 }
 
 extension UpstreamPool {
@@ -716,6 +720,26 @@ extension UpstreamPool {
         var keepAliveProbes = 0
         var rateLimited = 0
         var retirements: [String: Int] = [:]
+        var actions = 0
+        var actionsReplayed = 0
+        var actionsLost = 0
+        var actionsFailed = 0
+        var loginTime = LoginTime()
+    }
+
+    /// How long successful logins took (real time: a browser's login is real work).
+    struct LoginTime {
+        var count = 0
+        var total: Duration = .zero
+        var last: Duration = .zero
+        var longest: Duration = .zero
+
+        mutating func add(_ duration: Duration) {
+            self.count += 1
+            self.total += duration
+            self.last = duration
+            self.longest = max(self.longest, duration)
+        }
     }
 
     struct RecentError {

@@ -19,6 +19,25 @@ public protocol UpstreamSessionConnection: Sendable {
     func cookies() -> [UpstreamCookie]
     /// Ends the session's local resources (not a logout at the site).
     func close() async
+    /// The keep-alive probe, and the check before lending: by default `request` sent and its
+    /// answer judged; a browser session visits the page in its browser and judges the page.
+    /// Returns the verdict, and what failed when no answer came (a transient verdict).
+    func probe(_ request: UpstreamRequest, reader: UpstreamVerdictReader) async -> (UpstreamVerdict, String?)
+    /// Whether the session asks to be replaced although it is logged in (a browser past its
+    /// memory limit): the pool logs a replacement in first, as for the maximum age.
+    var wantsReplacement: Bool { get }
+}
+
+extension UpstreamSessionConnection {
+    public func probe(_ request: UpstreamRequest, reader: UpstreamVerdictReader) async -> (UpstreamVerdict, String?) {
+        do {
+            return (reader.verdict(on: try await self.send(request)), nil)
+        } catch {
+            return (.transient, "\(error)")
+        }
+    }
+
+    public var wantsReplacement: Bool { false }
 }
 
 /// A login the site refused, or could not answer. Its text names the reason, never a credential.

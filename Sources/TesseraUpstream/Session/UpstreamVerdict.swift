@@ -20,6 +20,10 @@ public enum UpstreamVerdict: Sendable, Equatable {
         case status
         case phrase
         case loginRedirect = "login_redirect"
+        /// The browser holding the session crashed, hung or closed, and was killed.
+        case browserEnded = "browser_ended"
+        /// The page did not show what it shows when logged in (`keepAlive.waitFor`).
+        case loggedInMarkerMissing = "logged_in_marker_missing"
     }
 }
 
@@ -59,6 +63,22 @@ public struct UpstreamVerdictReader: Sendable {
         return .ok
     }
 
+    /// The verdict on a page a browser shows: its status where the browser knows it, its URL
+    /// (the login page's marks an ended session, as a redirect to it does), and its source.
+    public func verdict(onPage page: BrowserPage) -> UpstreamVerdict {
+        if let status = page.status {
+            if self.blocked.statuses.contains(status) { return .blocked }
+            if self.expiry.statuses.contains(status) { return .expired(.status) }
+            if status == 429 { return .rateLimited(retryAfter: nil) }
+            if [502, 503, 504].contains(status) { return .transient }
+        }
+        if self.isLoginLocation(page.url) { return .expired(.loginRedirect) }
+        let source = ByteBuffer(string: page.source)
+        if self.blockedPhrases.isFound(in: source) { return .blocked }
+        if self.expiryPhrases.isFound(in: source) { return .expired(.phrase) }
+        return .ok
+    }
+
     /// Whether the body contains one of the expiry phrases (a login answer that says "not
     /// logged in" is a failed login whatever its status).
     func bodyHasExpiryPhrase(_ response: UpstreamResponse) -> Bool {
@@ -81,6 +101,22 @@ public struct UpstreamVerdictReader: Sendable {
         var path = path.split(separator: "?", maxSplits: 1).first.map(String.init) ?? path
         while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
         return path.lowercased()
+    }
+}
+
+/// What the expiry check reads of a page in a browser.
+public struct BrowserPage: Sendable, Equatable {
+    /// The page's URL.
+    public var url: String
+    /// The status of the page's document, when the browser reports it.
+    public var status: Int?
+    /// The page's source (its DOM, serialized), up to the configured size.
+    public var source: String
+
+    public init(url: String, status: Int?, source: String) {
+        self.url = url
+        self.status = status
+        self.source = source
     }
 }
 
