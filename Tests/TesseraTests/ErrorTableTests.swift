@@ -12,6 +12,10 @@ import Testing
             case "AUTH": #expect([401, 403, 429].contains(error.statusCode), "\(error.code)")
             case "REQ_": #expect((400..<500).contains(error.statusCode), "\(error.code)")
             case "DATA": #expect((400..<500).contains(error.statusCode), "\(error.code)")
+            // Browser actions a client wrote that the upstream's page does not allow, or asked
+            // of an upstream that is not a browser: the request's fault, not the upstream's.
+            case "UPST" where ["UPSTREAM_ACTION_FAILED", "UPSTREAM_NOT_BROWSER"].contains(error.code):
+                #expect([409, 422].contains(error.statusCode), "\(error.code)")
             default: #expect(error.statusCode >= 500, "\(error.code)")
             }
         }

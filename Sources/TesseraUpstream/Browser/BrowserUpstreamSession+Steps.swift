@@ -9,55 +9,95 @@ extension BrowserUpstreamSession {
         return (base.hasSuffix("/") ? String(base.dropLast()) : base) + pathAndQuery
     }
 
-    /// How often a wait looks at the page.
-    static let pollInterval = Duration.milliseconds(100)
+    /// The longest one look at the page waits for the page to change.
+    static let lookInterval = 250
 
-    /// The script a wait and a page check run: the page's URL, status and source (capped), and
-    /// whether the condition's selector and text are there. Selectors and text are arguments,
-    /// never part of the script.
+    /// The script a wait and a page check run. It answers the page's URL, status and source
+    /// (capped), and whether the condition's selector and text are there; with `wait` > 0 and
+    /// the condition not holding yet, it first waits (at most `wait` ms) for the page to change,
+    /// so that a wait reacts to the page's scripts at once rather than at a polling interval.
+    /// Selectors and text are arguments, never part of the script. The source is the DOM as the
+    /// page's scripts left it, without its scripts, styles and templates: a script that can draw
+    /// "your session has expired" does not make every page an expiry page.
     static let pageScript = """
-        const [selector, text, cap] = arguments;
-        const html = document.documentElement ? document.documentElement.outerHTML : '';
-        const navigation = performance.getEntriesByType('navigation')[0];
-        const body = document.body ? (document.body.innerText || '') : '';
-        return {
-          url: location.href,
-          status: navigation && navigation.responseStatus ? navigation.responseStatus : null,
-          source: html.length > cap ? html.slice(0, cap) : html,
-          found: selector ? document.querySelector(selector) !== null : true,
-          text: text ? body.toLowerCase().includes(text.toLowerCase()) : true
+        const [selector, text, cap, wait] = arguments;
+        const holds = () => (selector ? document.querySelector(selector) !== null : true)
+          && (text ? ((document.body && document.body.innerText) || '').toLowerCase().includes(text.toLowerCase()) : true);
+        const state = () => {
+          let html = '';
+          if (document.documentElement) {
+            const copy = document.documentElement.cloneNode(true);
+            for (const element of copy.querySelectorAll('script, style, template, noscript')) element.remove();
+            html = copy.outerHTML;
+          }
+          const navigation = performance.getEntriesByType('navigation')[0];
+          return {
+            url: location.href,
+            status: navigation && navigation.responseStatus ? navigation.responseStatus : null,
+            source: html.length > cap ? html.slice(0, cap) : html,
+            holds: holds()
+          };
         };
+        if (!(wait > 0) || holds()) return state();
+        return new Promise((resolve) => {
+          let done = false;
+          const finish = () => { if (!done) { done = true; observer.disconnect(); resolve(state()); } };
+          // A change is answered 10 ms later, with the changes made meanwhile.
+          const observer = new MutationObserver(() => setTimeout(finish, 10));
+          observer.observe(document, {childList: true, subtree: true, characterData: true, attributes: true});
+          setTimeout(finish, wait);
+        });
         """
 
-    /// The page now, and whether `condition` holds on it.
-    func look(for condition: BrowserCondition? = nil) async throws -> (page: BrowserPage, holds: Bool) {
+    /// The page now (or once it changed, within `wait` milliseconds), and whether `condition`
+    /// holds on it.
+    func look(for condition: BrowserCondition? = nil, wait: Int = 0) async throws -> (page: BrowserPage, holds: Bool) {
         let cap = self.configuration.browser.maxReadBytes
-        let value = try await self.browser.execute(
-            Self.pageScript,
-            [condition?.selector.map { .string($0) } ?? .null, condition?.text.map { .string($0) } ?? .null, .number(Double(cap))]
-        )
+        let value: WebDriverJSON
+        do {
+            value = try await self.browser.execute(
+                Self.pageScript,
+                [
+                    condition?.selector.map { .string($0) } ?? .null, condition?.text.map { .string($0) } ?? .null,
+                    .number(Double(cap)), .number(Double(wait)),
+                ]
+            )
+        } catch let error as WebDriverError where error.message.contains("is not a valid selector") {
+            throw BrowserStepError("'\(condition?.selector ?? "")' is not a valid CSS selector")
+        }
         let page = BrowserPage(url: value["url"]?.string ?? "", status: value["status"]?.int, source: value["source"]?.string ?? "")
-        var holds = value["found"]?.bool == true && value["text"]?.bool == true
-        if let pattern = condition?.url { holds = holds && BrowserCondition.url(page.url, matches: pattern) }
+        var holds = value["holds"]?.bool == true
+        if let pattern = condition?.url { holds = holds && BrowserCondition.matches(page.url, pattern: pattern) }
         return (page, holds)
     }
 
     /// Waits until `condition` holds, for at most `timeout` seconds; with a `reader`, an ended
-    /// session seen meanwhile ends the wait (``SessionEnded``).
+    /// session seen meanwhile ends the wait (``SessionEnded``). A page that navigates meanwhile
+    /// (its script context gone) is looked at again.
     func wait(for condition: BrowserCondition, timeout: Double, reader: UpstreamVerdictReader?) async throws {
         let deadline = ContinuousClock.now.advanced(by: .milliseconds(Int64(timeout * 1000)))
         while true {
-            let (page, holds) = try await self.look(for: condition)
-            if holds { return }
-            if let reader {
-                let verdict = reader.verdict(onPage: page)
-                if case .expired(let evidence) = verdict { throw SessionEnded(evidence: evidence) }
-                if verdict == .blocked { throw SessionEnded(evidence: nil) }
+            let left = deadline - ContinuousClock.now
+            let milliseconds = max(0, Int(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000))
+            let looked: (page: BrowserPage, holds: Bool)?
+            do {
+                looked = try await self.look(for: condition, wait: min(Self.lookInterval, milliseconds))
+            } catch let error where !Self.isLost(error) && !(error is BrowserStepError) {
+                // The page went away under the script (a navigation): look again.
+                looked = nil
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            if let (page, holds) = looked {
+                if holds { return }
+                if let reader {
+                    let verdict = reader.verdict(onPage: page)
+                    if case .expired(let evidence) = verdict { throw SessionEnded(evidence: evidence) }
+                    if verdict == .blocked { throw SessionEnded(evidence: nil) }
+                }
             }
             guard ContinuousClock.now < deadline else {
                 throw BrowserStepError("the page did not show \(Self.describe(condition)) within \(Self.seconds(timeout))")
             }
-            try await Task.sleep(for: Self.pollInterval)
         }
     }
 
@@ -210,7 +250,10 @@ extension BrowserUpstreamSession {
                 if index == 0 { try await self.pushCookies() }
                 if let value = try await self.take(step, index: index, values: [:], reader: reader) { reads.append(value) }
                 checked = false
-                if step.mayNavigate {
+                // A wait that follows checks the page for an ended session itself.
+                let waitFollows: Bool
+                if index + 1 < steps.count, case .waitFor = steps[index + 1] { waitFollows = true } else { waitFollows = false }
+                if step.mayNavigate && !waitFollows {
                     if let outcome = try await self.endedOutcome(reader: reader, step: index) { return outcome }
                     checked = true
                 }
@@ -228,8 +271,9 @@ extension BrowserUpstreamSession {
             }
         }
         do {
-            if !checked, let outcome = try await self.endedOutcome(reader: reader, step: steps.count - 1) { return outcome }
-            let url = try await self.browser.currentURL()
+            let page = try await self.look().page
+            if !checked, let outcome = Self.endedOutcome(reader.verdict(onPage: page), step: steps.count - 1) { return outcome }
+            let url = page.url
             try await self.closeOtherWindows()
             try await self.pullCookies()
             self.checkMemory()
@@ -245,7 +289,11 @@ extension BrowserUpstreamSession {
 
     /// `.ended` or `.blocked` when the page now says so; `nil` when it looks logged in.
     func endedOutcome(reader: UpstreamVerdictReader, step: Int) async throws -> BrowserActionOutcome? {
-        switch reader.verdict(onPage: try await self.look().page) {
+        Self.endedOutcome(reader.verdict(onPage: try await self.look().page), step: step)
+    }
+
+    static func endedOutcome(_ verdict: UpstreamVerdict, step: Int) -> BrowserActionOutcome? {
+        switch verdict {
         case .expired(let evidence): return .ended(evidence, step: step)
         case .blocked: return .blocked
         case .ok, .rateLimited, .transient: return nil

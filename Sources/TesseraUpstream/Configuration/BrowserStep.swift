@@ -78,7 +78,7 @@ public struct BrowserCondition: Sendable, Equatable, Codable {
     var isEmpty: Bool { self.selector == nil && self.url == nil && self.text == nil }
 
     /// Whether `url` (absolute) matches the pattern `pattern`.
-    static func url(_ url: String, matches pattern: String) -> Bool {
+    public static func matches(_ url: String, pattern: String) -> Bool {
         var subject = url
         if pattern.hasPrefix("/"), let parsed = URLComponents(string: url) {
             subject = parsed.percentEncodedPath + (parsed.percentEncodedQuery.map { "?\($0)" } ?? "")

@@ -36,8 +36,10 @@ enum FakeBrowserPages {
         </script></body></html>
         """
 
+    /// Its script carries the phrase too (as a message it could draw): only what the page shows counts.
     static let home = """
         <html><head><title>Home</title></head><body><div id="app">Loading…</div>\(common)
+        <script>const offline = 'You are either not logged in or your session has expired';</script>
         <script>show('/api/me', (me) => '<h1 id="user">' + me.user + '</h1><a id="logout" href="/logout">Log out</a>');</script>
         </body></html>
         """
