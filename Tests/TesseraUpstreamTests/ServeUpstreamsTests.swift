@@ -114,6 +114,33 @@ import Testing
         }
     }
 
+    @Test func doctorSaysInOneSentenceWhatABrowserUpstreamIsMissing() throws {
+        let directory = TemporaryDirectory()
+        let file = directory.url.appendingPathComponent("upstreams.yaml")
+        try Data(
+            """
+            upstreams:
+              - name: portal
+                kind: browser
+                baseURL: https://portal.example.com
+                login: { path: /login, steps: [{ goto: /login }], success: { selector: "#logout" } }
+                browser: { chromium: /nonexistent/chromium, chromedriver: /nonexistent/chromedriver }
+            """.utf8
+        ).write(to: file)
+        let (status, output) = try ServerProcess.run([
+            "doctor", "--data-dir", directory.url.appendingPathComponent("data").path, "--upstreams", file.path,
+        ])
+        #expect(status != 0)
+        #expect(
+            output.contains(
+                "The browser upstream 'portal' cannot log in: Chromium (/nonexistent/chromium) and chromedriver "
+                    + "(/nonexistent/chromedriver) not found; "
+                    + "install Debian's chromium and chromium-driver packages."
+            ),
+            "\(output)"
+        )
+    }
+
     /// Runs `tessera` to completion on a thread of its own, so that the waiting does not hold a
     /// thread the fake site's handlers need.
     static func runOffTheCooperativePool(_ arguments: [String], environment: [String: String]) async throws -> (status: Int32, output: String) {

@@ -141,6 +141,48 @@ import Testing
         }
     }
 
+    @Test func aHungBrowserIsKilledAtItsCommandTimeoutAndTheActionReplayed() async throws {
+        try await BrowserPoolFixture.with(configure: { base in
+            var configuration = browserConfiguration(baseURL: base, pool: .init(min: 1, max: 1))
+            configuration.browser.commandTimeout = 3
+            return configuration
+        }) { f in
+            await f.maintain()
+            let hung = try #require(await f.pool.snapshot().sessions.first?.browserPID)
+            // Stop chromedriver and its browser: every command now goes unanswered.
+            #expect(kill(-hung, SIGSTOP) == 0)
+            let result = try await f.pool.perform(BrowserPoolFixture.readItem(3), idempotent: true)
+            #expect(result.reads.first?.value == "item 3 for alice")
+            #expect(result.replayed)
+            let snapshot = await f.pool.snapshot()
+            #expect(snapshot.browsers?.crashes == 1)
+            #expect(snapshot.counters.retirements["browser_ended"] == 1)
+            #expect(MarkedProcess.processes(inGroupOf: hung).filter(Self.isLive).isEmpty)
+        }
+    }
+
+    @Test func aBrowserPastItsMemoryLimitIsReplacedItsReplacementFirst() async throws {
+        try await BrowserPoolFixture.with(configure: { base in
+            var configuration = browserConfiguration(baseURL: base, pool: .init(min: 1, max: 1))
+            // Below what any Chromium holds: the first measure finds it over.
+            configuration.browser.maxMemoryMB = 64
+            return configuration
+        }) { f in
+            await f.maintain()
+            let first = try #require(await f.pool.snapshot().sessions.first)
+            #expect((first.browserMemoryBytes ?? 0) > 64 * 1024 * 1024)
+            _ = try await f.pool.perform(BrowserPoolFixture.readItem(1), idempotent: true)
+            await f.maintain()
+            let snapshot = await f.pool.snapshot()
+            #expect(snapshot.counters.retirements["resources"] == 1)
+            #expect(snapshot.browsers?.overMemory ?? 0 >= 1)
+            #expect(snapshot.sessions.count == 1)
+            #expect(snapshot.sessions.first?.id != first.id)
+            #expect(f.site.stats.logins == 2)
+            #expect(snapshot.counters.expiredHidden == 0)
+        }
+    }
+
     @Test func shutdownLeavesNoBrowserProcess() async throws {
         try await BrowserPoolFixture.with(configure: { browserConfiguration(baseURL: $0, pool: .init(min: 2, max: 2)) }) { f in
             // Logins are one at a time per account: two rounds of the keeper.
