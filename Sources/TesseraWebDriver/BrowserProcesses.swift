@@ -81,24 +81,32 @@ public final class MarkedProcess: @unchecked Sendable {
         return true
     }
 
-    /// Asks the child to end (`SIGTERM` to it alone), waiting at most `grace` for it.
-    public func terminate(grace: Duration = .seconds(1)) {
+    /// Asks the child to end (`SIGTERM` to it alone), waiting at most `grace` for it, without
+    /// holding a thread meanwhile.
+    public func terminate(grace: Duration = .seconds(1)) async {
         guard self.isRunning else { return }
         Foundation.kill(self.pid, SIGTERM)
         let deadline = ContinuousClock.now.advanced(by: grace)
-        while self.isRunning && ContinuousClock.now < deadline { usleep(20_000) }
+        while self.isRunning && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
     }
 
-    /// Kills the group and every marked process, and reaps the child. Safe to call again.
+    /// Kills the group and every marked process. The child is reaped on a thread of its own
+    /// (a process in the middle of a system call can take a moment to go), so that no caller's
+    /// thread waits. Safe to call again.
     public func kill() {
         Foundation.kill(-self.pid, SIGKILL)
         for process in Self.processes(marked: self.marker) { Foundation.kill(process, SIGKILL) }
-        self.lock.lock()
-        defer { self.lock.unlock() }
-        if !self.reaped {
+        let reap = self.lock.withLock { () -> Bool in
+            defer { self.reaped = true }
+            return !self.reaped
+        }
+        guard reap else { return }
+        let pid = self.pid
+        Thread.detachNewThread {
             var status: Int32 = 0
-            _ = waitpid(self.pid, &status, 0)
-            self.reaped = true
+            _ = waitpid(pid, &status, 0)
         }
     }
 

@@ -58,8 +58,8 @@ public final class ChromeDriver: @unchecked Sendable {
 
     /// Stops chromedriver (SIGTERM, then SIGKILL after a second) and kills what is left of the
     /// browsers it started.
-    public func stop() {
-        self.process.terminate(grace: .seconds(1))
+    public func stop() async {
+        await self.process.terminate(grace: .seconds(1))
         self.process.kill()
     }
 

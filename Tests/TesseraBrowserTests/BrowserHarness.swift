@@ -95,7 +95,7 @@ final class Browser: @unchecked Sendable {
             self.session = try await self.chromedriver.driver.newSession(.headlessChromium())
             try await self.session.setTimeouts(script: .seconds(60), pageLoad: .seconds(30))
         } catch {
-            self.chromedriver.stop()
+            await self.chromedriver.stop()
             throw error
         }
     }
@@ -146,6 +146,6 @@ final class Browser: @unchecked Sendable {
 
     func close() async {
         try? await self.session.delete()
-        self.chromedriver.stop()
+        await self.chromedriver.stop()
     }
 }

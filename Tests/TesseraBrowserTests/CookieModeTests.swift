@@ -5,7 +5,7 @@ import Testing
 
 /// tessera.js in cookie mode, in headless Chromium, against a real `tessera serve` that serves
 /// the test pages on its own origin.
-@Suite(.heavy, .serialized, .timeLimit(.minutes(3)), .enabled(if: Browser.available, "needs Debian's chromium and chromium-driver"))
+@Suite(.heavy, .serialized, .timeLimit(.minutes(5)), .enabled(if: Browser.available, "needs Debian's chromium and chromium-driver"))
 struct CookieModeTests {
     static let login = "return tessera.login({username: 'alice', password: arguments[0]}).then(() => tessera.state)"
 

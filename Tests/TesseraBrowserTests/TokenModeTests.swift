@@ -5,7 +5,7 @@ import Testing
 
 /// tessera.js in token mode: the access token in memory, one refresh for all the tabs of the
 /// origin, and no refresh that writes a session back after a sign-out.
-@Suite(.heavy, .serialized, .timeLimit(.minutes(3)), .enabled(if: Browser.available, "needs Debian's chromium and chromium-driver"))
+@Suite(.heavy, .serialized, .timeLimit(.minutes(5)), .enabled(if: Browser.available, "needs Debian's chromium and chromium-driver"))
 struct TokenModeTests {
     static let login = "return tessera.login({username: 'alice', password: arguments[0]}).then(() => tessera.state)"
 

@@ -237,6 +237,7 @@ extension BrowserUpstreamSession {
         if let cookie = recipe.success.cookie, !self.http.cookies().contains(where: { $0.name == cookie }) {
             throw UpstreamLoginError(.refused, reason: "the login did not set the cookie \(cookie)")
         }
+        self.checkMemory(enforce: false)
     }
 
     // MARK: Actions
@@ -276,7 +277,6 @@ extension BrowserUpstreamSession {
             let url = page.url
             try await self.closeOtherWindows()
             try await self.pullCookies()
-            self.checkMemory()
             return .completed(BrowserActionResult(reads: reads, url: url))
         } catch {
             if Self.isLost(error) {

@@ -27,6 +27,8 @@ final class BrowserUpstreamSession: UpstreamBrowserConnection {
         var closed = false
         var cookiesChangedOverHTTP = false
         var overMemory = false
+        /// The memory measured last (by ``checkMemory()``).
+        var memoryBytes: Int?
     }
 
     var configuration: UpstreamConfiguration { self.factory.configuration }
@@ -91,8 +93,9 @@ final class BrowserUpstreamSession: UpstreamBrowserConnection {
     /// The browser's pid (chromedriver's, whose process group holds the browser).
     var pid: Int32 { self.chromedriver.process.pid }
 
-    /// The memory the browser's processes hold now, in bytes.
-    var memoryBytes: Int? { self.chromedriver.process.memoryBytes }
+    /// The memory the browser's processes held when last measured (after its login and each
+    /// keep-alive probe), in bytes.
+    var memoryBytes: Int? { self.state.withLock { $0.memoryBytes } }
 
     // MARK: UpstreamSessionConnection
 
@@ -142,7 +145,7 @@ final class BrowserUpstreamSession: UpstreamBrowserConnection {
             let quick = WebDriver(url: self.chromedriver.url, httpClient: self.factory.http.client, commandTimeout: .seconds(5))
             try? await WebDriverSession(driver: quick, id: self.browser.id).delete()
         }
-        self.chromedriver.stop()
+        await self.chromedriver.stop()
         try? FileManager.default.removeItem(at: self.profile)
         await self.http.close()
         self.factory.closed(self.number)
@@ -192,9 +195,15 @@ final class BrowserUpstreamSession: UpstreamBrowserConnection {
         return (.transient, BrowserUpstreamSessionFactory.describe(error))
     }
 
-    /// Marks the session for replacement when its browser holds more than `maxMemoryMB`.
-    func checkMemory() {
-        guard let bytes = self.memoryBytes, bytes > self.configuration.browser.maxMemoryMB * 1024 * 1024 else { return }
+    /// Measures the browser's memory (a walk of `/proc`: done after the login and by the
+    /// keeper's probe, not on a client's request); with `enforce`, marks the session for
+    /// replacement when it holds more than `maxMemoryMB`. The measure right after the login only
+    /// records: a limit below what a fresh browser holds would otherwise replace browsers without
+    /// end, instead of once per keep-alive interval.
+    func checkMemory(enforce: Bool = true) {
+        let measured = self.chromedriver.process.memoryBytes
+        self.state.withLock { $0.memoryBytes = measured }
+        guard enforce, let bytes = measured, bytes > self.configuration.browser.maxMemoryMB * 1024 * 1024 else { return }
         let first = self.state.withLock { state in
             defer { state.overMemory = true }
             return !state.overMemory

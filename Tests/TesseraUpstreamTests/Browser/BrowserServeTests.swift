@@ -10,10 +10,12 @@ import Testing
 
 /// The browser kind over HTTP: proxied requests with a browser's cookies, the actions API,
 /// `tessera serve` and `tessera upstream check` as real processes.
-@Suite(.heavy, .enabled(if: browsersAvailable)) struct BrowserServeTests {
+// One test at a time, each heavy on its own (not the whole suite): a timed test elsewhere waits
+// for the browser test running, not for every one of them.
+@Suite(.serialized, .enabled(if: browsersAvailable)) struct BrowserServeTests {
     static let serviceKey = "tsk_" + String(repeating: "b", count: 43)
 
-    @Test func oneThousandProxiedRequestsWithABrowsersCookiesMeetNoExpiry() async throws {
+    @Test(.heavy) func oneThousandProxiedRequestsWithABrowsersCookiesMeetNoExpiry() async throws {
         try await BrowserPoolFixture.with(configure: { browserConfiguration(baseURL: $0, pool: .init(min: 2, max: 3)) }) { f in
             f.site.randomLifetime = 10...60
             let directory = TemporaryDirectory()
@@ -54,7 +56,7 @@ import Testing
         }
     }
 
-    @Test func serveRunsBrowserActionsAndLeavesNoBrowserBehindAtShutdown() async throws {
+    @Test(.heavy) func serveRunsBrowserActionsAndLeavesNoBrowserBehindAtShutdown() async throws {
         try await oneAtATime {
             let site = try await FakeBrowserSite.start()
             let client = HTTPUpstreamSessionFactory.makeHTTPClient()
@@ -84,6 +86,11 @@ import Testing
             let lent = try await Self.post(client, "\(server.baseURL)/v1/upstreams/portal/session", nil)
             #expect(lent.status == 200)
             #expect(lent.body.contains(#""name":"SESSID""#))
+            // Given back, the session serves the proxied request (no second browser needs to log in).
+            let lease = try #require(lent.json?["lease"] as? String)
+            let givenBack = try await UpstreamHTTPTests.request(
+                client, "\(server.baseURL)/v1/upstreams/portal/session/\(lease)", method: .DELETE, key: Self.serviceKey)
+            #expect(givenBack.status == 204)
             let proxied = try await UpstreamHTTPTests.request(client, "\(server.baseURL)/v1/upstreams/portal/proxy/api/items/3", key: Self.serviceKey)
             #expect(proxied.body == #"{"user":"alice","item":3}"#)
 
@@ -115,7 +122,7 @@ import Testing
         }
     }
 
-    @Test func upstreamCheckLogsInInABrowserAndSaysWhatFailed() async throws {
+    @Test(.heavy) func upstreamCheckLogsInInABrowserAndSaysWhatFailed() async throws {
         try await oneAtATime {
             let site = try await FakeBrowserSite.start()
             let directory = TemporaryDirectory()
@@ -161,6 +168,7 @@ import Testing
                   success: { selector: "#user" }
                 keepAlive: { path: /home, waitFor: { selector: "#user" } }
                 pool: { min: 1, max: 2 }
+                borrowTimeout: 30
                 browser: { commandTimeout: 30 }
 
             """
