@@ -1,0 +1,1 @@
+../../../Sources/TesseraUpstream/Configuration/UpstreamConfiguration+Browser.swift
