@@ -27,6 +27,8 @@ extension TesseraHTTPService {
 
     @Sendable func performUpstreamActions(_ request: Request, context: TesseraRequestContext) async throws -> Response {
         let pool = try self.pool(context)
+        // Whatever the body: an upstream that is not a browser takes no actions.
+        guard pool.configuration.kind == .browser else { throw TesseraError.upstreamNotBrowser(upstream: pool.name) }
         let body = try await JSONCoding.object(from: request, limit: Self.actionsBodyLimit)
         let idempotent: Bool
         switch body.members["idempotent"] {
