@@ -6,7 +6,8 @@ import TesseraTestSupport
 import Testing
 
 /// docs/client.md's examples, run as an app would run them, against a real `tessera serve`.
-@Suite(.heavy) struct ClientGuideTests {
+// Serialized, so that its wall-clock tests (`.timed`) can give back the suite's place while they run.
+@Suite(.heavy, .serialized) struct ClientGuideTests {
     @Test func theGuidesClientSignsInChangesTheDataFollowsAnotherProcessAndIsToldOfTheEnd() async throws {
         let server = try await DocServer()
         let file = server.directory.url.appendingPathComponent("credentials.json")
@@ -43,7 +44,8 @@ import Testing
         #expect(await client.credentials == nil)
     }
 
-    @Test func aServiceThatIsDownFailsWithinSecondsAndOneThatCameBackServes() async throws {
+    /// Bounds wall-clock time: runs while no heavy test loads the machine.
+    @Test(.timed) func aServiceThatIsDownFailsWithinSecondsAndOneThatCameBackServes() async throws {
         let server = try await DocServer()
         let file = server.directory.url.appendingPathComponent("credentials.json")
         let client = makeClient(serviceURL: server.baseURL, credentialsFile: file)
@@ -64,7 +66,8 @@ import Testing
         #expect(await profileStatus(client: client) == "signed in")
     }
 
-    @Test func aServiceThatNeverListenedFailsWithinSeconds() async throws {
+    /// Bounds wall-clock time: runs while no heavy test loads the machine.
+    @Test(.timed) func aServiceThatNeverListenedFailsWithinSeconds() async throws {
         let port = try freeLoopbackPort()
         let client = makeClient(serviceURL: "http://127.0.0.1:\(port)", credentialsFile: TemporaryDirectory().url.appendingPathComponent("c.json"))
         let start = ContinuousClock.now

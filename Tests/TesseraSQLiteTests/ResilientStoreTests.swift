@@ -46,7 +46,8 @@ import TesseraTestSupport
         #expect(faulty.calls == before + 1)
     }
 
-    @Test func theBreakerOpensFailsFastAndRecoversByItself() async throws {
+    /// Its probe must answer within the 500 ms deadline under test: a wall-clock bound.
+    @Test(.timed) func theBreakerOpensFailsFastAndRecoversByItself() async throws {
         let (faulty, resilient, sessions) = try self.stores(
             .init(attempts: 1, deadline: .milliseconds(500), breakerThreshold: 3, breakerCooldown: .milliseconds(200))
         )
