@@ -140,6 +140,12 @@ public final class MarkedProcess: @unchecked Sendable {
         return Self.livePIDs().filter { Self.environment(of: $0).contains { $0.hasPrefix(start) } }
     }
 
+    /// The marker a process carries, if any.
+    public static func marker(of pid: Int32) -> String? {
+        let start = "\(Self.markerVariable)="
+        return Self.environment(of: pid).first { $0.hasPrefix(start) }.map { String($0.dropFirst(start.count)) }
+    }
+
     /// The `NAME=value` entries of a process's environment (empty when unreadable).
     static func environment(of pid: Int32) -> [String] {
         guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return [] }

@@ -133,6 +133,29 @@ public final class BrowserUpstreamSessionFactory: UpstreamSessionFactory {
         for pid in self.runningProcesses { kill(pid, SIGKILL) }
     }
 
+    /// Kills the browsers a Tessera process left behind when it was killed (`kill -9` leaves no
+    /// time to close them): processes whose marker names a server pid that no longer runs.
+    /// Returns how many it killed. Browsers of servers that still run are left alone.
+    @discardableResult
+    public static func killOrphanedBrowsers() -> Int {
+        var killed = 0
+        for pid in MarkedProcess.processes(markedWithPrefix: "tessera-") {
+            guard let owner = MarkedProcess.marker(of: pid).flatMap(Self.owner(ofMarker:)), owner != getpid() else { continue }
+            // Signal 0 checks that the owner exists; EPERM means it exists as another user's.
+            if kill(owner, 0) == 0 || errno == EPERM { continue }
+            kill(pid, SIGKILL)
+            killed += 1
+        }
+        return killed
+    }
+
+    /// The server pid in a marker `tessera-<pid>-<upstream>-<id>-<n>`.
+    static func owner(ofMarker marker: String) -> Int32? {
+        let parts = marker.split(separator: "-", maxSplits: 2)
+        guard parts.count == 3, parts[0] == "tessera" else { return nil }
+        return Int32(parts[1])
+    }
+
     static func describe(_ error: any Error) -> String {
         if let error = error as? WebDriverError { return "\(error.error): \(error.message.prefix(300))" }
         return "\(error)"

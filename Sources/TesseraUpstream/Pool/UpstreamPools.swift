@@ -22,6 +22,12 @@ public struct UpstreamPools: Sendable {
         environment: [String: String] = ProcessInfo.processInfo.environment,
         logger: Logger = Logger(label: "tessera.upstream")
     ) throws {
+        if file.upstreams.contains(where: { $0.kind == .browser }) {
+            let killed = BrowserUpstreamSessionFactory.killOrphanedBrowsers()
+            if killed > 0 {
+                logger.warning("Killed browser processes a stopped Tessera left behind", metadata: ["processes": .stringConvertible(killed)])
+            }
+        }
         let client = HTTPUpstreamSessionFactory.makeHTTPClient()
         var pools: [String: UpstreamPool] = [:]
         do {

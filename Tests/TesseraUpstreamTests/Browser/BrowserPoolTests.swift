@@ -207,6 +207,21 @@ import Testing
         }
     }
 
+    @Test func browsersOfAKilledServerAreKilledAtTheNextStartAndOthersAreLeftAlone() async throws {
+        // A server pid that no longer runs: a process that has ended.
+        let ended = Process()
+        ended.executableURL = URL(fileURLWithPath: "/bin/true")
+        try ended.run()
+        ended.waitUntilExit()
+        let orphan = try MarkedProcess(
+            executable: "/bin/sleep", arguments: ["60"], environment: [:], marker: "tessera-\(ended.processIdentifier)-portal-test-1")
+        let alive = try MarkedProcess(executable: "/bin/sleep", arguments: ["60"], environment: [:], marker: "tessera-\(getppid())-portal-test-1")
+        defer { alive.kill() }
+        #expect(BrowserUpstreamSessionFactory.killOrphanedBrowsers() >= 1)
+        try await waitUntil(timeout: .seconds(5), "the orphan has gone") { !orphan.isRunning }
+        #expect(alive.isRunning)
+    }
+
     /// Whether `pid` runs (exists and is not a zombie).
     static func isLive(_ pid: Int32) -> Bool {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return false }
