@@ -112,7 +112,7 @@ public final class MarkedProcess: @unchecked Sendable {
 
     /// The processes of this child now: its group and the marked ones (zombies left out).
     public var processes: [Int32] {
-        Array(Set(Self.processes(inGroupOf: self.pid) + Self.processes(marked: self.marker))).sorted()
+        Self.processes(inGroupsOf: [self.pid], markedWithPrefix: nil, marked: self.marker)
     }
 
     /// The memory its processes hold, in bytes: the sum of their proportional set sizes (shared
@@ -150,6 +150,16 @@ public final class MarkedProcess: @unchecked Sendable {
     static func environment(of pid: Int32) -> [String] {
         guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return [] }
         return data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// In one walk of `/proc`: every live process of one of `groups`, or whose marker starts
+    /// with `prefix`, or is `marker`.
+    public static func processes(inGroupsOf groups: Set<Int32>, markedWithPrefix prefix: String?, marked marker: String? = nil) -> [Int32] {
+        Self.livePIDs().filter { pid in
+            if let group = Self.stat(of: pid)?.group, groups.contains(group) { return true }
+            guard prefix != nil || marker != nil, let value = Self.marker(of: pid) else { return false }
+            return prefix.map { value.hasPrefix($0) } == true || value == marker
+        }
     }
 
     /// Every live process of the process group `group`.

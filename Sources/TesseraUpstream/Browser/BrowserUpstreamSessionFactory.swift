@@ -62,9 +62,7 @@ public final class BrowserUpstreamSessionFactory: UpstreamSessionFactory {
     /// The pids of every browser process this factory started that still runs (chromedriver,
     /// Chromium and Chromium's helpers): the marked ones and those of the browsers' groups.
     public var runningProcesses: [Int32] {
-        let groups = self.state.withLock { $0.groups }
-        let grouped = groups.flatMap { MarkedProcess.processes(inGroupOf: $0) }
-        return Array(Set(MarkedProcess.processes(markedWithPrefix: self.markerPrefix) + grouped)).sorted()
+        MarkedProcess.processes(inGroupsOf: Set(self.state.withLock { $0.groups }), markedWithPrefix: self.markerPrefix)
     }
 
     func count(_ update: (inout BrowserStatistics) -> Void) {

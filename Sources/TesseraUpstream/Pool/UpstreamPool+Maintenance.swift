@@ -46,7 +46,7 @@ extension UpstreamPool {
             let results = await withTaskGroup(of: (Int, UInt64, UpstreamVerdict, String?).self) { group in
                 for (id, leaseID, connection) in probes {
                     group.addTask {
-                        let (verdict, failure) = await Self.probe(connection, request: request, reader: reader)
+                        let (verdict, failure) = await connection.probe(request, reader: reader)
                         return (id, leaseID, verdict, failure)
                     }
                 }

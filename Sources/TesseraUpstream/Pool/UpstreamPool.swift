@@ -195,7 +195,7 @@ public actor UpstreamPool {
     /// Probes a session just lent, before the borrower uses it; `false` when it was found ended
     /// (and retired) or the site asked to slow down.
     func healthCheck(_ lease: UpstreamLease) async throws -> Bool {
-        let (verdict, failure) = await Self.probe(lease.connection, request: self.probeRequest, reader: self.reader)
+        let (verdict, failure) = await lease.connection.probe(self.probeRequest, reader: self.reader)
         self.counters.healthChecks += 1
         guard var slot = self.slots[lease.slotID], slot.leaseID == lease.leaseID else { return false }
         let now = self.clock.now
@@ -309,16 +309,6 @@ public actor UpstreamPool {
         self.slots[id] = slot
         self.counters.borrows += 1
         return UpstreamLease(slotID: id, leaseID: leaseID, connection: connection, until: until)
-    }
-
-    /// Sends the keep-alive request through `connection`: its verdict, and the failure when no
-    /// answer came (a transient verdict).
-    static func probe(
-        _ connection: any UpstreamSessionConnection,
-        request: UpstreamRequest,
-        reader: UpstreamVerdictReader
-    ) async -> (UpstreamVerdict, String?) {
-        await connection.probe(request, reader: reader)
     }
 
     var probeRequest: UpstreamRequest {
