@@ -7,7 +7,8 @@ import TesseraTestSupport
 /// framing, slow and silent clients, requests the parser refuses, HTTP/1.0, and foreign
 /// origins. Each is answered in the one JSON error shape (or closed), none is logged as an
 /// error, and the process goes on serving.
-@Suite(.heavy) struct HostileConnectionTests {
+// Serialized, so that its wall-clock tests (`.timed`) can give back the suite's place while they run.
+@Suite(.heavy, .serialized) struct HostileConnectionTests {
     /// Short deadlines, so that the slow clients below are cut off within seconds.
     static let shortDeadlines = ["--header-timeout", "2s", "--body-timeout", "2s", "--keep-alive-timeout", "2s"]
 
@@ -78,7 +79,8 @@ import TesseraTestSupport
         #expect(answer.errorCode == "REQ_1001")
     }
 
-    @Test func aDeclaredBodyOverTheLimitIsRefusedAtOnce() async throws {
+    /// Bounds wall-clock time: runs while no heavy test loads the machine.
+    @Test(.timed) func aDeclaredBodyOverTheLimitIsRefusedAtOnce() async throws {
         let server = try await HostileServer()
         let answer = try await RawHTTP.exchange(
             port: server.port,
@@ -98,7 +100,8 @@ import TesseraTestSupport
         #expect(answer.elapsed < .seconds(3))
     }
 
-    @Test func http10IsAnsweredInHTTP10AndClosedUnlessKeptAlive() async throws {
+    /// Bounds wall-clock time: runs while no heavy test loads the machine.
+    @Test(.timed) func http10IsAnsweredInHTTP10AndClosedUnlessKeptAlive() async throws {
         let server = try await HostileServer()
         let closing = try await server.raw("GET /healthz HTTP/1.0\r\n\r\n")
         #expect(closing.statusLine == "HTTP/1.0 200 OK")
