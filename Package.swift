@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "TesseraClient", targets: ["TesseraClient"]),
         .library(name: "TesseraUpstream", targets: ["TesseraUpstream"]),
         .library(name: "TesseraWebDriver", targets: ["TesseraWebDriver"]),
+        .library(name: "TesseraEvents", targets: ["TesseraEvents"]),
         .executable(name: "tessera", targets: ["TesseraCommand"]),
     ],
     dependencies: [
@@ -103,6 +104,19 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Delivery of session events: signed webhooks from the store's outbox.
+        .target(
+            name: "TesseraEvents",
+            dependencies: [
+                .byName(name: "Tessera"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),

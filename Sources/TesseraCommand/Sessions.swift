@@ -63,14 +63,14 @@ struct Sessions: AsyncParsableCommand {
                 let message = try await self.data.withStore { store -> String in
                     let sessions = SessionManager(store: store)
                     if let id {
-                        guard try await sessions.revoke(sessionID: id, reason: "admin") else {
+                        guard try await sessions.revoke(sessionID: id, reason: RevocationReason.admin.rawValue) else {
                             throw CommandError("No unrevoked session has the id \(id).")
                         }
                         return "Revoked session \(id)."
                     }
                     let name = user ?? ""
                     let userID = try await resolveSubject(name, in: store) ?? name
-                    let count = try await sessions.revokeAll(userID: userID, reason: "admin")
+                    let count = try await sessions.revokeAll(userID: userID, reason: RevocationReason.admin.rawValue)
                     return "Revoked \(count) session\(count == 1 ? "" : "s") of \(name)."
                 }
                 say(message)

@@ -25,6 +25,11 @@ public final class PostgresSessionStore: SessionStore, SessionChangeNotifier, Se
         public var maximumConnections: Int
         /// How long to wait for a new connection before the store counts as unavailable.
         public var connectTimeout: Duration
+        /// The name this node gives itself in the events it records.
+        public var node: String = SessionEvent.defaultNode
+        /// Whether writes record their ``SessionEvent`` (on by default; off only to measure what
+        /// the outbox costs).
+        public var recordsEvents = true
 
         public init(
             host: String = "127.0.0.1",
@@ -164,155 +169,6 @@ public final class PostgresSessionStore: SessionStore, SessionChangeNotifier, Se
         public var description: String { self.reason }
     }
 
-    // MARK: Migrations
-
-    /// The migrations this version of Tessera knows, oldest first. Never edit one that shipped.
-    static let migrations: [(version: Int, name: String, statements: [String])] = [
-        (
-            1, "sessions, users, throttle counters",
-            [
-                """
-                CREATE TABLE sessions (
-                    id TEXT PRIMARY KEY,
-                    token_hash BYTEA NOT NULL UNIQUE,
-                    user_id TEXT NOT NULL,
-                    created_at BIGINT NOT NULL,
-                    last_seen_at BIGINT NOT NULL,
-                    idle_expires_at BIGINT NOT NULL,
-                    absolute_expires_at BIGINT NOT NULL,
-                    revoked_at BIGINT,
-                    revocation_reason TEXT,
-                    data TEXT NOT NULL,
-                    data_version BIGINT NOT NULL,
-                    ip_address TEXT,
-                    user_agent TEXT,
-                    label TEXT,
-                    csrf_token TEXT NOT NULL
-                )
-                """,
-                "CREATE INDEX sessions_by_user ON sessions (user_id, created_at)",
-                "CREATE INDEX sessions_by_idle_deadline ON sessions (idle_expires_at)",
-                "CREATE INDEX sessions_by_revocation ON sessions (revoked_at) WHERE revoked_at IS NOT NULL",
-                """
-                CREATE TABLE users (
-                    id TEXT PRIMARY KEY,
-                    username TEXT NOT NULL,
-                    password_hash TEXT NOT NULL,
-                    created_at BIGINT NOT NULL
-                )
-                """,
-                "CREATE UNIQUE INDEX users_by_username ON users (lower(username))",
-                """
-                CREATE TABLE throttle_counters (
-                    key TEXT PRIMARY KEY,
-                    failures BIGINT NOT NULL,
-                    window_started_at BIGINT NOT NULL
-                )
-                """,
-                "CREATE INDEX throttle_counters_by_window ON throttle_counters (window_started_at)",
-            ]
-        ),
-        (
-            2, "session change feed",
-            [
-                """
-                CREATE TABLE session_changes (
-                    seq BIGSERIAL PRIMARY KEY,
-                    session_id TEXT,
-                    user_id TEXT,
-                    changed_at BIGINT NOT NULL
-                )
-                """,
-                "CREATE INDEX session_changes_by_time ON session_changes (changed_at)",
-            ]
-        ),
-        (
-            3, "refresh tokens",
-            [
-                """
-                CREATE TABLE refresh_tokens (
-                    token_hash BYTEA PRIMARY KEY,
-                    session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
-                    created_at BIGINT NOT NULL,
-                    rotated_at BIGINT,
-                    sealed_successor BYTEA
-                )
-                """,
-                "CREATE INDEX refresh_tokens_by_session ON refresh_tokens (session_id)",
-            ]
-        ),
-        (
-            4, "login attempts in flight",
-            [
-                "ALTER TABLE throttle_counters ADD COLUMN in_flight BIGINT NOT NULL DEFAULT 0",
-                "ALTER TABLE throttle_counters ADD COLUMN in_flight_since BIGINT NOT NULL DEFAULT 0",
-            ]
-        ),
-    ]
-
-    /// Applies pending migrations in one transaction under an advisory lock, so that nodes
-    /// starting at once apply each migration exactly once.
-    public func migrate() async throws {
-        try await self.perform { client in
-            try await client.withTransaction(logger: self.logger) { connection in
-                // A fixed key: "tessera" in ASCII.
-                try await connection.query("SELECT pg_advisory_xact_lock(\(Int64(0x7465_7373_6572_61)))", logger: self.logger)
-                try await connection.query("CREATE SCHEMA IF NOT EXISTS \(unescaped: self.configuration.schema)", logger: self.logger)
-                try await connection.query(
-                    """
-                    CREATE TABLE IF NOT EXISTS tessera_migrations (
-                        version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
-                    )
-                    """,
-                    logger: self.logger
-                )
-                var applied = Set<Int>()
-                for try await version in try await connection.query("SELECT version FROM tessera_migrations", logger: self.logger)
-                    .decode(Int.self)
-                {
-                    applied.insert(version)
-                }
-                for migration in Self.migrations where !applied.contains(migration.version) {
-                    for statement in migration.statements {
-                        try await connection.query(PostgresQuery(unsafeSQL: statement), logger: self.logger)
-                    }
-                    try await connection.query(
-                        "INSERT INTO tessera_migrations (version, name) VALUES (\(migration.version), \(migration.name))",
-                        logger: self.logger
-                    )
-                    self.logger.info("Applied migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
-                }
-            }
-        }
-    }
-
-    /// Drops the store's schema and everything in it. For tests that made a schema of their own.
-    package func dropSchema() async throws {
-        guard self.configuration.schema != "public" else { throw InvalidURLError(reason: "refusing to drop the public schema") }
-        try await self.execute("DROP SCHEMA IF EXISTS \(unescaped: self.configuration.schema) CASCADE")
-    }
-
-    /// The migrations this version of Tessera knows, oldest first, named as
-    /// ``appliedMigrations()`` names them.
-    public static var knownMigrations: [String] { Self.migrations.map { "v\($0.version): \($0.name)" } }
-
-    /// The database server's clock, for clock-skew checks.
-    public func serverTime() async throws -> Date {
-        let milliseconds =
-            try await self.rows("SELECT (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT") {
-                try $0.decode(Int64.self)
-            }.first ?? 0
-        return Date(millisecondsSince1970: milliseconds)
-    }
-
-    /// The migrations applied to the database, oldest first.
-    public func appliedMigrations() async throws -> [String] {
-        try await self.rows("SELECT version, name FROM tessera_migrations ORDER BY version") { row in
-            let (version, name) = try row.decode((Int, String).self)
-            return "v\(version): \(name)"
-        }
-    }
-
     // MARK: SessionStore
 
     public func ping() async throws {
@@ -324,8 +180,9 @@ public final class PostgresSessionStore: SessionStore, SessionChangeNotifier, Se
         let rows = sessions.map { session in (session, session.data.storedJSON) }
         try await self.perform { client in
             try await client.withTransaction(logger: self.logger) { connection in
+                var events: [(PendingEvent, Date)] = []
                 for (session, data) in rows {
-                    try await connection.query(
+                    let inserted = try await connection.query(
                         """
                         INSERT INTO sessions (id, token_hash, user_id, created_at, last_seen_at, idle_expires_at, absolute_expires_at,
                             revoked_at, revocation_reason, data, data_version, ip_address, user_agent, label, csrf_token)
@@ -335,10 +192,15 @@ public final class PostgresSessionStore: SessionStore, SessionChangeNotifier, Se
                             \(session.revokedAt?.millisecondsSince1970), \(session.revocationReason), \(data), \(session.dataVersion),
                             \(session.metadata.ipAddress), \(session.metadata.userAgent), \(session.metadata.label), \(session.csrfToken))
                         ON CONFLICT (id) DO NOTHING
+                        RETURNING 1
                         """,
                         logger: self.logger
-                    )
+                    ).decode(Int.self).first { _ in true }
+                    if inserted != nil {
+                        events.append((PendingEvent(.sessionCreated, sessionID: session.id, userID: session.userID), session.createdAt))
+                    }
                 }
+                try await self.record(events, change: nil, on: connection)
             }
         }
     }
@@ -359,7 +221,7 @@ public final class PostgresSessionStore: SessionStore, SessionChangeNotifier, Se
         return try await self.count(
             """
             UPDATE sessions SET last_seen_at = \(lastSeen), idle_expires_at = \(idleExpiresAt.millisecondsSince1970)
-            WHERE id = \(id) AND revoked_at IS NULL AND last_seen_at < \(lastSeen)
+            WHERE id = \(id) AND revoked_at IS NULL AND expiry_recorded_at IS NULL AND last_seen_at < \(lastSeen)
             """
         ) > 0
     }
@@ -375,107 +237,60 @@ public final class PostgresSessionStore: SessionStore, SessionChangeNotifier, Se
             UPDATE sessions AS s
             SET last_seen_at = GREATEST(s.last_seen_at, v.last_seen), idle_expires_at = GREATEST(s.idle_expires_at, v.idle)
             FROM unnest(\(ids)::TEXT[], \(lastSeen)::BIGINT[], \(idle)::BIGINT[]) AS v(id, last_seen, idle)
-            WHERE s.id = v.id AND s.revoked_at IS NULL AND (s.last_seen_at < v.last_seen OR s.idle_expires_at < v.idle)
+            WHERE s.id = v.id AND s.revoked_at IS NULL AND s.expiry_recorded_at IS NULL AND (s.last_seen_at < v.last_seen OR s.idle_expires_at < v.idle)
             """
         )
     }
 
     public func updateSessionData(id: String, expectedVersion: Int, data: [String: JSONValue], at: Date) async throws -> Int? {
         let encoded = data.storedJSON
-        return try await self.changing(sessionID: id, at: at) { connection in
-            let version = try await connection.query(
+        return try await self.changing(.session(id: id), at: at) { connection in
+            let updated = try await connection.query(
                 """
                 UPDATE sessions SET data = \(encoded), data_version = data_version + 1
                 WHERE id = \(id) AND data_version = \(expectedVersion)
-                RETURNING data_version
+                RETURNING data_version, user_id
                 """,
                 logger: self.logger
-            ).decode(Int.self).first { _ in true }
-            return (version, version != nil)
+            ).decode((Int, String).self).first { _ in true }
+            guard let (version, userID) = updated else { return (nil, []) }
+            return (version, [PendingEvent(.sessionDataChanged, sessionID: id, userID: userID, dataVersion: version)])
         }
     }
 
     @discardableResult
     public func revokeSession(id: String, at: Date, reason: String) async throws -> Bool {
-        try await self.changing(sessionID: id, at: at) { connection in
-            let revoked =
-                try await Self.count(
-                    """
-                    UPDATE sessions SET revoked_at = \(at.millisecondsSince1970), revocation_reason = \(reason)
-                    WHERE id = \(id) AND revoked_at IS NULL
-                    """,
-                    on: connection,
-                    logger: self.logger
-                ) > 0
-            return (revoked, revoked)
+        try await self.changing(.session(id: id), at: at) { connection in
+            let userID = try await connection.query(
+                """
+                UPDATE sessions SET revoked_at = \(at.millisecondsSince1970), revocation_reason = \(reason)
+                WHERE id = \(id) AND revoked_at IS NULL
+                RETURNING user_id
+                """,
+                logger: self.logger
+            ).decode(String.self).first { _ in true }
+            guard let userID else { return (false, []) }
+            return (true, [PendingEvent(.sessionRevoked, sessionID: id, userID: userID, reason: reason)])
         }
     }
 
     @discardableResult
     public func revokeSessions(userID: String, except exceptID: String?, at: Date, reason: String) async throws -> Int {
-        try await self.changing(userID: userID, at: at) { connection in
-            let revoked = try await Self.count(
+        try await self.changing(.user(id: userID), at: at) { connection in
+            var revoked: [String] = []
+            for try await id in try await connection.query(
                 """
                 UPDATE sessions SET revoked_at = \(at.millisecondsSince1970), revocation_reason = \(reason)
                 WHERE user_id = \(userID) AND revoked_at IS NULL AND id IS DISTINCT FROM \(exceptID)
+                RETURNING id
                 """,
-                on: connection,
                 logger: self.logger
-            )
-            return (revoked, revoked > 0)
-        }
-    }
-
-    // MARK: Refresh tokens
-
-    public func insertRefreshToken(_ token: RefreshTokenRecord) async throws {
-        try await self.execute(Self.insertion(token))
-    }
-
-    public func refreshToken(hash: TokenHash) async throws -> RefreshTokenRecord? {
-        try await self.rows(
-            """
-            SELECT token_hash, session_id, created_at, rotated_at, sealed_successor FROM refresh_tokens
-            WHERE token_hash = \(ByteBuffer(bytes: hash.bytes))
-            """
-        ) { row in
-            let (hash, sessionID, created, rotated, sealed) = try row.decode((ByteBuffer, String, Int64, Int64?, ByteBuffer?).self)
-            return RefreshTokenRecord(
-                tokenHash: TokenHash(bytes: Array(hash.readableBytesView)),
-                sessionID: sessionID,
-                createdAt: Date(millisecondsSince1970: created),
-                rotatedAt: rotated.map(Date.init(millisecondsSince1970:)),
-                sealedSuccessor: sealed.map { Array($0.readableBytesView) }
-            )
-        }.first
-    }
-
-    public func rotateRefreshToken(hash: TokenHash, at: Date, sealedSuccessor: [UInt8], successor: RefreshTokenRecord) async throws -> Bool {
-        try await self.perform { client in
-            try await client.withTransaction(logger: self.logger) { connection in
-                // Racing rotations queue on the row lock; the losers find it rotated and change nothing.
-                let rotated = try await Self.count(
-                    """
-                    UPDATE refresh_tokens SET rotated_at = \(at.millisecondsSince1970), sealed_successor = \(ByteBuffer(bytes: sealedSuccessor))
-                    WHERE token_hash = \(ByteBuffer(bytes: hash.bytes)) AND rotated_at IS NULL
-                    """,
-                    on: connection,
-                    logger: self.logger
-                )
-                guard rotated == 1 else { return false }
-                try await connection.query(Self.insertion(successor), logger: self.logger)
-                return true
+            ).decode(String.self) {
+                revoked.append(id)
             }
+            guard !revoked.isEmpty else { return (0, []) }
+            return (revoked.count, PendingEvent.revocations(of: revoked.sorted(), userID: userID, reason: reason))
         }
-    }
-
-    static func insertion(_ token: RefreshTokenRecord) -> PostgresQuery {
-        """
-        INSERT INTO refresh_tokens (token_hash, session_id, created_at, rotated_at, sealed_successor)
-        VALUES (\(ByteBuffer(bytes: token.tokenHash.bytes)), \(token.sessionID), \(token.createdAt.millisecondsSince1970),
-            \(token.rotatedAt?.millisecondsSince1970), \(token.sealedSuccessor.map { ByteBuffer(bytes: $0) }))
-        ON CONFLICT (token_hash) DO NOTHING
-        """
     }
 
     // MARK: The change feed
@@ -518,36 +333,18 @@ public final class PostgresSessionStore: SessionStore, SessionChangeNotifier, Se
         }
     }
 
-    /// Runs a write and, when it changed something, records the change in the feed and
-    /// announces it, all in one transaction.
-    ///
-    /// Sequence numbers must become visible in order, or a reader could move past one whose
-    /// transaction has not committed yet. So the change is recorded under a transaction-scoped
-    /// advisory lock taken after the write itself: changes are serialized for the few
-    /// microseconds between taking the lock and committing, and a number is drawn only by the
-    /// holder of the lock.
+    /// Runs a write and, when it changed something, records its events (and the change, in the
+    /// feed) and announces them, all in one transaction.
     func changing<T>(
-        sessionID: String? = nil,
-        userID: String? = nil,
+        _ change: SessionChange.Subject,
         at: Date,
-        _ write: @escaping (PostgresConnection) async throws -> (T, changed: Bool)
+        _ write: @escaping (PostgresConnection) async throws -> (T, events: [PendingEvent])
     ) async throws -> T {
         try await self.perform { client in
             try await client.withTransaction(logger: self.logger) { connection in
-                let (result, changed) = try await write(connection)
-                guard changed else { return result }
-                try await connection.query(
-                    "SELECT pg_advisory_xact_lock(hashtext(\(self.changeChannel)))",
-                    logger: self.logger
-                )
-                try await connection.query(
-                    """
-                    INSERT INTO session_changes (session_id, user_id, changed_at)
-                    VALUES (\(sessionID), \(userID), \(at.millisecondsSince1970))
-                    """,
-                    logger: self.logger
-                )
-                try await connection.query("SELECT pg_notify(\(self.changeChannel), '')", logger: self.logger)
+                let (result, events) = try await write(connection)
+                guard !events.isEmpty else { return result }
+                try await self.record(events.map { ($0, at) }, change: (change, at), on: connection)
                 return result
             }
         }
@@ -574,212 +371,5 @@ public final class PostgresSessionStore: SessionStore, SessionChangeNotifier, Se
             )
             """
         )
-    }
-
-    public func insertUser(_ user: User) async throws {
-        do {
-            try await self.execute(
-                """
-                INSERT INTO users (id, username, password_hash, created_at)
-                VALUES (\(user.id), \(user.username), \(user.passwordHash), \(user.createdAt.millisecondsSince1970))
-                """
-            )
-        } catch let error as StoreError where error.isUniqueViolation {
-            throw UserExistsError(username: user.username)
-        }
-    }
-
-    public func user(username: String) async throws -> User? {
-        try await self.rows("SELECT id, username, password_hash, created_at FROM users WHERE lower(username) = lower(\(username))") {
-            try Self.user(from: $0)
-        }.first
-    }
-
-    public func user(id: String) async throws -> User? {
-        try await self.rows("SELECT id, username, password_hash, created_at FROM users WHERE id = \(id)") { try Self.user(from: $0) }.first
-    }
-
-    public func users() async throws -> [User] {
-        try await self.rows("SELECT id, username, password_hash, created_at FROM users ORDER BY lower(username)") { try Self.user(from: $0) }
-    }
-
-    public func throttleCounter(key: String) async throws -> ThrottleCounter? {
-        try await self.rows("SELECT failures, window_started_at, in_flight, in_flight_since FROM throttle_counters WHERE key = \(key)") { row in
-            try Self.throttleCounter(from: row)
-        }.first
-    }
-
-    public func beginAttempt(key: String, at now: Date, window: Duration, staleAfter: Duration) async throws -> ThrottleCounter {
-        let now = now.millisecondsSince1970
-        let windowStart = now - window.millisecondCount
-        let staleBefore = now - staleAfter.millisecondCount
-        let counters = try await self.rows(
-            """
-            INSERT INTO throttle_counters AS c (key, failures, window_started_at, in_flight, in_flight_since)
-            VALUES (\(key), 0, \(now), 1, \(now))
-            ON CONFLICT (key) DO UPDATE SET
-                failures = CASE WHEN c.window_started_at <= \(windowStart) THEN 0 ELSE c.failures END,
-                window_started_at = CASE WHEN c.window_started_at <= \(windowStart) THEN \(now) ELSE c.window_started_at END,
-                in_flight = CASE WHEN c.in_flight <= 0 OR c.in_flight_since <= \(staleBefore) THEN 1 ELSE c.in_flight + 1 END,
-                in_flight_since = CASE WHEN c.in_flight <= 0 OR c.in_flight_since <= \(staleBefore) THEN \(now) ELSE c.in_flight_since END
-            RETURNING failures, window_started_at, in_flight, in_flight_since
-            """
-        ) { try Self.throttleCounter(from: $0) }
-        guard let counter = counters.first else { throw StoreUnavailableError(underlying: "the counter upsert returned no row") }
-        return counter
-    }
-
-    public func endAttempt(key: String, at now: Date, window: Duration, outcome: LoginAttemptOutcome) async throws {
-        let now = now.millisecondsSince1970
-        let windowStart = now - window.millisecondCount
-        let (failed, succeeded) = (outcome == .failed, outcome == .succeeded)
-        try await self.execute(
-            """
-            INSERT INTO throttle_counters AS c (key, failures, window_started_at, in_flight, in_flight_since)
-            VALUES (\(key), \(failed ? 1 : 0), \(now), 0, \(now))
-            ON CONFLICT (key) DO UPDATE SET
-                in_flight = GREATEST(c.in_flight - 1, 0),
-                failures = CASE
-                    WHEN \(succeeded) THEN 0
-                    WHEN \(failed) AND c.window_started_at <= \(windowStart) THEN 1
-                    WHEN \(failed) THEN c.failures + 1
-                    ELSE c.failures END,
-                window_started_at = CASE
-                    WHEN \(succeeded) OR (\(failed) AND c.window_started_at <= \(windowStart)) THEN \(now)
-                    ELSE c.window_started_at END
-            """
-        )
-    }
-
-    public func deleteThrottleCounters(startedBefore cutoff: Date) async throws -> Int {
-        try await self.count("DELETE FROM throttle_counters WHERE window_started_at < \(cutoff.millisecondsSince1970)")
-    }
-
-    // MARK: Helpers
-
-    static let sessionColumns = """
-        id, token_hash, user_id, created_at, last_seen_at, idle_expires_at, absolute_expires_at, revoked_at, \
-        revocation_reason, data, data_version, ip_address, user_agent, label, csrf_token
-        """
-
-    /// Runs `body` with the client, mapping failures that mean "the store cannot serve now" to
-    /// ``StoreUnavailableError``.
-    func perform<T>(_ body: (PostgresClient) async throws -> T) async throws -> T {
-        do {
-            return try await body(self.client)
-        } catch {
-            throw Self.mapped(error)
-        }
-    }
-
-    func rows<T>(_ query: PostgresQuery, _ transform: (PostgresRow) throws -> T) async throws -> [T] {
-        try await self.perform { client in
-            var result: [T] = []
-            for try await row in try await client.query(query, logger: self.logger) {
-                result.append(try transform(row))
-            }
-            return result
-        }
-    }
-
-    func execute(_ query: PostgresQuery) async throws {
-        _ = try await self.rows(query) { _ in () }
-    }
-
-    /// Runs a data-changing statement on `connection` and returns how many rows it changed.
-    static func count(_ statement: PostgresQuery, on connection: PostgresConnection, logger: Logger) async throws -> Int {
-        try await connection.query(Self.counting(statement), logger: logger).decode(Int.self).first { _ in true } ?? 0
-    }
-
-    /// Runs a data-changing statement and returns how many rows it changed.
-    func count(_ statement: PostgresQuery) async throws -> Int {
-        try await self.rows(Self.counting(statement)) { try $0.decode(Int.self) }.first ?? 0
-    }
-
-    /// `statement` wrapped so that it answers the number of rows it changed.
-    static func counting(_ statement: PostgresQuery) -> PostgresQuery {
-        var query = PostgresQuery(unsafeSQL: "WITH changed AS (\(statement.sql) RETURNING 1) SELECT count(*) FROM changed")
-        query.binds = statement.binds
-        return query
-    }
-
-    /// Errors that mean "the store cannot serve now" become ``StoreUnavailableError``; other
-    /// PostgreSQL errors ``StoreError``, and a value that does not decode ``StoredDataError``:
-    /// errors whose descriptions are safe to log (a server error's detail can quote the values
-    /// of a row, a decoding error's debug description the stored bytes). An error inside a
-    /// transaction counts as the worst of its parts.
-    static func mapped(_ error: any Error) -> any Error {
-        switch error {
-        case let error as PSQLError:
-            return Self.mapped(error)
-        case let error as PostgresTransactionError:
-            let parts = [error.beginError, error.closureError, error.commitError, error.rollbackError].compactMap { $0 }.map(Self.mapped)
-            if let unavailable = parts.first(where: { $0 is StoreUnavailableError }) { return unavailable }
-            return parts.first ?? StoreError(reason: "a PostgreSQL transaction failed")
-        case let error as PostgresDecodingError:
-            return StoredDataError(what: "row", reason: "the column '\(error.columnName)' does not hold the type this version of Tessera keeps in it")
-        default:
-            // Tessera's own errors, and cancellation.
-            return error
-        }
-    }
-
-    static func mapped(_ error: PSQLError) -> any Error {
-        switch error.code {
-        case .server:
-            let state = error.serverInfo?[.sqlState] ?? ""
-            let reason = "PostgreSQL \(state): \(error.serverInfo?[.message] ?? "")"
-            // Connection failures (08), serialization and deadlock (40), resources (53),
-            // operator intervention such as a shutting-down server (57).
-            if ["08", "40", "53", "57"].contains(String(state.prefix(2))) {
-                return StoreUnavailableError(underlying: reason)
-            }
-            // The message names the constraint, never the values (those are in the detail).
-            return StoreError(reason: reason, isUniqueViolation: state == "23505")
-        case .connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown, .poolClosed, .queryCancelled:
-            return StoreUnavailableError(underlying: "PostgreSQL \(error.code)")
-        default:
-            return StoreError(reason: "PostgreSQL \(error.code)")
-        }
-    }
-
-    static func session(from row: PostgresRow) throws -> Session {
-        let cells = row.makeRandomAccess()
-        let tokenHash = try cells["token_hash"].decode(ByteBuffer.self)
-        let data = try [String: JSONValue](storedJSON: try cells["data"].decode(String.self))
-        return Session(
-            id: try cells["id"].decode(String.self),
-            tokenHash: TokenHash(bytes: Array(tokenHash.readableBytesView)),
-            userID: try cells["user_id"].decode(String.self),
-            createdAt: Date(millisecondsSince1970: try cells["created_at"].decode(Int64.self)),
-            lastSeenAt: Date(millisecondsSince1970: try cells["last_seen_at"].decode(Int64.self)),
-            idleExpiresAt: Date(millisecondsSince1970: try cells["idle_expires_at"].decode(Int64.self)),
-            absoluteExpiresAt: Date(millisecondsSince1970: try cells["absolute_expires_at"].decode(Int64.self)),
-            revokedAt: try cells["revoked_at"].decode(Int64?.self).map(Date.init(millisecondsSince1970:)),
-            revocationReason: try cells["revocation_reason"].decode(String?.self),
-            data: data,
-            dataVersion: try cells["data_version"].decode(Int.self),
-            metadata: SessionMetadata(
-                ipAddress: try cells["ip_address"].decode(String?.self),
-                userAgent: try cells["user_agent"].decode(String?.self),
-                label: try cells["label"].decode(String?.self)
-            ),
-            csrfToken: try cells["csrf_token"].decode(String.self)
-        )
-    }
-
-    static func throttleCounter(from row: PostgresRow) throws -> ThrottleCounter {
-        let (failures, started, inFlight, since) = try row.decode((Int, Int64, Int, Int64).self)
-        return ThrottleCounter(
-            failures: failures,
-            windowStartedAt: Date(millisecondsSince1970: started),
-            inFlight: inFlight,
-            inFlightSince: Date(millisecondsSince1970: since)
-        )
-    }
-
-    static func user(from row: PostgresRow) throws -> User {
-        let (id, username, hash, created) = try row.decode((String, String, String, Int64).self)
-        return User(id: id, username: username, passwordHash: hash, createdAt: Date(millisecondsSince1970: created))
     }
 }

@@ -15,15 +15,30 @@ public final class SQLiteSessionStore: SessionStore {
         /// How many connections read concurrently.
         public var maximumReaderCount: Int
 
-        public init(busyTimeout: Duration = .seconds(5), maximumReaderCount: Int = 4) {
+        /// The name this process gives itself in the events it records.
+        public var node: String
+        /// Whether writes record their ``SessionEvent`` (on by default; off only to measure what
+        /// the outbox costs).
+        public var recordsEvents: Bool
+
+        public init(
+            busyTimeout: Duration = .seconds(5),
+            maximumReaderCount: Int = 4,
+            node: String = SessionEvent.defaultNode,
+            recordsEvents: Bool = true
+        ) {
             self.busyTimeout = busyTimeout
             self.maximumReaderCount = maximumReaderCount
+            self.node = node
+            self.recordsEvents = recordsEvents
         }
     }
 
     /// The path of the database file.
     public let path: String
     let pool: DatabasePool
+    let node: String
+    let recordsEvents: Bool
 
     /// Opens (creating it if needed) the database at `path` and runs pending migrations.
     /// - Parameter runMigrations: `false` to inspect a database as it is (as `tessera doctor` does).
@@ -36,92 +51,14 @@ public final class SQLiteSessionStore: SessionStore {
             try db.execute(sql: "PRAGMA synchronous = FULL")
         }
         self.path = path
+        self.node = configuration.node
+        self.recordsEvents = configuration.recordsEvents
         do {
             self.pool = try DatabasePool(path: path, configuration: config)
             if runMigrations { try Self.migrator.migrate(self.pool) }
         } catch {
             throw Self.mapped(error)
         }
-    }
-
-    /// The migrations this version of Tessera knows, oldest first. Never edit one that shipped;
-    /// add another.
-    static var migrator: DatabaseMigrator {
-        var migrator = DatabaseMigrator()
-        migrator.registerMigration("v1: sessions, users, throttle counters") { db in
-            try db.execute(
-                sql: """
-                    CREATE TABLE sessions (
-                        id TEXT PRIMARY KEY NOT NULL,
-                        token_hash BLOB NOT NULL UNIQUE,
-                        user_id TEXT NOT NULL,
-                        created_at INTEGER NOT NULL,
-                        last_seen_at INTEGER NOT NULL,
-                        idle_expires_at INTEGER NOT NULL,
-                        absolute_expires_at INTEGER NOT NULL,
-                        revoked_at INTEGER,
-                        revocation_reason TEXT,
-                        data TEXT NOT NULL,
-                        data_version INTEGER NOT NULL,
-                        ip_address TEXT,
-                        user_agent TEXT,
-                        label TEXT,
-                        csrf_token TEXT NOT NULL
-                    );
-                    CREATE INDEX sessions_by_user ON sessions(user_id, created_at);
-                    CREATE INDEX sessions_by_idle_deadline ON sessions(idle_expires_at);
-                    CREATE INDEX sessions_by_revocation ON sessions(revoked_at) WHERE revoked_at IS NOT NULL;
-                    CREATE TABLE users (
-                        id TEXT PRIMARY KEY NOT NULL,
-                        username TEXT NOT NULL UNIQUE COLLATE NOCASE,
-                        password_hash TEXT NOT NULL,
-                        created_at INTEGER NOT NULL
-                    );
-                    CREATE TABLE throttle_counters (
-                        key TEXT PRIMARY KEY NOT NULL,
-                        failures INTEGER NOT NULL,
-                        window_started_at INTEGER NOT NULL
-                    );
-                    CREATE INDEX throttle_counters_by_window ON throttle_counters(window_started_at);
-                    """
-            )
-        }
-        migrator.registerMigration("v2: session change feed") { db in
-            try db.execute(
-                sql: """
-                    CREATE TABLE session_changes (
-                        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-                        session_id TEXT,
-                        user_id TEXT,
-                        changed_at INTEGER NOT NULL
-                    );
-                    CREATE INDEX session_changes_by_time ON session_changes(changed_at);
-                    """
-            )
-        }
-        migrator.registerMigration("v3: refresh tokens") { db in
-            try db.execute(
-                sql: """
-                    CREATE TABLE refresh_tokens (
-                        token_hash BLOB PRIMARY KEY NOT NULL,
-                        session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
-                        created_at INTEGER NOT NULL,
-                        rotated_at INTEGER,
-                        sealed_successor BLOB
-                    );
-                    CREATE INDEX refresh_tokens_by_session ON refresh_tokens(session_id);
-                    """
-            )
-        }
-        migrator.registerMigration("v4: login attempts in flight") { db in
-            try db.execute(
-                sql: """
-                    ALTER TABLE throttle_counters ADD COLUMN in_flight INTEGER NOT NULL DEFAULT 0;
-                    ALTER TABLE throttle_counters ADD COLUMN in_flight_since INTEGER NOT NULL DEFAULT 0;
-                    """
-            )
-        }
-        return migrator
     }
 
     /// The migrations this version of Tessera knows, oldest first.
@@ -159,6 +96,9 @@ public final class SQLiteSessionStore: SessionStore {
                     session.revocationReason, data, session.dataVersion, session.metadata.ipAddress,
                     session.metadata.userAgent, session.metadata.label, session.csrfToken,
                 ])
+                if db.changesCount > 0 {
+                    try self.record([PendingEvent(.sessionCreated, sessionID: session.id, userID: session.userID)], db, at: session.createdAt)
+                }
             }
         }
     }
@@ -185,7 +125,7 @@ public final class SQLiteSessionStore: SessionStore {
             try db.execute(
                 sql: """
                     UPDATE sessions SET last_seen_at = ?, idle_expires_at = ?
-                    WHERE id = ? AND revoked_at IS NULL AND last_seen_at < ?
+                    WHERE id = ? AND revoked_at IS NULL AND expiry_recorded_at IS NULL AND last_seen_at < ?
                     """,
                 arguments: [lastSeenAt.millisecondsSince1970, idleExpiresAt.millisecondsSince1970, id, lastSeenAt.millisecondsSince1970]
             )
@@ -200,7 +140,7 @@ public final class SQLiteSessionStore: SessionStore {
             let statement = try db.cachedStatement(
                 sql: """
                     UPDATE sessions SET last_seen_at = MAX(last_seen_at, ?1), idle_expires_at = MAX(idle_expires_at, ?2)
-                    WHERE id = ?3 AND revoked_at IS NULL AND (last_seen_at < ?1 OR idle_expires_at < ?2)
+                    WHERE id = ?3 AND revoked_at IS NULL AND expiry_recorded_at IS NULL AND (last_seen_at < ?1 OR idle_expires_at < ?2)
                     """
             )
             var changed = 0
@@ -217,12 +157,18 @@ public final class SQLiteSessionStore: SessionStore {
     public func updateSessionData(id: String, expectedVersion: Int, data: [String: JSONValue], at: Date) async throws -> Int? {
         let encoded = data.storedJSON
         return try await self.write { db in
-            try db.execute(
-                sql: "UPDATE sessions SET data = ?, data_version = data_version + 1 WHERE id = ? AND data_version = ?",
+            let userID = try String.fetchOne(
+                db,
+                sql: "UPDATE sessions SET data = ?, data_version = data_version + 1 WHERE id = ? AND data_version = ? RETURNING user_id",
                 arguments: [encoded, id, expectedVersion]
             )
-            guard db.changesCount > 0 else { return nil }
+            guard let userID else { return nil }
             try Self.recordChange(db, sessionID: id, at: at)
+            try self.record(
+                [PendingEvent(.sessionDataChanged, sessionID: id, userID: userID, dataVersion: expectedVersion + 1)],
+                db,
+                at: at
+            )
             return expectedVersion + 1
         }
     }
@@ -230,12 +176,14 @@ public final class SQLiteSessionStore: SessionStore {
     @discardableResult
     public func revokeSession(id: String, at: Date, reason: String) async throws -> Bool {
         try await self.write { db in
-            try db.execute(
-                sql: "UPDATE sessions SET revoked_at = ?, revocation_reason = ? WHERE id = ? AND revoked_at IS NULL",
+            let userID = try String.fetchOne(
+                db,
+                sql: "UPDATE sessions SET revoked_at = ?, revocation_reason = ? WHERE id = ? AND revoked_at IS NULL RETURNING user_id",
                 arguments: [at.millisecondsSince1970, reason, id]
             )
-            guard db.changesCount > 0 else { return false }
+            guard let userID else { return false }
             try Self.recordChange(db, sessionID: id, at: at)
+            try self.record([PendingEvent(.sessionRevoked, sessionID: id, userID: userID, reason: reason)], db, at: at)
             return true
         }
     }
@@ -243,16 +191,19 @@ public final class SQLiteSessionStore: SessionStore {
     @discardableResult
     public func revokeSessions(userID: String, except exceptID: String?, at: Date, reason: String) async throws -> Int {
         try await self.write { db in
-            try db.execute(
+            let revoked = try String.fetchAll(
+                db,
                 sql: """
                     UPDATE sessions SET revoked_at = ?, revocation_reason = ?
                     WHERE user_id = ? AND revoked_at IS NULL AND id IS NOT ?
+                    RETURNING id
                     """,
                 arguments: [at.millisecondsSince1970, reason, userID, exceptID]
             )
-            let revoked = db.changesCount
-            if revoked > 0 { try Self.recordChange(db, userID: userID, at: at) }
-            return revoked
+            guard !revoked.isEmpty else { return 0 }
+            try Self.recordChange(db, userID: userID, at: at)
+            try self.record(PendingEvent.revocations(of: revoked.sorted(), userID: userID, reason: reason), db, at: at)
+            return revoked.count
         }
     }
 
@@ -308,7 +259,7 @@ public final class SQLiteSessionStore: SessionStore {
 
     /// Records a change in the feed, in the transaction of the write it describes. SQLite has
     /// one writer at a time, so sequence numbers commit in order.
-    private static func recordChange(_ db: Database, sessionID: String? = nil, userID: String? = nil, at: Date) throws {
+    static func recordChange(_ db: Database, sessionID: String? = nil, userID: String? = nil, at: Date) throws {
         try db.execute(
             sql: "INSERT INTO session_changes (session_id, user_id, changed_at) VALUES (?, ?, ?)",
             arguments: [sessionID, userID, at.millisecondsSince1970]
@@ -333,158 +284,9 @@ public final class SQLiteSessionStore: SessionStore {
         }
     }
 
-    // MARK: Refresh tokens
-
-    public func insertRefreshToken(_ token: RefreshTokenRecord) async throws {
-        try await self.write { db in
-            try Self.insert(token, db)
-        }
-    }
-
-    public func refreshToken(hash: TokenHash) async throws -> RefreshTokenRecord? {
-        try await self.read { db in
-            try Row.fetchOne(
-                db,
-                sql: "SELECT token_hash, session_id, created_at, rotated_at, sealed_successor FROM refresh_tokens WHERE token_hash = ?",
-                arguments: [Data(hash.bytes)]
-            ).map(Self.refreshToken(from:))
-        }
-    }
-
-    public func rotateRefreshToken(hash: TokenHash, at: Date, sealedSuccessor: [UInt8], successor: RefreshTokenRecord) async throws -> Bool {
-        try await self.write { db in
-            try db.execute(
-                sql: "UPDATE refresh_tokens SET rotated_at = ?, sealed_successor = ? WHERE token_hash = ? AND rotated_at IS NULL",
-                arguments: [at.millisecondsSince1970, Data(sealedSuccessor), Data(hash.bytes)]
-            )
-            guard db.changesCount == 1 else { return false }
-            try Self.insert(successor, db)
-            return true
-        }
-    }
-
-    private static func insert(_ token: RefreshTokenRecord, _ db: Database) throws {
-        try db.execute(
-            sql: """
-                INSERT INTO refresh_tokens (token_hash, session_id, created_at, rotated_at, sealed_successor) VALUES (?, ?, ?, ?, ?)
-                ON CONFLICT (token_hash) DO NOTHING
-                """,
-            arguments: [
-                Data(token.tokenHash.bytes), token.sessionID, token.createdAt.millisecondsSince1970,
-                token.rotatedAt?.millisecondsSince1970, token.sealedSuccessor.map { Data($0) },
-            ]
-        )
-    }
-
-    private static func refreshToken(from row: Row) throws -> RefreshTokenRecord {
-        let hash: Data = try row.decode(forColumn: "token_hash")
-        let sealed: Data? = try row.decode(forColumn: "sealed_successor")
-        let rotated: Int64? = try row.decode(forColumn: "rotated_at")
-        return RefreshTokenRecord(
-            tokenHash: TokenHash(bytes: Array(hash)),
-            sessionID: try row.decode(forColumn: "session_id"),
-            createdAt: Date(millisecondsSince1970: try row.decode(forColumn: "created_at")),
-            rotatedAt: rotated.map(Date.init(millisecondsSince1970:)),
-            sealedSuccessor: sealed.map(Array.init)
-        )
-    }
-
-    // MARK: Users
-
-    public func insertUser(_ user: User) async throws {
-        do {
-            try await self.write { db in
-                try db.execute(
-                    sql: "INSERT INTO users (id, username, password_hash, created_at) VALUES (?, ?, ?, ?)",
-                    arguments: [user.id, user.username, user.passwordHash, user.createdAt.millisecondsSince1970]
-                )
-            }
-        } catch let error as StoreError where error.isUniqueViolation {
-            throw UserExistsError(username: user.username)
-        }
-    }
-
-    public func user(username: String) async throws -> User? {
-        try await self.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM users WHERE username = ?", arguments: [username]).map(Self.user(from:))
-        }
-    }
-
-    public func user(id: String) async throws -> User? {
-        try await self.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM users WHERE id = ?", arguments: [id]).map(Self.user(from:))
-        }
-    }
-
-    public func users() async throws -> [User] {
-        try await self.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM users ORDER BY username").map(Self.user(from:))
-        }
-    }
-
-    // MARK: Throttling
-
-    public func throttleCounter(key: String) async throws -> ThrottleCounter? {
-        try await self.read { db in
-            try Row.fetchOne(
-                db,
-                sql: "SELECT failures, window_started_at, in_flight, in_flight_since FROM throttle_counters WHERE key = ?",
-                arguments: [key]
-            )
-            .map(Self.throttleCounter(from:))
-        }
-    }
-
-    public func beginAttempt(key: String, at now: Date, window: Duration, staleAfter: Duration) async throws -> ThrottleCounter {
-        try await self.write { db in
-            let row = try Row.fetchOne(
-                db,
-                sql: """
-                    INSERT INTO throttle_counters (key, failures, window_started_at, in_flight, in_flight_since) VALUES (?1, 0, ?2, 1, ?2)
-                    ON CONFLICT (key) DO UPDATE SET
-                        failures = CASE WHEN window_started_at <= ?2 - ?3 THEN 0 ELSE failures END,
-                        window_started_at = CASE WHEN window_started_at <= ?2 - ?3 THEN ?2 ELSE window_started_at END,
-                        in_flight = CASE WHEN in_flight <= 0 OR in_flight_since <= ?2 - ?4 THEN 1 ELSE in_flight + 1 END,
-                        in_flight_since = CASE WHEN in_flight <= 0 OR in_flight_since <= ?2 - ?4 THEN ?2 ELSE in_flight_since END
-                    RETURNING failures, window_started_at, in_flight, in_flight_since
-                    """,
-                arguments: [key, now.millisecondsSince1970, window.millisecondCount, staleAfter.millisecondCount]
-            )
-            guard let row else { throw StoreUnavailableError(underlying: "the counter upsert returned no row") }
-            return try Self.throttleCounter(from: row)
-        }
-    }
-
-    public func endAttempt(key: String, at now: Date, window: Duration, outcome: LoginAttemptOutcome) async throws {
-        let (failed, succeeded) = (outcome == .failed, outcome == .succeeded)
-        try await self.write { db in
-            try db.execute(
-                sql: """
-                    INSERT INTO throttle_counters (key, failures, window_started_at, in_flight, in_flight_since) VALUES (?1, ?4, ?2, 0, ?2)
-                    ON CONFLICT (key) DO UPDATE SET
-                        in_flight = MAX(in_flight - 1, 0),
-                        failures = CASE
-                            WHEN ?5 THEN 0
-                            WHEN ?4 AND window_started_at <= ?2 - ?3 THEN 1
-                            WHEN ?4 THEN failures + 1
-                            ELSE failures END,
-                        window_started_at = CASE WHEN ?5 OR (?4 AND window_started_at <= ?2 - ?3) THEN ?2 ELSE window_started_at END
-                    """,
-                arguments: [key, now.millisecondsSince1970, window.millisecondCount, failed, succeeded]
-            )
-        }
-    }
-
-    public func deleteThrottleCounters(startedBefore cutoff: Date) async throws -> Int {
-        try await self.write { db in
-            try db.execute(sql: "DELETE FROM throttle_counters WHERE window_started_at < ?", arguments: [cutoff.millisecondsSince1970])
-            return db.changesCount
-        }
-    }
-
     // MARK: Helpers
 
-    private func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+    func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         do {
             return try await self.pool.read(body)
         } catch {
@@ -492,7 +294,7 @@ public final class SQLiteSessionStore: SessionStore {
         }
     }
 
-    private func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+    func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         do {
             return try await self.pool.write(body)
         } catch {
@@ -523,7 +325,7 @@ public final class SQLiteSessionStore: SessionStore {
         }
     }
 
-    private static func session(from row: Row) throws -> Session {
+    static func session(from row: Row) throws -> Session {
         let data = try [String: JSONValue](storedJSON: try row.decode(forColumn: "data"))
         let tokenHash: Data = try row.decode(forColumn: "token_hash")
         return Session(
@@ -547,7 +349,7 @@ public final class SQLiteSessionStore: SessionStore {
         )
     }
 
-    private static func user(from row: Row) throws -> User {
+    static func user(from row: Row) throws -> User {
         User(
             id: try row.decode(forColumn: "id"),
             username: try row.decode(forColumn: "username"),
@@ -556,7 +358,7 @@ public final class SQLiteSessionStore: SessionStore {
         )
     }
 
-    private static func throttleCounter(from row: Row) throws -> ThrottleCounter {
+    static func throttleCounter(from row: Row) throws -> ThrottleCounter {
         ThrottleCounter(
             failures: try row.decode(forColumn: "failures"),
             windowStartedAt: Date(millisecondsSince1970: try row.decode(forColumn: "window_started_at")),

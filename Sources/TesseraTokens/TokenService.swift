@@ -173,7 +173,7 @@ public struct TokenService: Sendable {
         guard let rotatedAt = record.rotatedAt, let sealed = record.sealedSuccessor else { throw TesseraError.internalError }
         let now = self.now
         guard now < rotatedAt.addingTimeInterval(self.configuration.refreshGracePeriod.timeInterval) else {
-            try await self.sessions.revoke(sessionID: record.sessionID, reason: "refresh_token_reused")
+            try await self.sessions.revoke(sessionID: record.sessionID, reason: RevocationReason.refreshReuse.rawValue)
             throw TesseraError.refreshTokenReused
         }
         let session = try await self.sessions.authenticate(tokenHash: sessionHash)

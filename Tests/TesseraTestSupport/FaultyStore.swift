@@ -121,6 +121,26 @@ public final class FaultyStore: SessionStore {
         return try await self.base.deleteSessionChanges(before: cutoff)
     }
 
+    public func sessionEvents(after cursor: Int64, filter: SessionEventFilter, limit: Int) async throws -> [SessionEvent] {
+        try await self.gate()
+        return try await self.base.sessionEvents(after: cursor, filter: filter, limit: limit)
+    }
+
+    public func latestSessionEvent() async throws -> Int64 {
+        try await self.gate()
+        return try await self.base.latestSessionEvent()
+    }
+
+    public func recordExpiries(at now: Date, idleGrace: Duration, limit: Int) async throws -> Int {
+        try await self.gate()
+        return try await self.base.recordExpiries(at: now, idleGrace: idleGrace, limit: limit)
+    }
+
+    public func deleteSessionEvents(before cutoff: Date, limit: Int) async throws -> Int {
+        try await self.gate()
+        return try await self.base.deleteSessionEvents(before: cutoff, limit: limit)
+    }
+
     public func insertRefreshToken(_ token: RefreshTokenRecord) async throws {
         try await self.gate()
         try await self.base.insertRefreshToken(token)

@@ -142,7 +142,7 @@ struct ExternalClaims: JWTPayload {
 
             // The session and the rest of its family are gone.
             let stored = try #require(try await harness.store.session(id: first.sessionID))
-            #expect(stored.revokedAt != nil && stored.revocationReason == "refresh_token_reused")
+            #expect(stored.revokedAt != nil && stored.revocationReason == "refresh_reuse")
             let (successorRefresh, successorBody) = try await client.refresh(second.refreshToken)
             #expect(successorRefresh.status == .unauthorized && successorBody.errorCode == "AUTH_1002" && successorBody.errorReason == "revoked")
             let (access, accessBody) = try await client.whoAmI(second.accessToken)

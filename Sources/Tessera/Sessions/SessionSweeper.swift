@@ -2,8 +2,9 @@ import Foundation
 public import Logging
 public import ServiceLifecycle
 
-/// Deletes sessions that ended (revoked or expired) longer ago than the policy's retention,
-/// and stale throttling counters, in small batches so it never holds the store for long.
+/// Records the expiry of sessions whose deadlines passed (`session.expired` events), deletes
+/// sessions that ended (revoked or expired) longer ago than the policy's retention, events past
+/// theirs, and stale throttling counters, in small batches so it never holds the store for long.
 ///
 /// Runs as a `Service` alongside the server and stops on graceful shutdown.
 public struct SessionSweeper: Service {
@@ -11,6 +12,16 @@ public struct SessionSweeper: Service {
     public let throttle: LoginThrottlePolicy
     /// Time between sweeps.
     public let interval: Duration
+    /// Time between passes that record expiries: a `session.expired` event is at most this plus
+    /// ``idleGrace`` late.
+    public let expiryInterval: Duration
+    /// How long after an idle deadline its expiry is recorded: activity a node has buffered but
+    /// not written yet may still move the deadline (absolute deadlines never move and are
+    /// recorded at once).
+    public let idleGrace: Duration
+    /// How long events are kept: how far back `GET /v1/events` resumes and dead webhook
+    /// deliveries can be retried.
+    public let eventRetention: Duration
     /// Rows deleted per statement.
     public let batchSize: Int
     let logger: Logger
@@ -19,12 +30,18 @@ public struct SessionSweeper: Service {
         sessions: SessionManager,
         throttle: LoginThrottlePolicy = .init(),
         interval: Duration = .seconds(60),
+        expiryInterval: Duration = .seconds(5),
+        idleGrace: Duration = .seconds(10),
+        eventRetention: Duration = .seconds(7 * 86_400),
         batchSize: Int = 500,
         logger: Logger
     ) {
         self.sessions = sessions
         self.throttle = throttle
         self.interval = interval
+        self.expiryInterval = min(expiryInterval, interval)
+        self.idleGrace = idleGrace
+        self.eventRetention = eventRetention
         self.batchSize = batchSize
         self.logger = logger
     }
@@ -36,15 +53,22 @@ public struct SessionSweeper: Service {
     public func run() async throws {
         do {
             try await cancelWhenGracefulShutdown {
+                let clock = ContinuousClock()
+                var nextSweep = clock.now
                 while !Task.isCancelled {
                     do {
-                        try await self.sweep()
+                        if clock.now >= nextSweep {
+                            nextSweep = clock.now.advanced(by: self.interval)
+                            try await self.sweep()
+                        } else {
+                            try await self.recordExpiries()
+                        }
                     } catch is CancellationError {
                         return
                     } catch {
                         self.logger.warning("Sweep failed; will try again", metadata: ["error": "\(error)"])
                     }
-                    try await Task.sleep(for: self.interval)
+                    try await Task.sleep(for: self.expiryInterval)
                 }
             }
         } catch is CancellationError {
@@ -56,6 +80,7 @@ public struct SessionSweeper: Service {
     /// - Returns: how many sessions were deleted.
     @discardableResult
     public func sweep() async throws -> Int {
+        try await self.recordExpiries()
         let now = self.sessions.now
         let cutoff = now.addingTimeInterval(-self.sessions.policy.retention.timeInterval)
         var total = 0
@@ -67,12 +92,33 @@ public struct SessionSweeper: Service {
             // Let requests in between batches.
             await Task.yield()
         }
+        let eventCutoff = now.addingTimeInterval(-self.eventRetention.timeInterval)
+        while try await self.sessions.store.deleteSessionEvents(before: eventCutoff, limit: self.batchSize) == self.batchSize {
+            try Task.checkCancellation()
+            await Task.yield()
+        }
         // Readers of the change feed are at most a staleness bound behind, or start over.
         _ = try await self.sessions.store.deleteSessionChanges(before: now.addingTimeInterval(-Self.changeRetention.timeInterval))
         let throttleCutoff = now.addingTimeInterval(-self.throttle.window.timeInterval)
         let counters = try await self.sessions.store.deleteThrottleCounters(startedBefore: throttleCutoff)
         if total > 0 || counters > 0 {
             self.logger.info("Swept ended sessions", metadata: ["sessions": "\(total)", "throttle_counters": "\(counters)"])
+        }
+        return total
+    }
+
+    /// Records the expiry of every session whose deadline has passed, batch after batch.
+    /// - Returns: how many expiries were recorded.
+    @discardableResult
+    public func recordExpiries() async throws -> Int {
+        let now = self.sessions.now
+        var total = 0
+        while true {
+            try Task.checkCancellation()
+            let recorded = try await self.sessions.store.recordExpiries(at: now, idleGrace: self.idleGrace, limit: self.batchSize)
+            total += recorded
+            if recorded < self.batchSize { break }
+            await Task.yield()
         }
         return total
     }

@@ -202,6 +202,23 @@ public final class ResilientStore: SessionStore {
         try await self.run { try await $0.deleteSessionChanges(before: cutoff) }
     }
 
+    public func sessionEvents(after cursor: Int64, filter: SessionEventFilter, limit: Int) async throws -> [SessionEvent] {
+        try await self.run { try await $0.sessionEvents(after: cursor, filter: filter, limit: limit) }
+    }
+
+    public func latestSessionEvent() async throws -> Int64 {
+        try await self.run { try await $0.latestSessionEvent() }
+    }
+
+    // Idempotent: a retry after a lost acknowledgement finds those expiries recorded.
+    public func recordExpiries(at now: Date, idleGrace: Duration, limit: Int) async throws -> Int {
+        try await self.run { try await $0.recordExpiries(at: now, idleGrace: idleGrace, limit: limit) }
+    }
+
+    public func deleteSessionEvents(before cutoff: Date, limit: Int) async throws -> Int {
+        try await self.run { try await $0.deleteSessionEvents(before: cutoff, limit: limit) }
+    }
+
     public func insertRefreshToken(_ token: RefreshTokenRecord) async throws {
         try await self.run { try await $0.insertRefreshToken(token) }
     }

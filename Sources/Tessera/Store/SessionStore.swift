@@ -79,6 +79,34 @@ public protocol SessionStore: Sendable {
     /// - Returns: how many sessions were deleted.
     func deleteSessions(endedBefore cutoff: Date, limit: Int) async throws -> Int
 
+    // MARK: Session events (the outbox)
+
+    /// Events recorded after `cursor` that pass `filter`, in the order they committed, at most
+    /// `limit`.
+    ///
+    /// Every write that changes a session records its ``SessionEvent`` in the same transaction:
+    /// ``insertSessions(_:)`` a `session.created` per session inserted, ``revokeSession(id:at:reason:)``
+    /// a `session.revoked`, ``revokeSessions(userID:except:at:reason:)`` one `session.revoked` per
+    /// session and a `user.sessions_revoked`, ``updateSessionData(id:expectedVersion:data:at:)``
+    /// a `session.data_changed`, ``recordExpiries(at:idleGrace:limit:)`` a `session.expired`. A
+    /// write that changes nothing records nothing. Sequence numbers become visible in order, so a
+    /// reader that moves past one never misses an earlier one.
+    func sessionEvents(after cursor: Int64, filter: SessionEventFilter, limit: Int) async throws -> [SessionEvent]
+
+    /// The sequence number of the newest committed event (0 when none ever was).
+    func latestSessionEvent() async throws -> Int64
+
+    /// Records `session.expired` for up to `limit` sessions whose deadline has passed at `now`
+    /// and whose expiry is not recorded yet: absolute deadlines at once, idle ones `idleGrace`
+    /// after they pass (so that activity another node has buffered but not written yet can still
+    /// keep a session alive). A session whose expiry is recorded takes no more activity.
+    /// - Returns: how many expiries were recorded.
+    func recordExpiries(at now: Date, idleGrace: Duration, limit: Int) async throws -> Int
+
+    /// Deletes up to `limit` events recorded before `cutoff`.
+    /// - Returns: how many were deleted.
+    func deleteSessionEvents(before cutoff: Date, limit: Int) async throws -> Int
+
     // MARK: Refresh tokens
 
     /// Inserts a new, unused refresh token. Idempotent: inserting a hash that exists changes

@@ -57,7 +57,7 @@ extension TesseraHTTPService {
 
     @Sendable func logOut(_ request: Request, context: TesseraRequestContext) async throws -> Response {
         let current = try context.requireSession().session
-        try await self.sessions.revoke(sessionID: current.id, reason: "logout")
+        try await self.sessions.revoke(sessionID: current.id, reason: RevocationReason.logout.rawValue)
         context.logger.info("Logged out", metadata: ["session_id": .string(current.id)])
         var response = Response(status: .noContent)
         response.setCookie(self.configuration.cookie.clearing())

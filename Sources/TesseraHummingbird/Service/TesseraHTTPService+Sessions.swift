@@ -53,7 +53,7 @@ extension TesseraHTTPService {
     @Sendable func revokeSession(_ request: Request, context: TesseraRequestContext) async throws -> Response {
         let current = try context.requireSession().session
         let id = try context.parameters.require("id")
-        guard try await self.sessions.revoke(sessionID: id, ofUser: current.userID, reason: "user") else {
+        guard try await self.sessions.revoke(sessionID: id, ofUser: current.userID, reason: RevocationReason.user.rawValue) else {
             throw TesseraError.notFound("No active session with that id.")
         }
         context.logger.info("Revoked session", metadata: ["session_id": .string(current.id), "revoked_session_id": .string(id)])
@@ -70,9 +70,9 @@ extension TesseraHTTPService {
         let revoked: Int
         switch scope {
         case "others":
-            revoked = try await self.sessions.revokeAll(userID: current.userID, keeping: current.id, reason: "user")
+            revoked = try await self.sessions.revokeAll(userID: current.userID, keeping: current.id, reason: RevocationReason.others.rawValue)
         case "all":
-            revoked = try await self.sessions.revokeAll(userID: current.userID, reason: "user")
+            revoked = try await self.sessions.revokeAll(userID: current.userID, reason: RevocationReason.user.rawValue)
         default:
             throw TesseraError.invalidField("The scope parameter must be 'others' or 'all'.")
         }
