@@ -205,8 +205,22 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             path: "Tests/TesseraTestSupport",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TesseraEventsTests",
+            dependencies: [
+                .byName(name: "Tessera"),
+                .byName(name: "TesseraEvents"),
+                .byName(name: "TesseraSQLite"),
+                .byName(name: "TesseraPostgres"),
+                .byName(name: "TesseraTestSupport"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

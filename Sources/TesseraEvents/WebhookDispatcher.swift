@@ -91,6 +91,12 @@ public final class WebhookDispatcher: Service {
         } catch is CancellationError {
             // Shutting down is the expected end of this service.
         }
+        await self.shutdown()
+    }
+
+    /// Closes the dispatcher's HTTP client; ``run()`` does it when it returns. A dispatcher used
+    /// without ``run()`` (``deliverDue()`` alone) must be shut down.
+    public func shutdown() async {
         try? await self.client.shutdown()
     }
 
@@ -115,13 +121,15 @@ public final class WebhookDispatcher: Service {
         var attempts = 0
         for endpoint in self.endpoints {
             if self.fannedOut.withLock({ $0[endpoint.name] ?? -1 }) < latest {
-                while try await self.store.fanOutWebhookDeliveries(
-                    endpoint: endpoint.name,
-                    kinds: endpoint.kinds,
-                    at: self.clock.now,
-                    limit: 1000
-                ) == 1000 {}
-                self.fannedOut.withLock { $0[endpoint.name] = latest }
+                var moved = 0
+                var batch = 0
+                repeat {
+                    batch = try await self.store.fanOutWebhookDeliveries(endpoint: endpoint.name, kinds: endpoint.kinds, at: self.clock.now, limit: 1000)
+                    moved += batch
+                } while batch == 1000
+                // Nothing moved: another node fanned out, or the endpoint is disabled (and may be
+                // enabled from elsewhere); look again next pass.
+                if moved > 0 { self.fannedOut.withLock { $0[endpoint.name] = latest } }
             }
             attempts += try await self.attemptDue(endpoint)
         }

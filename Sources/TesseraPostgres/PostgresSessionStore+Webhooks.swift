@@ -57,6 +57,7 @@ extension PostgresSessionStore: WebhookDeliveryStore {
             WITH due AS (
                 SELECT d.seq FROM webhook_deliveries d
                 WHERE d.endpoint = \(endpoint) AND d.state = 'pending' AND d.next_attempt_at <= \(at)
+                    AND EXISTS (SELECT 1 FROM webhook_endpoints w WHERE w.name = d.endpoint AND w.disabled_at IS NULL)
                     AND (d.leased_until IS NULL OR d.leased_until <= \(at))
                     AND NOT EXISTS (
                         SELECT 1 FROM webhook_deliveries p

@@ -63,6 +63,7 @@ extension SQLiteSessionStore: WebhookDeliveryStore {
                     SELECT d.endpoint, d.state, d.attempts, d.next_attempt_at, d.last_status, d.last_error, \(Self.eventColumns("e"))
                     FROM webhook_deliveries d JOIN session_events e ON e.seq = d.seq
                     WHERE d.endpoint = ?1 AND d.state = 'pending' AND d.next_attempt_at <= ?2
+                        AND EXISTS (SELECT 1 FROM webhook_endpoints w WHERE w.name = d.endpoint AND w.disabled_at IS NULL)
                         AND (d.leased_until IS NULL OR d.leased_until <= ?2)
                         AND NOT EXISTS (
                             SELECT 1 FROM webhook_deliveries p
