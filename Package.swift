@@ -152,6 +152,7 @@ let package = Package(
                 .byName(name: "TesseraHummingbird"),
                 .byName(name: "TesseraTokens"),
                 .byName(name: "TesseraUpstream"),
+                .byName(name: "TesseraEvents"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -33,10 +33,10 @@ struct DataDirectory {
     }
 
     /// Opens the store, creating and migrating it as needed.
-    func openStore() throws -> SQLiteSessionStore {
+    func openStore(node: String = SessionEvent.defaultNode + "/cli", recordsEvents: Bool = true) throws -> SQLiteSessionStore {
         try self.prepare()
         do {
-            return try SQLiteSessionStore(path: self.databasePath)
+            return try SQLiteSessionStore(path: self.databasePath, configuration: .init(node: node, recordsEvents: recordsEvents))
         } catch {
             throw CommandError("Cannot open the database \(self.databasePath): \(error).")
         }

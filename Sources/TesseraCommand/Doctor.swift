@@ -143,7 +143,7 @@ struct Doctor: AsyncParsableCommand {
             let latency = try await Self.latency { try await store.ping() }
             say("Store: SQLite \(path), reachable (median round trip \(Self.milliseconds(latency)))")
             return Self.migrationProblems(applied: try await store.appliedMigrations(), known: SQLiteSessionStore.knownMigrations)
-                + (await Self.clockProblems(store))
+                + (await Self.clockProblems(store)) + (await Self.webhookProblems(store))
         } catch {
             return ["The SQLite store \(path) cannot be read: \(error)."]
         }
@@ -174,7 +174,7 @@ struct Doctor: AsyncParsableCommand {
                         "This machine's clock is \(String(format: "%.1f", abs(skew))) s \(skew > 0 ? "behind" : "ahead of") the database server's; deadlines differ between nodes. Synchronise the clocks (NTP)."
                     )
                 }
-                return problems + (await Self.clockProblems(store))
+                return problems + (await Self.clockProblems(store)) + (await Self.webhookProblems(store))
             } catch {
                 return ["The PostgreSQL store \(configuration.redactedDescription) fails: \(StoreOptions.reason(error))."]
             }
@@ -219,5 +219,27 @@ struct Doctor: AsyncParsableCommand {
             return ["The system clock is \(Int(behind)) s behind the newest session's creation time; it went backwards."]
         }
         return []
+    }
+
+    /// Webhook endpoints: disabled ones and dead deliveries are problems; a backlog is reported.
+    static func webhookProblems(_ store: any WebhookDeliveryStore) async -> [String] {
+        // A store from before session events has no delivery state to report.
+        guard let endpoints = try? await store.webhookEndpoints(at: Date()), !endpoints.isEmpty else { return [] }
+        var problems: [String] = []
+        for endpoint in endpoints {
+            let backlog = endpoint.oldestPendingAt.map { " (oldest from \($0.formatted(.iso8601)))" } ?? ""
+            say("Webhooks: \(endpoint.name): \(endpoint.disabledAt == nil ? "enabled" : "disabled"), \(endpoint.pending) pending\(backlog), \(endpoint.dead) dead")
+            if let disabled = endpoint.disabledAt {
+                problems.append(
+                    "The webhook endpoint '\(endpoint.name)' is disabled since \(disabled.formatted(.iso8601)) (\(endpoint.disabledReason ?? "")); `tessera events enable \(endpoint.name)` resumes it."
+                )
+            }
+            if endpoint.dead > 0 {
+                problems.append(
+                    "\(endpoint.dead) webhook deliver\(endpoint.dead == 1 ? "y" : "ies") to '\(endpoint.name)' gave up; `tessera events list` shows them, `tessera events retry` tries again."
+                )
+            }
+        }
+        return problems
     }
 }

@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import ServiceLifecycle
 import Tessera
+import TesseraEvents
 import TesseraHummingbird
 import TesseraSQLite
 import TesseraTokens
@@ -27,6 +28,8 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var session: SessionOptions
 
     @OptionGroup var connections: ConnectionOptions
+
+    @OptionGroup var events: EventOptions
 
     @Flag(help: "Serve over HTTPS: the cookie gets Secure and the __Host- name (env TESSERA_SECURE_COOKIES).")
     var secureCookies = false
@@ -151,6 +154,10 @@ struct Serve: AsyncParsableCommand {
         guard staleness >= .milliseconds(100) else { throw ValidationError("--cache-staleness must be at least 100ms.") }
         let secure = Setting.flag(self.secureCookies, env: "TESSERA_SECURE_COOKIES")
         let trustForwardedFor = Setting.flag(self.trustForwardedFor, env: "TESSERA_TRUST_FORWARDED_FOR")
+        let eventRetention = try self.events.retention()
+        let webhook = try self.events.endpoint(retention: eventRetention)
+        let node = self.events.nodeName
+        let recordsEvents = self.events.recordsEvents
 
         // The correlation id of the request being served reaches log lines through the
         // provider, so that a request that writes none pays nothing for it.
@@ -184,7 +191,7 @@ struct Serve: AsyncParsableCommand {
             let cookie = SessionCookie(secure: secure)
             let throttle = LoginThrottlePolicy(maxFailuresPerAccount: maxFailures, maxFailuresPerClient: maxFailuresPerClient)
             let hasher = BcryptPasswordHasher(cost: UInt8(cost))
-            try await self.data.withStore(logger: logger) { base in
+            try await self.data.withStore(logger: logger, node: node, recordsEvents: recordsEvents) { base in
                 let store = ResilientStore(base, configuration: resilience)
                 // Activity is written in batches, once a second, by the flusher below.
                 let activity = ActivityBuffer()
@@ -201,12 +208,15 @@ struct Serve: AsyncParsableCommand {
                     keys: keys,
                     configuration: .init(accessTokenLifetime: accessLifetime, refreshGracePeriod: refreshGrace, issuer: issuer)
                 )
+                // One reader of the outbox for every event stream of this node.
+                let eventHub = SessionEventHub(store: store, logger: logger)
                 let upstreams = try upstreamsFile.map { try UpstreamPools(file: $0, logger: logger) } ?? UpstreamPools(pools: [])
                 let service = TesseraHTTPService(
                     login: login,
                     serviceKey: ServiceAPIKey(key: serviceKey.key),
                     tokens: tokens,
                     upstreams: upstreams,
+                    events: recordsEvents ? eventHub : nil,
                     configuration: .init(
                         cookie: cookie,
                         trustForwardedFor: trustForwardedFor,
@@ -245,9 +255,27 @@ struct Serve: AsyncParsableCommand {
                 }
                 var services: [any Service] = [
                     ActivityFlusher(buffer: activity, store: store, interval: .seconds(1), logger: logger),
-                    SessionSweeper(sessions: sessions, throttle: throttle, interval: sweepInterval, logger: logger),
+                    SessionSweeper(sessions: sessions, throttle: throttle, interval: sweepInterval, eventRetention: eventRetention, logger: logger),
                     SigningKeysReloader(keys: keys, logger: logger),
                 ]
+                if recordsEvents {
+                    services.append(eventHub)
+                    say(
+                        "Session events: node \(node), kept \(eventRetention.humanReadable); streams at /v1/events and /v1/session/events"
+                    )
+                } else {
+                    say("Session events: off (--no-session-events); no webhooks or streams")
+                }
+                if let webhook {
+                    guard let deliveries = base as? any WebhookDeliveryStore & SessionStore else {
+                        throw CommandError("This store cannot deliver webhooks.")
+                    }
+                    services.append(WebhookDispatcher(store: deliveries, endpoints: [webhook], logger: logger))
+                    say(
+                        "Webhooks: \(EventOptions.redacted(webhook.url)) (\(webhook.kinds.map { $0.map(\.rawValue).sorted().joined(separator: ", ") } ?? "all events")), "
+                            + "\(webhook.secrets.count) signing secret(s), retried for \(webhook.retry.retryFor.humanReadable)"
+                    )
+                }
                 if let upstreamsFile {
                     services.append(UpstreamKeeper(pools: upstreams.ordered))
                     for upstream in upstreamsFile.upstreams {

@@ -78,10 +78,20 @@ struct StoreOptions: ParsableArguments {
 
     /// Opens the store, runs `body` with it and closes it. A PostgreSQL store's pool runs for
     /// the duration of `body`, and its migrations are applied first.
-    func withStore<T: Sendable>(logger: Logger = Logger(label: "tessera"), _ body: @Sendable (any SessionStore) async throws -> T) async throws -> T {
-        guard let configuration = try self.postgresConfiguration() else {
-            return try await body(try self.directory.openStore())
+    ///   - node: the name events written through this store carry (default: the host name, and
+    ///     `/cli` for the `tessera` command's own changes)
+    ///   - recordsEvents: `false` writes no session events (only to measure what they cost)
+    func withStore<T: Sendable>(
+        logger: Logger = Logger(label: "tessera"),
+        node: String = SessionEvent.defaultNode + "/cli",
+        recordsEvents: Bool = true,
+        _ body: @Sendable (any SessionStore) async throws -> T
+    ) async throws -> T {
+        guard var configuration = try self.postgresConfiguration() else {
+            return try await body(try self.directory.openStore(node: node, recordsEvents: recordsEvents))
         }
+        configuration.node = node
+        configuration.recordsEvents = recordsEvents
         // The pool logs each failed connection attempt; only problems matter here.
         var postgresLogger = logger
         postgresLogger.logLevel = max(logger.logLevel, .warning)

@@ -144,10 +144,22 @@ public final class WebhookDispatcher: Service {
         let due = try await self.store.claimWebhookDeliveries(endpoint: endpoint.name, at: now, leaseUntil: lease, limit: self.configuration.batchSize)
         guard !due.isEmpty else { return 0 }
         // After a 410 the endpoint is disabled; attempts already in flight end on their own.
-        await withTaskGroup(of: Void.self) { group in
+        let delivered = await withTaskGroup(of: Int64?.self) { group in
             for delivery in due {
-                group.addTask { _ = await self.attempt(delivery, to: endpoint) }
+                group.addTask { await self.attempt(delivery, to: endpoint) == .delivered ? delivery.event.sequence : nil }
             }
+            var delivered: [Int64] = []
+            for await sequence in group {
+                if let sequence { delivered.append(sequence) }
+            }
+            return delivered
+        }
+        do {
+            try await self.store.recordWebhookDelivered(endpoint: endpoint.name, sequences: delivered, at: self.clock.now)
+            self.counters.withLock { $0.delivered += delivered.count }
+        } catch {
+            // The leases run out and the events are delivered again: at least once.
+            self.logger.warning("Cannot record webhook deliveries", metadata: ["endpoint": "\(endpoint.name)", "error": "\(Self.describe(error))"])
         }
         return due.count
     }
@@ -161,8 +173,7 @@ public final class WebhookDispatcher: Service {
         let now = self.clock.now
         do {
             if let status, (200..<300).contains(status) {
-                try await self.store.recordWebhookDelivered(endpoint: endpoint.name, sequence: event.sequence, at: now)
-                self.counters.withLock { $0.delivered += 1 }
+                // Recorded with the rest of the pass's deliveries.
                 return .delivered
             }
             if status == 410 {

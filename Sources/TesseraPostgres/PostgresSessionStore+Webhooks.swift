@@ -76,8 +76,9 @@ extension PostgresSessionStore: WebhookDeliveryStore {
         ) { try Self.delivery(from: $0) }
     }
 
-    public func recordWebhookDelivered(endpoint: String, sequence: Int64, at now: Date) async throws {
-        try await self.execute("DELETE FROM webhook_deliveries WHERE endpoint = \(endpoint) AND seq = \(sequence)")
+    public func recordWebhookDelivered(endpoint: String, sequences: [Int64], at now: Date) async throws {
+        guard !sequences.isEmpty else { return }
+        try await self.execute("DELETE FROM webhook_deliveries WHERE endpoint = \(endpoint) AND seq = ANY(\(sequences)::BIGINT[])")
     }
 
     public func recordWebhookAttemptFailed(

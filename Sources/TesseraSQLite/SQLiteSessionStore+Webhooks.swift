@@ -83,9 +83,11 @@ extension SQLiteSessionStore: WebhookDeliveryStore {
         }
     }
 
-    public func recordWebhookDelivered(endpoint: String, sequence: Int64, at now: Date) async throws {
+    public func recordWebhookDelivered(endpoint: String, sequences: [Int64], at now: Date) async throws {
+        guard !sequences.isEmpty else { return }
         try await self.write { db in
-            try db.execute(sql: "DELETE FROM webhook_deliveries WHERE endpoint = ? AND seq = ?", arguments: [endpoint, sequence])
+            let delete = try db.cachedStatement(sql: "DELETE FROM webhook_deliveries WHERE endpoint = ? AND seq = ?")
+            for sequence in sequences { try delete.execute(arguments: [endpoint, sequence]) }
         }
     }
 

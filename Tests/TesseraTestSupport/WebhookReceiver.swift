@@ -18,6 +18,7 @@ public final class WebhookReceiver: Sendable {
         public var body: [UInt8]
         /// The status it was answered.
         public var status: Int
+        public var receivedAt: ContinuousClock.Instant
     }
 
     struct State {
@@ -91,6 +92,7 @@ public final class WebhookReceiver: Sendable {
     }
 
     func record(_ request: Hummingbird.Request, body: [UInt8]) async -> Response {
+        let receivedAt = ContinuousClock.now
         let id = request.headers[HTTPField.Name("webhook-id")!] ?? ""
         let (status, delay) = self.state.withLock { state -> (Int, Duration) in
             state.attempts[id, default: 0] += 1
@@ -102,7 +104,8 @@ public final class WebhookReceiver: Sendable {
             timestamp: request.headers[HTTPField.Name("webhook-timestamp")!] ?? "",
             signature: request.headers[HTTPField.Name("webhook-signature")!] ?? "",
             body: body,
-            status: status
+            status: status,
+            receivedAt: receivedAt
         )
         self.state.withLock { $0.requests.append(recorded) }
         return Response(status: .init(code: status))

@@ -261,6 +261,16 @@ extension TesseraError {
         .init(code: "UPSTREAM_BLOCKED", status: 502, message: "The upstream '\(upstream)' blocked the pool's session.")
     }
 
+    /// `EVENTS_STREAM_LIMIT`: this node has as many event streams open as it allows.
+    public static func tooManyStreams(retryAfter seconds: Int = 5) -> Self {
+        .init(
+            code: "EVENTS_STREAM_LIMIT",
+            status: 503,
+            message: "This node has as many event streams open as it allows. Try again shortly, or another node.",
+            retryAfter: seconds
+        )
+    }
+
     /// `SRV_1000`: an unexpected failure. Details go to the log under the correlation id.
     public static var internalError: Self {
         .init(code: "SRV_1000", status: 500, message: "An unexpected error occurred.")
@@ -276,7 +286,7 @@ extension TesseraError {
             .upstreamLoginFailed(upstream: "name"), .upstreamExhausted(upstream: "name"), .upstreamUnavailable(upstream: "name"),
             .upstreamRateLimited(upstream: "name", retryAfter: 1), .upstreamSessionLost(upstream: "name"), .upstreamBlocked(upstream: "name"),
             .upstreamActionFailed(upstream: "name", step: 0, name: "click", reason: ""), .upstreamNotBrowser(upstream: "name"),
-            .internalError,
+            .tooManyStreams(), .internalError,
         ]
     }
 }

@@ -21,8 +21,9 @@ public protocol WebhookDeliveryStore: Sendable {
     /// pending, so that each session's events arrive in order.
     func claimWebhookDeliveries(endpoint: String, at now: Date, leaseUntil: Date, limit: Int) async throws -> [WebhookDelivery]
 
-    /// The receiver took the event: the delivery is done and forgotten.
-    func recordWebhookDelivered(endpoint: String, sequence: Int64, at now: Date) async throws
+    /// The receiver took these events: their deliveries are done and forgotten (one write for
+    /// a pass's worth).
+    func recordWebhookDelivered(endpoint: String, sequences: [Int64], at now: Date) async throws
 
     /// An attempt failed: another is due at `nextAttemptAt`, or, with `nil`, the delivery is dead.
     func recordWebhookAttemptFailed(

@@ -10,6 +10,8 @@ extension HTTPField.Name {
     public static let csrfToken = Self("X-CSRF-Token")!
     /// `X-Forwarded-For`: the client address, as a trusted reverse proxy reports it.
     public static let forwardedFor = Self("X-Forwarded-For")!
+    /// Where a server-sent event stream resumes.
+    public static let lastEventID = Self("Last-Event-ID")!
 }
 
 extension HTTPFields {

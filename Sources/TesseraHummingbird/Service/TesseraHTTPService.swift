@@ -27,6 +27,12 @@ public struct TesseraHTTPService: Sendable {
         /// A folder whose files are served (GET and HEAD) at the paths no operation has, such
         /// as a web app's pages on the service's own origin; `nil` serves none.
         public var staticDirectory: String?
+        /// The most event streams (`GET /v1/events`, `GET /v1/session/events`) open at once on
+        /// this node; past it, `503 EVENTS_STREAM_LIMIT`.
+        public var eventStreamLimit: Int
+        /// How long an event stream stays silent before it sends a comment, so that proxies and
+        /// clients see it alive.
+        public var eventKeepAlive: Duration
 
         public init(
             cookie: SessionCookie = .init(),
@@ -34,9 +40,13 @@ public struct TesseraHTTPService: Sendable {
             requestLogLevel: Logger.Level? = .debug,
             correlationIDLogging: CorrelationIDLogging = .loggerMetadata,
             origins: OriginPolicy = .sameOrigin,
-            staticDirectory: String? = nil
+            staticDirectory: String? = nil,
+            eventStreamLimit: Int = 1000,
+            eventKeepAlive: Duration = .seconds(15)
         ) {
             self.staticDirectory = staticDirectory
+            self.eventStreamLimit = eventStreamLimit
+            self.eventKeepAlive = eventKeepAlive
             self.cookie = cookie
             self.trustForwardedFor = trustForwardedFor
             self.requestLogLevel = requestLogLevel
@@ -60,6 +70,9 @@ public struct TesseraHTTPService: Sendable {
     public let tokens: TokenService?
     /// The upstream session pools served under `/v1/upstreams`.
     public let upstreams: UpstreamPools
+    /// The node's reader of session events for `GET /v1/events` and `GET /v1/session/events`;
+    /// `nil` serves no event streams (`404`).
+    public let events: SessionEventHub?
     public let configuration: Configuration
     let usernames = UsernameCache()
 
@@ -69,14 +82,17 @@ public struct TesseraHTTPService: Sendable {
     ///     those operations are refused
     ///   - tokens: token mode; its ``TokenService/sessions`` must be the login's
     ///   - upstreams: the upstream session pools (none by default)
+    ///   - events: the reader of session events that streams use (run it as a service)
     ///   - configuration: cookie and proxy settings
     public init(
         login: PasswordLogin,
         serviceKey: ServiceAPIKey?,
         tokens: TokenService? = nil,
         upstreams: UpstreamPools = UpstreamPools(pools: []),
+        events: SessionEventHub? = nil,
         configuration: Configuration = .init()
     ) {
+        self.events = events
         self.sessions = login.sessions
         self.login = login
         self.serviceKey = serviceKey
@@ -104,6 +120,8 @@ public struct TesseraHTTPService: Sendable {
             .init(method: "GET", path: "/sdk/tessera.js"),
             .init(method: "GET", path: "/sdk/tessera.d.ts"),
             .init(method: "POST", path: "/v1/introspect"),
+            .init(method: "GET", path: "/v1/events"),
+            .init(method: "GET", path: "/v1/session/events"),
             .init(method: "GET", path: "/v1/upstreams"),
             .init(method: "POST", path: "/v1/upstreams/{name}/session"),
             .init(method: "DELETE", path: "/v1/upstreams/{name}/session/{lease}"),
@@ -158,6 +176,7 @@ public struct TesseraHTTPService: Sendable {
                 )
             )
         authenticated.get("/session", use: self.whoAmI)
+        authenticated.get("/session/events", use: self.streamSessionEvents)
         authenticated.patch("/session/data", use: self.updateData)
         authenticated.post("/logout", use: self.logOut)
         authenticated.get("/sessions", use: self.listSessions)
@@ -169,6 +188,9 @@ public struct TesseraHTTPService: Sendable {
         router.group("/v1/introspect")
             .add(middleware: ServiceKeyMiddleware(key: self.serviceKey))
             .post(use: self.introspect)
+        router.group("/v1/events")
+            .add(middleware: ServiceKeyMiddleware(key: self.serviceKey))
+            .get(use: self.streamEvents)
         self.addUpstreamRoutes(to: router)
         self.addMethodNotAllowedRoutes(to: router)
         return router

@@ -1,0 +1,130 @@
+import ArgumentParser
+import Foundation
+import Tessera
+import TesseraEvents
+
+/// `tessera serve`'s session events: the node's name in them, how long they are kept, and the
+/// webhook endpoint they are delivered to.
+struct EventOptions: ParsableArguments {
+    @Option(help: "This node's name in the events it records (env TESSERA_NODE; default the host name).")
+    var node: String?
+
+    @Option(
+        help: "How long session events are kept: how far back streams resume and dead webhooks can be retried (env TESSERA_EVENT_RETENTION; default 7d)."
+    )
+    var eventRetention: String?
+
+    @Flag(help: "Record no session events: no webhooks, no streams (env TESSERA_SESSION_EVENTS=off). Only to measure what they cost.")
+    var noSessionEvents = false
+
+    @Option(help: "Deliver session events to this URL as signed webhooks (env TESSERA_WEBHOOK_URL).")
+    var webhookURL: String?
+
+    @Option(
+        help: """
+            A file holding the webhook signing secret(s), whsec_…, several separated by spaces during a rotation \
+            (env TESSERA_WEBHOOK_SECRET holds them directly; `tessera events new-secret` makes one).
+            """
+    )
+    var webhookSecretFile: String?
+
+    @Option(help: "The event types to deliver, comma-separated, e.g. session.revoked,session.expired (env TESSERA_WEBHOOK_EVENTS; default all).")
+    var webhookEvents: String?
+
+    @Option(help: "How long one webhook attempt may take (env TESSERA_WEBHOOK_TIMEOUT; default 10s).")
+    var webhookTimeout: String?
+
+    @Option(help: "The delay after a webhook's first failed attempt, doubling after, at most 1h (env TESSERA_WEBHOOK_RETRY_DELAY; default 5s).")
+    var webhookRetryDelay: String?
+
+    @Option(help: "How long after an event its webhook is retried before it is dead (env TESSERA_WEBHOOK_RETRY_FOR; default 24h).")
+    var webhookRetryFor: String?
+
+    var nodeName: String {
+        let name = Setting.string(self.node, env: "TESSERA_NODE", default: SessionEvent.defaultNode)
+        return name.isEmpty ? SessionEvent.defaultNode : String(name.prefix(64))
+    }
+
+    var recordsEvents: Bool {
+        !(self.noSessionEvents || Setting.environment["TESSERA_SESSION_EVENTS"]?.lowercased() == "off")
+    }
+
+    func retention() throws -> Duration {
+        let retention = try Setting.duration(self.eventRetention, env: "TESSERA_EVENT_RETENTION", option: "--event-retention", default: .seconds(7 * 86_400))
+        guard retention >= .seconds(3600) else { throw ValidationError("--event-retention must be at least 1h.") }
+        return retention
+    }
+
+    /// The webhook endpoint the options describe, if any.
+    /// - Throws: `ValidationError` saying which option is wrong (never repeating a secret).
+    func endpoint(retention: Duration) throws -> WebhookEndpoint? {
+        let text = Setting.string(self.webhookURL, env: "TESSERA_WEBHOOK_URL", default: "")
+        guard !text.isEmpty else { return nil }
+        guard self.recordsEvents else { throw ValidationError("--webhook-url needs session events; leave out --no-session-events.") }
+        guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), ["http", "https"].contains(scheme), url.host?.isEmpty == false,
+            url.user == nil, url.password == nil
+        else {
+            throw ValidationError("--webhook-url (or TESSERA_WEBHOOK_URL) must be an http or https URL without credentials.")
+        }
+        let secrets = try self.secrets()
+        var kinds: Set<SessionEvent.Kind>?
+        let events = Setting.string(self.webhookEvents, env: "TESSERA_WEBHOOK_EVENTS", default: "")
+        if !events.isEmpty {
+            kinds = []
+            for name in events.split(separator: ",") {
+                guard let kind = SessionEvent.Kind(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
+                    throw ValidationError(
+                        "--webhook-events: \(terminalSafe(String(name))) is not an event type; they are "
+                            + SessionEvent.Kind.allCases.map(\.rawValue).joined(separator: ", ") + "."
+                    )
+                }
+                kinds?.insert(kind)
+            }
+        }
+        let timeout = try Setting.duration(self.webhookTimeout, env: "TESSERA_WEBHOOK_TIMEOUT", option: "--webhook-timeout", default: .seconds(10))
+        guard timeout >= .milliseconds(100), timeout <= .seconds(60) else { throw ValidationError("--webhook-timeout must be between 100ms and 60s.") }
+        let delay = try Setting.duration(self.webhookRetryDelay, env: "TESSERA_WEBHOOK_RETRY_DELAY", option: "--webhook-retry-delay", default: .seconds(5))
+        guard delay >= .milliseconds(100), delay <= .seconds(3600) else { throw ValidationError("--webhook-retry-delay must be between 100ms and 1h.") }
+        let retryFor = try Setting.duration(self.webhookRetryFor, env: "TESSERA_WEBHOOK_RETRY_FOR", option: "--webhook-retry-for", default: .seconds(86_400))
+        guard retryFor >= delay, retryFor < retention else {
+            throw ValidationError("--webhook-retry-for must be at least the retry delay and shorter than --event-retention.")
+        }
+        return WebhookEndpoint(
+            name: "webhook",
+            url: url,
+            secrets: secrets,
+            kinds: kinds,
+            timeout: timeout,
+            retry: WebhookRetryPolicy(initialDelay: delay, maximumDelay: max(delay, .seconds(3600)), retryFor: retryFor)
+        )
+    }
+
+    func secrets() throws -> [WebhookSecret] {
+        var text = Setting.environment["TESSERA_WEBHOOK_SECRET"] ?? ""
+        var source = "TESSERA_WEBHOOK_SECRET"
+        if let path = self.webhookSecretFile {
+            guard let contents = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw ValidationError("--webhook-secret-file: cannot read \(terminalSafe(path)).")
+            }
+            text = contents
+            source = "--webhook-secret-file"
+        }
+        let words = text.split(whereSeparator: \.isWhitespace).map(String.init)
+        guard !words.isEmpty else {
+            throw ValidationError("--webhook-url needs a signing secret: TESSERA_WEBHOOK_SECRET or --webhook-secret-file (`tessera events new-secret` makes one).")
+        }
+        do {
+            return try words.map(WebhookSecret.init)
+        } catch {
+            throw ValidationError("\(source): \(error).")
+        }
+    }
+
+    /// The URL without its query or fragment (which may carry a token), for messages.
+    static func redacted(_ url: URL) -> String {
+        guard var components = URLComponents(url: url, resolvingAgainstBaseURL: false) else { return "the webhook URL" }
+        if components.query != nil { components.query = "…" }
+        components.fragment = nil
+        return components.string ?? "the webhook URL"
+    }
+}

@@ -1,0 +1,138 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Tessera
+
+/// Server-sent event streams of session events: every event for services (`GET /v1/events`),
+/// and a signed-in session's own end for its holder (`GET /v1/session/events`).
+extension TesseraHTTPService {
+    /// `GET /v1/events` (service key): every event after `Last-Event-ID` (or `after`), or from now.
+    @Sendable func streamEvents(_ request: Request, context: TesseraRequestContext) async throws -> Response {
+        let hub = try self.eventHub()
+        var filter = SessionEventFilter()
+        if let types = request.uri.queryParameters["types"].map(String.init) {
+            filter.kinds = try Self.kinds(types)
+        }
+        if let user = request.uri.queryParameters["userId"].map(String.init) {
+            guard !user.isEmpty, user.unicodeScalars.count <= 128 else { throw TesseraError.invalidField("userId must be 1 to 128 characters.") }
+            filter.userID = user
+        }
+        let cursor = try await self.cursor(request)
+        return try self.stream(hub, from: cursor, filter: filter, logger: context.logger) { _ in false }
+    }
+
+    /// `GET /v1/session/events`: the caller's session's revocation, expiry and data changes
+    /// (`scope=user`: every event of the caller's user); the stream ends after the session's end.
+    @Sendable func streamSessionEvents(_ request: Request, context: TesseraRequestContext) async throws -> Response {
+        let hub = try self.eventHub()
+        let session = try context.requireSession().session
+        let filter: SessionEventFilter
+        switch request.uri.queryParameters["scope"].map(String.init) {
+        case nil, "session":
+            filter = SessionEventFilter(sessionID: session.id, kinds: [.sessionRevoked, .sessionExpired, .sessionDataChanged])
+        case "user":
+            filter = SessionEventFilter(userID: session.userID)
+        default:
+            throw TesseraError.invalidField("The scope parameter must be 'session' or 'user'.")
+        }
+        var cursor = try await self.cursor(request)
+        // The session may have ended between its authentication and the cursor: look once.
+        if request.headers[.lastEventID] == nil, let stored = try await self.sessions.store.session(id: session.id),
+            stored.endReason(at: self.sessions.now) != nil
+        {
+            cursor = 0
+        }
+        let id = session.id
+        return try self.stream(hub, from: cursor, filter: filter, logger: context.logger) { event in
+            event.sessionID == id && (event.kind == .sessionRevoked || event.kind == .sessionExpired)
+        }
+    }
+
+    func eventHub() throws -> SessionEventHub {
+        guard let hub = self.events else { throw TesseraError.notFound("This node serves no event streams.") }
+        return hub
+    }
+
+    /// Where a stream starts: after `Last-Event-ID` or `after` when given, else after the newest event.
+    func cursor(_ request: Request) async throws -> Int64 {
+        let given = request.headers[.lastEventID] ?? request.uri.queryParameters["after"].map(String.init)
+        if let given {
+            guard let cursor = Int64(given), cursor >= 0 else {
+                throw TesseraError.invalidField("Last-Event-ID (or after) must be the id of an event received, a number.")
+            }
+            return cursor
+        }
+        return try await self.sessions.store.latestSessionEvent()
+    }
+
+    static func kinds(_ list: String) throws -> Set<SessionEvent.Kind> {
+        var kinds = Set<SessionEvent.Kind>()
+        for name in list.split(separator: ",", omittingEmptySubsequences: false) {
+            guard let kind = SessionEvent.Kind(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
+                let known = SessionEvent.Kind.allCases.map(\.rawValue).joined(separator: ", ")
+                throw TesseraError.invalidField("types must be a comma-separated list of \(known).")
+            }
+            kinds.insert(kind)
+        }
+        return kinds
+    }
+
+    /// A `text/event-stream` answer: each event as `id:`, `event:` and `data:` lines, a comment
+    /// every ``Configuration/eventKeepAlive`` while nothing happens, ended by `isLast`, by the
+    /// node's shutdown or by a failing store (the client resumes with `Last-Event-ID`).
+    func stream(
+        _ hub: SessionEventHub,
+        from start: Int64,
+        filter: SessionEventFilter,
+        logger: Logger,
+        isLast: @escaping @Sendable (SessionEvent) -> Bool
+    ) throws -> Response {
+        guard let stream = hub.beginStream(limit: self.configuration.eventStreamLimit) else { throw TesseraError.tooManyStreams() }
+        let keepAlive = self.configuration.eventKeepAlive
+        let body = ResponseBody { writer in
+            defer { hub.endStream(stream) }
+            var cursor = start
+            var lastWrite = ContinuousClock.now
+            do {
+                try await writer.write(ByteBuffer(string: "retry: 2000\n: connected\n\n"))
+                try await withGracefulShutdownHandler {
+                    while !Task.isCancelled {
+                        let (events, through) = try await hub.events(after: cursor, filter: filter, limit: 500)
+                        if !events.isEmpty {
+                            var text = ""
+                            for event in events {
+                                text += "id: \(event.sequence)\nevent: \(event.kind.rawValue)\ndata: "
+                                text += String(decoding: event.json, as: UTF8.self) + "\n\n"
+                            }
+                            try await writer.write(ByteBuffer(string: text))
+                            lastWrite = .now
+                        } else if ContinuousClock.now - lastWrite >= keepAlive {
+                            try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                            lastWrite = .now
+                        }
+                        cursor = through
+                        if events.contains(where: isLast) { return }
+                        if events.count == 500 { continue }
+                        let quiet = keepAlive - (ContinuousClock.now - lastWrite)
+                        guard await hub.wait(after: cursor, timeout: max(quiet, .milliseconds(1)), stream: stream) else { return }
+                    }
+                } onGracefulShutdown: {
+                    hub.interrupt(stream: stream)
+                }
+            } catch is CancellationError {
+                // The client went away.
+            } catch {
+                logger.info("Event stream ended by a failure; the client resumes", metadata: ["error": "\(type(of: error))"])
+            }
+            try await writer.finish(nil)
+        }
+        return Response(
+            status: .ok,
+            headers: [.contentType: "text/event-stream; charset=utf-8", .cacheControl: "no-store", HTTPField.Name("X-Accel-Buffering")!: "no"],
+            body: body
+        )
+    }
+}
