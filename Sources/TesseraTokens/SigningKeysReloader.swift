@@ -15,15 +15,22 @@ public struct SigningKeysReloader: Service {
     }
 
     public func run() async throws {
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            try? await Task.sleep(for: self.interval)
-            do {
-                if try await self.keys.reloadIfChanged() {
-                    self.logger.info("Reloaded signing keys", metadata: ["signing_key_id": .string(self.keys.signingKeyID)])
+        do {
+            // Ends at once on graceful shutdown, not after the rest of the interval.
+            try await cancelWhenGracefulShutdown {
+                while !Task.isCancelled {
+                    try await Task.sleep(for: self.interval)
+                    do {
+                        if try await self.keys.reloadIfChanged() {
+                            self.logger.info("Reloaded signing keys", metadata: ["signing_key_id": .string(self.keys.signingKeyID)])
+                        }
+                    } catch {
+                        self.logger.error("Cannot reload signing keys; keeping the current ones", metadata: ["error": "\(error)"])
+                    }
                 }
-            } catch {
-                self.logger.error("Cannot reload signing keys; keeping the current ones", metadata: ["error": "\(error)"])
             }
+        } catch is CancellationError {
+            // Shutting down is the expected end of this service.
         }
     }
 }
