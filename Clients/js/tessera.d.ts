@@ -24,6 +24,8 @@ export interface TesseraOptions {
   redirectBudget: Partial<{ count: number; window: number }>;
   /** Token mode: where the refresh token is kept. `memory` (the default) is safest; `session` and `local` survive a reload but are readable by any script of the origin (an XSS can take them). */
   refreshTokenStorage: 'memory' | 'session' | 'local';
+  /** Cookie mode: listen to `GET /v1/session/events` so that a revocation made elsewhere, or an expiry the service records, fires `signedOut` at once (default true; needs `EventSource`). */
+  liveSignOut: boolean;
   /** The name of the channel and storage keys (default `tessera`). */
   name: string;
   /** The clock, in ms (default `Date.now`); deadlines are counted from the service's answers, so its offset does not matter. */

@@ -99,6 +99,9 @@ export class Tessera {
     this.fetchImpl = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
     this.name = options.name ?? 'tessera';
     this.refreshStorage = options.refreshTokenStorage ?? 'memory';
+    this.liveSignOut = options.liveSignOut ?? true;
+    /** Cookie mode: the stream of the session's own events, `{source, sessionId}`. */
+    this.events = null;
     this.tabId = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
     /** @type {Map<string, Set<Function>>} */
     this.listeners = new Map();
@@ -240,6 +243,7 @@ export class Tessera {
 
   /** Stops timers and the channel (for tests and single-page apps that drop the instance). */
   close() {
+    this.stopListening();
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
     this.channel?.close?.();
@@ -386,7 +390,47 @@ export class Tessera {
         tokens: this.tokens,
       });
     }
+    this.listen();
     if (!wasIn) this.emit('signedIn', { session, user: this.current.user });
+  }
+
+  /**
+   * Cookie mode: listens to `GET /v1/session/events`, so that a revocation made elsewhere (an
+   * administrator, "sign out everywhere" on another device) or the sweeper's expiry signs this
+   * tab out at once, not at its next request. One stream per session; a service that serves no
+   * streams (404) is not asked again for this session.
+   */
+  listen() {
+    if (this.mode !== 'cookie' || !this.liveSignOut || typeof globalThis.EventSource !== 'function') return;
+    const sessionId = this.current?.session?.id;
+    if (!sessionId || this.events?.sessionId === sessionId) return;
+    this.stopListening();
+    const source = new globalThis.EventSource(`${this.baseURL}/v1/session/events`, { withCredentials: true });
+    const ended = (event) => {
+      let reason = 'revoked';
+      try {
+        const body = JSON.parse(event.data);
+        if (body?.data?.sessionId !== sessionId) return;
+        if (body.type === 'session.expired') reason = body.data.reason ?? 'idle';
+      } catch {
+        return;
+      }
+      this.stopListening();
+      this.signedOut(reason, { broadcast: true, sessionId });
+    };
+    source.addEventListener('session.revoked', ended);
+    source.addEventListener('session.expired', ended);
+    // The browser reconnects by itself after a dropped connection; an answer that is no stream
+    // (the session ended, or no streams are served) closes it for good.
+    source.onerror = () => {
+      if (source.readyState === 2 && this.events?.source === source) this.events = { source: null, sessionId };
+    };
+    this.events = { source, sessionId };
+  }
+
+  stopListening() {
+    this.events?.source?.close();
+    this.events = null;
   }
 
   /**
@@ -399,6 +443,7 @@ export class Tessera {
     this.generation += 1;
     this.state = 'signedOut';
     this.lastReason = reason;
+    this.stopListening();
     this.current = null;
     this.tokens = null;
     this.storeRefreshToken(null);

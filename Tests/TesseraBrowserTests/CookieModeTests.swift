@@ -53,6 +53,25 @@ struct CookieModeTests {
         }) { await browser.close() }
     }
 
+    @Test func aTabThatMakesNoRequestLearnsAtOnceThatItsSessionWasRevokedElsewhere() async throws {
+        let server = try await PageServer()
+        let browser = try await Browser()
+        try await running({
+            let tab = try await browser.session.windowHandle()
+            try await browser.open(server.baseURL + "/blank.html")
+            #expect(try await browser.run(in: tab, Self.login, [.string(PageServer.password)]).string == "signedIn")
+            try await waitUntil("listening") { try await browser.run(in: tab, "return tessera.events?.source?.readyState ?? -1").int == 1 }
+            let sessionID = try #require(try await browser.run(in: tab, "return tessera.current.session.id").string)
+            let checks = server.requests("GET", "/v1/session")
+            // An operator revokes it with the command: no request of the tab's meets the revocation.
+            _ = try server.command(["sessions", "revoke", sessionID])
+            try await waitUntil(timeout: .seconds(10), "signed out by the stream") { try await browser.events("signedOut", in: tab).count == 1 }
+            #expect(try await browser.events("signedOut", in: tab).first?["reason"]?.string == "revoked")
+            #expect(server.requests("GET", "/v1/session") == checks)
+            #expect(try await browser.run(in: tab, "return tessera.events").isNull)
+        }) { await browser.close() }
+    }
+
     /// Over a BroadcastChannel, and through `storage` events in a browser without one.
     @Test(.timed, arguments: ["", "nochannel"])
     func aLogoutInOneTabReachesTheOthersWithinASecond(query: String) async throws {
