@@ -126,10 +126,16 @@ extension PostgresSessionStore {
     }
 
     public func deleteSessionEvents(before cutoff: Date, limit: Int) async throws -> Int {
+        // The oldest events first, in sequence order, up to the first one recorded at or after
+        // the cutoff: a walk of the primary key that never reads past the batch.
         try await self.count(
             """
-            DELETE FROM session_events WHERE seq IN (
-                SELECT seq FROM session_events WHERE occurred_at < \(cutoff.millisecondsSince1970) ORDER BY seq LIMIT \(limit)
+            DELETE FROM session_events WHERE seq <= (
+                SELECT max(seq) FROM (
+                    SELECT seq, bool_and(occurred_at < \(cutoff.millisecondsSince1970)) OVER (ORDER BY seq) AS expired
+                    FROM (SELECT seq, occurred_at FROM session_events ORDER BY seq LIMIT \(limit)) AS oldest
+                ) AS prefix
+                WHERE expired
             )
             """
         )

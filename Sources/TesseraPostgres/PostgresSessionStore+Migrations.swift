@@ -155,12 +155,13 @@ extension PostgresSessionStore {
     }
 
     /// The outbox of session events, the expiry marker of sessions (set for sessions that ended
-    /// before it existed, so an upgrade reports no old expiries), and webhook delivery state.
+    /// before it existed, so an upgrade reports no old expiries), and webhook delivery state; as
+    /// in the SQLite store, the outbox has one index besides its sequence.
     static let eventsMigration = [
         """
         CREATE TABLE session_events (
             seq BIGSERIAL PRIMARY KEY,
-            id TEXT NOT NULL UNIQUE,
+            id TEXT NOT NULL,
             type TEXT NOT NULL,
             occurred_at BIGINT NOT NULL,
             session_id TEXT,
@@ -171,9 +172,7 @@ extension PostgresSessionStore {
             order_key TEXT NOT NULL
         )
         """,
-        "CREATE INDEX session_events_by_time ON session_events (occurred_at)",
         "CREATE INDEX session_events_by_session ON session_events (session_id, seq) WHERE session_id IS NOT NULL",
-        "CREATE INDEX session_events_by_user ON session_events (user_id, seq)",
         "ALTER TABLE sessions ADD COLUMN expiry_recorded_at BIGINT",
         """
         UPDATE sessions SET expiry_recorded_at = idle_expires_at

@@ -88,10 +88,12 @@ extension SQLiteSessionStore {
 
     public func deleteSessionEvents(before cutoff: Date, limit: Int) async throws -> Int {
         try await self.write { db in
-            try db.execute(
-                sql: "DELETE FROM session_events WHERE seq IN (SELECT seq FROM session_events WHERE occurred_at < ? ORDER BY seq LIMIT ?)",
-                arguments: [cutoff.millisecondsSince1970, limit]
-            )
+            // The oldest events first, in sequence order, up to the first one recorded at or after
+            // the cutoff: a walk of the primary key that never reads past the batch.
+            let oldest = try Row.fetchAll(db, sql: "SELECT seq, occurred_at FROM session_events ORDER BY seq LIMIT ?", arguments: [limit])
+            let expired = oldest.prefix { row in (row["occurred_at"] as Int64? ?? .max) < cutoff.millisecondsSince1970 }
+            guard let last = expired.last, let sequence = last["seq"] as Int64? else { return 0 }
+            try db.execute(sql: "DELETE FROM session_events WHERE seq <= ?", arguments: [sequence])
             return db.changesCount
         }
     }
