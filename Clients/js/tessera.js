@@ -420,10 +420,13 @@ export class Tessera {
     };
     source.addEventListener('session.revoked', ended);
     source.addEventListener('session.expired', ended);
-    // The browser reconnects by itself after a dropped connection; an answer that is no stream
-    // (the session ended, or no streams are served) closes it for good.
+    // The browser reconnects by itself after a dropped connection. An answer that is no stream
+    // closes it for good: the session ended (the check below then signs out), or the service
+    // serves no streams, or not now (this session goes on without one).
     source.onerror = () => {
-      if (source.readyState === 2 && this.events?.source === source) this.events = { source: null, sessionId };
+      if (source.readyState !== 2 || this.events?.source !== source) return;
+      this.events = { source: null, sessionId };
+      this.session({ force: true }).catch(() => {});
     };
     this.events = { source, sessionId };
   }

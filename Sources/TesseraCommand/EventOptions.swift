@@ -20,6 +20,9 @@ struct EventOptions: ParsableArguments {
     @Option(help: "Deliver session events to this URL as signed webhooks (env TESSERA_WEBHOOK_URL).")
     var webhookURL: String?
 
+    @Option(help: "A JSON file of webhook endpoints, each with its URL, secret source and event types (env TESSERA_WEBHOOKS; docs/events.md).")
+    var webhooks: String?
+
     @Option(
         help: """
             A file holding the webhook signing secret(s), whsec_…, several separated by spaces during a rotation \
@@ -53,6 +56,26 @@ struct EventOptions: ParsableArguments {
         let retention = try Setting.duration(self.eventRetention, env: "TESSERA_EVENT_RETENTION", option: "--event-retention", default: .seconds(7 * 86_400))
         guard retention >= .seconds(3600) else { throw ValidationError("--event-retention must be at least 1h.") }
         return retention
+    }
+
+    /// Every webhook endpoint: the `--webhooks` file's and `--webhook-url`'s.
+    func endpoints(retention: Duration) throws -> [WebhookEndpoint] {
+        var endpoints: [WebhookEndpoint] = []
+        if let path = self.webhooks ?? Setting.environment["TESSERA_WEBHOOKS"], !path.isEmpty {
+            guard self.recordsEvents else { throw ValidationError("--webhooks needs session events; leave out --no-session-events.") }
+            do {
+                endpoints = try WebhooksFile.load(path: path, environment: Setting.environment, retention: retention).endpoints
+            } catch {
+                throw ValidationError("\(error)")
+            }
+        }
+        if let endpoint = try self.endpoint(retention: retention) {
+            guard !endpoints.contains(where: { $0.name == endpoint.name }) else {
+                throw ValidationError("The webhooks file names an endpoint 'webhook', the name --webhook-url takes; rename it.")
+            }
+            endpoints.append(endpoint)
+        }
+        return endpoints
     }
 
     /// The webhook endpoint the options describe, if any.

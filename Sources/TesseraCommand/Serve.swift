@@ -155,7 +155,7 @@ struct Serve: AsyncParsableCommand {
         let secure = Setting.flag(self.secureCookies, env: "TESSERA_SECURE_COOKIES")
         let trustForwardedFor = Setting.flag(self.trustForwardedFor, env: "TESSERA_TRUST_FORWARDED_FOR")
         let eventRetention = try self.events.retention()
-        let webhook = try self.events.endpoint(retention: eventRetention)
+        let webhooks = try self.events.endpoints(retention: eventRetention)
         let node = self.events.nodeName
         let recordsEvents = self.events.recordsEvents
 
@@ -266,15 +266,18 @@ struct Serve: AsyncParsableCommand {
                 } else {
                     say("Session events: off (--no-session-events); no webhooks or streams")
                 }
-                if let webhook {
+                if !webhooks.isEmpty {
                     guard let deliveries = base as? any WebhookDeliveryStore & SessionStore else {
                         throw CommandError("This store cannot deliver webhooks.")
                     }
-                    services.append(WebhookDispatcher(store: deliveries, endpoints: [webhook], logger: logger))
-                    say(
-                        "Webhooks: \(EventOptions.redacted(webhook.url)) (\(webhook.kinds.map { $0.map(\.rawValue).sorted().joined(separator: ", ") } ?? "all events")), "
-                            + "\(webhook.secrets.count) signing secret(s), retried for \(webhook.retry.retryFor.humanReadable)"
-                    )
+                    services.append(WebhookDispatcher(store: deliveries, endpoints: webhooks, logger: logger))
+                    for webhook in webhooks {
+                        say(
+                            "Webhook \(webhook.name): \(EventOptions.redacted(webhook.url)) "
+                                + "(\(webhook.kinds.map { $0.map(\.rawValue).sorted().joined(separator: ", ") } ?? "all events")), "
+                                + "\(webhook.secrets.count) signing secret(s), retried for \(webhook.retry.retryFor.humanReadable)"
+                        )
+                    }
                 }
                 if let upstreamsFile {
                     services.append(UpstreamKeeper(pools: upstreams.ordered))

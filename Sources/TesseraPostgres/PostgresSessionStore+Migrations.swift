@@ -156,7 +156,7 @@ extension PostgresSessionStore {
 
     /// The outbox of session events, the expiry marker of sessions (set for sessions that ended
     /// before it existed, so an upgrade reports no old expiries), and webhook delivery state; as
-    /// in the SQLite store, the outbox has one index besides its sequence.
+    /// in the SQLite store, the outbox has no index besides its sequence.
     static let eventsMigration = [
         """
         CREATE TABLE session_events (
@@ -172,7 +172,6 @@ extension PostgresSessionStore {
             order_key TEXT NOT NULL
         )
         """,
-        "CREATE INDEX session_events_by_session ON session_events (session_id, seq) WHERE session_id IS NOT NULL",
         "ALTER TABLE sessions ADD COLUMN expiry_recorded_at BIGINT",
         """
         UPDATE sessions SET expiry_recorded_at = idle_expires_at

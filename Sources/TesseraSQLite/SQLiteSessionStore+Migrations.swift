@@ -87,10 +87,11 @@ extension SQLiteSessionStore {
     /// The outbox of session events, the expiry marker of sessions (set for sessions that ended
     /// before it existed, so an upgrade reports no old expiries), and webhook delivery state.
     ///
-    /// The outbox has one index besides its sequence, by session (a session's own stream, and
-    /// its end when it opens late): each index is a write more on every change. Ids are unique
-    /// by construction (80 random bits), and nothing looks an event up by id; sweeping and
-    /// user-wide reads walk the sequence.
+    /// The outbox has no index besides its sequence, so that recording an event is an append:
+    /// every index would be a write more on every change (and one keyed by session a random
+    /// one). Ids are unique by construction (80 random bits) and nothing looks an event up by
+    /// id; readers and the sweeper walk the sequence from a cursor, and streams read the newest
+    /// events from memory (``SessionEventHub``).
     static let eventsMigration = """
         CREATE TABLE session_events (
             seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -104,7 +105,6 @@ extension SQLiteSessionStore {
             detail TEXT,
             order_key TEXT NOT NULL
         );
-        CREATE INDEX session_events_by_session ON session_events(session_id, seq) WHERE session_id IS NOT NULL;
         ALTER TABLE sessions ADD COLUMN expiry_recorded_at INTEGER;
         UPDATE sessions SET expiry_recorded_at = idle_expires_at
             WHERE revoked_at IS NULL AND idle_expires_at <= CAST(strftime('%s', 'now') AS INTEGER) * 1000;

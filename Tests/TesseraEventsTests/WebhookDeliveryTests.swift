@@ -246,4 +246,33 @@ import TesseraTestSupport
             }
         }
     }
+
+    @Test(arguments: StoreKind.available) func aFailingEndpointHoldsUpNoOtherEndpoint(kind: StoreKind) async throws {
+        try await StoreFixture.with(kind) { fixture in
+            try await self.withReceiver { good in
+                try await self.withReceiver { failing in
+                    failing.answer(503)
+                    let store = try await self.open(fixture)
+                    let key = try WebhookSecret(self.secret)
+                    let endpoints = [
+                        WebhookEndpoint(name: "good", url: good.url, secrets: [key]),
+                        WebhookEndpoint(name: "failing", url: failing.url, secrets: [key]),
+                    ]
+                    var logger = Logger(label: "test.webhooks")
+                    logger.logLevel = .critical
+                    let dispatcher = WebhookDispatcher(store: store, endpoints: endpoints, clock: self.clock, logger: logger)
+                    try await self.with(dispatcher) { dispatcher in
+                        try await dispatcher.register()
+                        let sessions = SessionManager(store: store, clock: self.clock)
+                        for index in 0..<5 { _ = try await sessions.createSession(userID: "usr_\(index)") }
+                        try await self.drain(dispatcher)
+                        #expect(good.accepted.count == 5)
+                        #expect(failing.requests.count == 5 && failing.accepted.isEmpty)
+                        let states = try await store.webhookEndpoints(at: self.clock.now)
+                        #expect(states.map { "\($0.name) \($0.pending)" } == ["failing 5", "good 0"])
+                    }
+                }
+            }
+        }
+    }
 }

@@ -38,12 +38,11 @@ extension TesseraHTTPService {
         default:
             throw TesseraError.invalidField("The scope parameter must be 'session' or 'user'.")
         }
-        var cursor = try await self.cursor(request)
-        // The session may have ended between its authentication and the cursor: look once.
-        if request.headers[.lastEventID] == nil, let stored = try await self.sessions.store.session(id: session.id),
-            stored.endReason(at: self.sessions.now) != nil
-        {
-            cursor = 0
+        let cursor = try await self.cursor(request)
+        // The session may have ended between its authentication and the cursor (whose event the
+        // stream would then miss): answer as a request of the ended session is answered.
+        if let stored = try await self.sessions.store.session(id: session.id), let reason = stored.endReason(at: self.sessions.now) {
+            throw TesseraError.sessionExpired(reason)
         }
         let id = session.id
         return try self.stream(hub, from: cursor, filter: filter, logger: context.logger) { event in
