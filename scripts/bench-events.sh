@@ -48,22 +48,25 @@ PY
     receiver_port=$(wait_for_port "$work/receiver" Receiver)
 fi
 
-start() { # name flags…: starts a service, prints its pid and port
+start() { # name flags…: starts a service; sets started_pid and started_port (no subshell, so
+    # that the pid reaches the cleanup)
     local name=$1
     shift
     mkdir -p "$work/$name"
     "$tessera_bin" serve --data-dir "$work/$name" --port 0 "$@" >"$work/$name.out" 2>"$work/$name.err" &
-    local pid=$!
-    pids+=("$pid")
-    echo "$pid $(wait_for_port "$work/$name.out" Tessera)"
+    started_pid=$!
+    pids+=("$started_pid")
+    started_port=$(wait_for_port "$work/$name.out" Tessera)
 }
 if [[ $webhook == 1 ]]; then
-    read -r on_pid on_port < <(TESSERA_WEBHOOK_URL="http://127.0.0.1:$receiver_port/hook" \
-        TESSERA_WEBHOOK_SECRET="whsec_$(python3 -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())')" start on)
+    TESSERA_WEBHOOK_URL="http://127.0.0.1:$receiver_port/hook" \
+        TESSERA_WEBHOOK_SECRET="whsec_$(python3 -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())')" start on
 else
-    read -r on_pid on_port < <(start on)
+    start on
 fi
-read -r off_pid off_port < <(start off --no-session-events)
+on_port=$started_port
+start off --no-session-events
+off_port=$started_port
 
 # Creation: each thread keeps the tokens it was given, for the revocation run.
 cat >"$work/create.lua" <<LUA

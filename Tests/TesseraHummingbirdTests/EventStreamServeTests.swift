@@ -179,6 +179,24 @@ import TesseraTestSupport
         #expect(listed.contains("enabled"))
     }
 
+    @Test func theVerifyCommandAcceptsASignedBodyAndRefusesATamperedOneOrAnotherSecret() throws {
+        let secret = WebhookSecret.generate()
+        let body = #"{"id":"evt_1","type":"session.revoked"}"#
+        let timestamp = Int64(Date().timeIntervalSince1970)
+        let signature = WebhookSignature.header(id: "evt_1", timestamp: timestamp, body: Array(body.utf8), secrets: [try WebhookSecret(secret)])
+        let arguments = ["events", "verify", "--id", "evt_1", "--timestamp", "\(timestamp)", "--signature", signature]
+        let good = try ServerProcess.run(arguments, input: body, environment: ["TESSERA_WEBHOOK_SECRET": secret])
+        #expect(good.status == 0 && good.output.contains("Verified"), "\(good.output)")
+        let tampered = try ServerProcess.run(arguments, input: body + " ", environment: ["TESSERA_WEBHOOK_SECRET": secret])
+        #expect(tampered.status == 1 && tampered.output.contains("No v1 signature"), "\(tampered.output)")
+        let other = try ServerProcess.run(arguments, input: body, environment: ["TESSERA_WEBHOOK_SECRET": WebhookSecret.generate()])
+        #expect(other.status == 1)
+        let missing = try ServerProcess.run(arguments, input: body, environment: ["TESSERA_WEBHOOK_SECRET": ""])
+        #expect(missing.status == 1 && missing.output.contains("holds no secret") && !missing.output.contains(secret))
+        let secretLine = try ServerProcess.run(["events", "new-secret"])
+        #expect(secretLine.status == 0 && (try? WebhookSecret(secretLine.output)) != nil)
+    }
+
     func wait(upTo limit: Duration = .seconds(20), _ condition: () -> Bool) async throws -> Bool {
         let deadline = ContinuousClock.now + limit
         while ContinuousClock.now < deadline {

@@ -261,12 +261,13 @@ extension TesseraError {
         .init(code: "UPSTREAM_BLOCKED", status: 502, message: "The upstream '\(upstream)' blocked the pool's session.")
     }
 
-    /// `EVENTS_STREAM_LIMIT`: this node has as many event streams open as it allows.
+    /// `EVENTS_STREAM_LIMIT`: this node has as many event streams open as it allows (in all, or
+    /// for this session).
     public static func tooManyStreams(retryAfter seconds: Int = 5) -> Self {
         .init(
             code: "EVENTS_STREAM_LIMIT",
             status: 503,
-            message: "This node has as many event streams open as it allows. Try again shortly, or another node.",
+            message: "As many event streams are open as this node allows (in all, or for this session). Try again shortly.",
             retryAfter: seconds
         )
     }

@@ -41,6 +41,8 @@ public final class SessionEventHub: Service {
         var nextWaiter: UInt64 = 0
         var streams = 0
         var ended = Set<UInt64>()
+        var owners: [String: Int] = [:]
+        var streamOwners: [UInt64: String?] = [:]
     }
 
     let store: any SessionStore
@@ -192,14 +194,20 @@ public final class SessionEventHub: Service {
         }
     }
 
-    /// Counts an open stream, unless `limit` are open already.
+    /// Counts an open stream, unless `limit` are open already, or `ownerLimit` of `owner`'s (a
+    /// session's, say: one client cannot take every stream of the node).
     /// - Returns: the stream's id for ``wait(after:timeout:stream:)``, or `nil` when it may not
     ///   open; it must call ``endStream(_:)`` when it ends.
-    public func beginStream(limit: Int) -> UInt64? {
+    public func beginStream(limit: Int, owner: String? = nil, ownerLimit: Int = .max) -> UInt64? {
         self.state.withLock { state in
             guard !state.closed, state.streams < limit else { return nil }
+            if let owner {
+                guard state.owners[owner, default: 0] < ownerLimit else { return nil }
+                state.owners[owner, default: 0] += 1
+            }
             state.streams += 1
             state.nextWaiter += 1
+            state.streamOwners[state.nextWaiter] = owner
             return state.nextWaiter
         }
     }
@@ -214,9 +222,13 @@ public final class SessionEventHub: Service {
     }
 
     public func endStream(_ id: UInt64) {
-        self.state.withLock {
-            $0.streams -= 1
-            $0.ended.remove(id)
+        self.state.withLock { state in
+            state.streams -= 1
+            state.ended.remove(id)
+            if let owner = state.streamOwners.removeValue(forKey: id) ?? nil {
+                state.owners[owner, default: 1] -= 1
+                if state.owners[owner] == 0 { state.owners[owner] = nil }
+            }
         }
     }
 

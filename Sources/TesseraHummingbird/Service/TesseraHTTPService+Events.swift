@@ -45,7 +45,7 @@ extension TesseraHTTPService {
             throw TesseraError.sessionExpired(reason)
         }
         let id = session.id
-        return try self.stream(hub, from: cursor, filter: filter, logger: context.logger) { event in
+        return try self.stream(hub, from: cursor, filter: filter, owner: session.id, logger: context.logger) { event in
             event.sessionID == id && (event.kind == .sessionRevoked || event.kind == .sessionExpired)
         }
     }
@@ -86,10 +86,13 @@ extension TesseraHTTPService {
         _ hub: SessionEventHub,
         from start: Int64,
         filter: SessionEventFilter,
+        owner: String? = nil,
         logger: Logger,
         isLast: @escaping @Sendable (SessionEvent) -> Bool
     ) throws -> Response {
-        guard let stream = hub.beginStream(limit: self.configuration.eventStreamLimit) else { throw TesseraError.tooManyStreams() }
+        let configuration = self.configuration
+        guard let stream = hub.beginStream(limit: configuration.eventStreamLimit, owner: owner, ownerLimit: configuration.eventStreamsPerSession)
+        else { throw TesseraError.tooManyStreams() }
         let keepAlive = self.configuration.eventKeepAlive
         let body = ResponseBody { writer in
             defer { hub.endStream(stream) }

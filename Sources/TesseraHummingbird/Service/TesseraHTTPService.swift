@@ -30,6 +30,9 @@ public struct TesseraHTTPService: Sendable {
         /// The most event streams (`GET /v1/events`, `GET /v1/session/events`) open at once on
         /// this node; past it, `503 EVENTS_STREAM_LIMIT`.
         public var eventStreamLimit: Int
+        /// The most `GET /v1/session/events` streams one session holds open at once (its tabs);
+        /// past it, `503 EVENTS_STREAM_LIMIT`.
+        public var eventStreamsPerSession: Int
         /// How long an event stream stays silent before it sends a comment, so that proxies and
         /// clients see it alive.
         public var eventKeepAlive: Duration
@@ -42,8 +45,10 @@ public struct TesseraHTTPService: Sendable {
             origins: OriginPolicy = .sameOrigin,
             staticDirectory: String? = nil,
             eventStreamLimit: Int = 1000,
+            eventStreamsPerSession: Int = 16,
             eventKeepAlive: Duration = .seconds(15)
         ) {
+            self.eventStreamsPerSession = eventStreamsPerSession
             self.staticDirectory = staticDirectory
             self.eventStreamLimit = eventStreamLimit
             self.eventKeepAlive = eventKeepAlive
