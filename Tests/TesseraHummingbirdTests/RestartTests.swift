@@ -240,7 +240,7 @@ import TesseraTestSupport
         let secret = "tsk_" + String(repeating: "s3cr3t", count: 6)
         let healthy = try ServerProcess.run(["doctor", "--data-dir", data], environment: ["TESSERA_SERVICE_API_KEY": secret])
         #expect(healthy.status == 0, "\(healthy.output)")
-        #expect(healthy.output.contains("Migrations: 4 of 4 applied"))
+        #expect(healthy.output.contains("Migrations: 5 of 5 applied"))
         #expect(healthy.output.contains("TESSERA_SERVICE_API_KEY: set (secret, not shown)"))
         #expect(!healthy.output.contains(secret))
 

@@ -11,6 +11,8 @@ import Testing
         ("TesseraHummingbird/HTTP/HTTPField+Tessera.swift", #"Self("X-Correlation-ID")!"#, "a constant, valid field name"),
         ("TesseraHummingbird/HTTP/HTTPField+Tessera.swift", #"Self("X-CSRF-Token")!"#, "a constant, valid field name"),
         ("TesseraHummingbird/HTTP/HTTPField+Tessera.swift", #"Self("X-Forwarded-For")!"#, "a constant, valid field name"),
+        ("TesseraHummingbird/HTTP/HTTPField+Tessera.swift", #"Self("Last-Event-ID")!"#, "a constant, valid field name"),
+        ("TesseraHummingbird/HTTP/HTTPField+Tessera.swift", #"Self("X-Accel-Buffering")!"#, "a constant, valid field name"),
         ("TesseraHummingbird/HTTP/OriginPolicy.swift", #"HTTPField.Name("Sec-Fetch-Site")!"#, "a constant, valid field name"),
     ]
 

@@ -12,6 +12,8 @@ extension HTTPField.Name {
     public static let forwardedFor = Self("X-Forwarded-For")!
     /// Where a server-sent event stream resumes.
     public static let lastEventID = Self("Last-Event-ID")!
+    /// Tells a reverse proxy (nginx) not to buffer a streamed answer.
+    public static let accelBuffering = Self("X-Accel-Buffering")!
 }
 
 extension HTTPFields {
