@@ -1,9 +1,9 @@
-import GRDB
+package import GRDB
 
 extension SQLiteSessionStore {
     /// The migrations this version of Tessera knows, oldest first. Never edit one that shipped;
     /// add another.
-    static var migrator: DatabaseMigrator {
+    package static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1: sessions, users, throttle counters") { db in
             try db.execute(

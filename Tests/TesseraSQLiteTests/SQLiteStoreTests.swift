@@ -22,6 +22,38 @@ import TesseraTestSupport
         #expect(try await again.appliedMigrations().count == 5)
     }
 
+    /// An upgrade to session events reports no expiry of a session that had ended before it: only
+    /// sessions that end afterwards get their `session.expired`.
+    @Test func upgradingToEventsReportsNoOldExpiries() async throws {
+        let path = self.directory.url.appendingPathComponent("old.sqlite").path
+        let now = Date().truncatedToMilliseconds
+        do {
+            let pool = try DatabasePool(path: path)
+            try SQLiteSessionStore.migrator.migrate(pool, upTo: "v4: login attempts in flight")
+            try await pool.write { db in
+                for (id, idle) in [("ses_ended", now.addingTimeInterval(-3600)), ("ses_alive", now.addingTimeInterval(3600))] {
+                    try db.execute(
+                        sql: """
+                            INSERT INTO sessions (id, token_hash, user_id, created_at, last_seen_at, idle_expires_at, absolute_expires_at,
+                                data, data_version, csrf_token)
+                            VALUES (?, randomblob(32), 'usr_a', ?, ?, ?, ?, '{}', 1, 'c')
+                            """,
+                        arguments: [
+                            id, now.millisecondsSince1970 - 7_200_000, now.millisecondsSince1970 - 7_200_000, idle.millisecondsSince1970,
+                            now.millisecondsSince1970 + 86_400_000,
+                        ]
+                    )
+                }
+            }
+        }
+        let store = try SQLiteSessionStore(path: path)
+        #expect(try await store.appliedMigrations().last == "v5: session events, webhook deliveries")
+        #expect(try await store.latestSessionEvent() == 0)
+        #expect(try await store.recordExpiries(at: now.addingTimeInterval(7200), idleGrace: .seconds(10), limit: 100) == 1)
+        let events = try await store.sessionEvents(after: 0, filter: .all, limit: 10)
+        #expect(events.map { "\($0.kind.rawValue) \($0.sessionID ?? "")" } == ["session.expired ses_alive"])
+    }
+
     @Test func databaseIsInWriteAheadLogModeAndStoresNoToken() async throws {
         let store = try self.directory.sqliteStore()
         let sessions = SessionManager(store: store)
