@@ -84,30 +84,23 @@ struct EventOptions: ParsableArguments {
         let text = Setting.string(self.webhookURL, env: "TESSERA_WEBHOOK_URL", default: "")
         guard !text.isEmpty else { return nil }
         guard self.recordsEvents else { throw ValidationError("--webhook-url needs session events; leave out --no-session-events.") }
-        guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), ["http", "https"].contains(scheme), url.host?.isEmpty == false,
-            url.user == nil, url.password == nil
-        else {
+        guard let url = WebhookEndpoint.url(text) else {
             throw ValidationError("--webhook-url (or TESSERA_WEBHOOK_URL) must be an http or https URL without credentials.")
         }
         let secrets = try self.secrets()
         var kinds: Set<SessionEvent.Kind>?
         let events = Setting.string(self.webhookEvents, env: "TESSERA_WEBHOOK_EVENTS", default: "")
         if !events.isEmpty {
-            kinds = []
-            for name in events.split(separator: ",") {
-                guard let kind = SessionEvent.Kind(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
-                    throw ValidationError(
-                        "--webhook-events: \(terminalSafe(String(name))) is not an event type; they are "
-                            + SessionEvent.Kind.allCases.map(\.rawValue).joined(separator: ", ") + "."
-                    )
-                }
-                kinds?.insert(kind)
+            do {
+                kinds = try SessionEvent.Kind.named(events.split(separator: ","))
+            } catch {
+                throw ValidationError("--webhook-events: \(terminalSafe(error.name)) is not an event type; they are \(SessionEvent.Kind.names).")
             }
         }
         let timeout = try Setting.duration(self.webhookTimeout, env: "TESSERA_WEBHOOK_TIMEOUT", option: "--webhook-timeout", default: .seconds(10))
-        guard timeout >= .milliseconds(100), timeout <= .seconds(60) else { throw ValidationError("--webhook-timeout must be between 100ms and 60s.") }
+        guard WebhookEndpoint.timeoutRange.contains(timeout) else { throw ValidationError("--webhook-timeout must be between 100ms and 60s.") }
         let delay = try Setting.duration(self.webhookRetryDelay, env: "TESSERA_WEBHOOK_RETRY_DELAY", option: "--webhook-retry-delay", default: .seconds(5))
-        guard delay >= .milliseconds(100), delay <= .seconds(3600) else { throw ValidationError("--webhook-retry-delay must be between 100ms and 1h.") }
+        guard WebhookEndpoint.retryDelayRange.contains(delay) else { throw ValidationError("--webhook-retry-delay must be between 100ms and 1h.") }
         let retryFor = try Setting.duration(self.webhookRetryFor, env: "TESSERA_WEBHOOK_RETRY_FOR", option: "--webhook-retry-for", default: .seconds(86_400))
         guard retryFor >= delay, retryFor < retention else {
             throw ValidationError("--webhook-retry-for must be at least the retry delay and shorter than --event-retention.")
@@ -118,7 +111,7 @@ struct EventOptions: ParsableArguments {
             secrets: secrets,
             kinds: kinds,
             timeout: timeout,
-            retry: WebhookRetryPolicy(initialDelay: delay, maximumDelay: max(delay, .seconds(3600)), retryFor: retryFor)
+            retry: WebhookRetryPolicy(initialDelay: delay, retryFor: retryFor)
         )
     }
 
@@ -132,15 +125,16 @@ struct EventOptions: ParsableArguments {
             text = contents
             source = "--webhook-secret-file"
         }
-        let words = text.split(whereSeparator: \.isWhitespace).map(String.init)
-        guard !words.isEmpty else {
-            throw ValidationError("--webhook-url needs a signing secret: TESSERA_WEBHOOK_SECRET or --webhook-secret-file (`tessera events new-secret` makes one).")
-        }
+        let secrets: [WebhookSecret]
         do {
-            return try words.map(WebhookSecret.init)
+            secrets = try WebhookSecret.list(text)
         } catch {
             throw ValidationError("\(source): \(error).")
         }
+        guard !secrets.isEmpty else {
+            throw ValidationError("--webhook-url needs a signing secret: TESSERA_WEBHOOK_SECRET or --webhook-secret-file (`tessera events new-secret` makes one).")
+        }
+        return secrets
     }
 
     /// The URL without its query or fragment (which may carry a token), for messages.

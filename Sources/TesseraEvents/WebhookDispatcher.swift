@@ -36,8 +36,8 @@ public final class WebhookDispatcher: Service {
     }
 
     public let endpoints: [WebhookEndpoint]
-    let store: any WebhookDeliveryStore
-    let events: any SessionStore
+    /// Where the events are and their deliveries' state is.
+    let store: any WebhookDeliveryStore & SessionStore
     let clock: any WallClock
     let configuration: Configuration
     let logger: Logger
@@ -48,8 +48,7 @@ public final class WebhookDispatcher: Service {
     let fannedOut = Mutex<[String: Int64]>([:])
 
     /// - Parameters:
-    ///   - store: where delivery state lives (the store the events are written to)
-    ///   - events: the same store, for the newest event's number
+    ///   - store: the store the events are written to, where delivery state lives too
     public init(
         store: any WebhookDeliveryStore & SessionStore,
         endpoints: [WebhookEndpoint],
@@ -58,7 +57,6 @@ public final class WebhookDispatcher: Service {
         logger: Logger
     ) {
         self.store = store
-        self.events = store
         self.endpoints = endpoints
         self.clock = clock
         self.configuration = configuration
@@ -117,7 +115,7 @@ public final class WebhookDispatcher: Service {
     /// - Returns: how many attempts were made.
     @discardableResult
     public func deliverDue() async throws -> Int {
-        let latest = try await self.events.latestSessionEvent()
+        let latest = try await self.store.latestSessionEvent()
         var attempts = 0
         for endpoint in self.endpoints {
             if self.fannedOut.withLock({ $0[endpoint.name] ?? -1 }) < latest {
@@ -146,7 +144,7 @@ public final class WebhookDispatcher: Service {
         // After a 410 the endpoint is disabled; attempts already in flight end on their own.
         let delivered = await withTaskGroup(of: Int64?.self) { group in
             for delivery in due {
-                group.addTask { await self.attempt(delivery, to: endpoint) == .delivered ? delivery.event.sequence : nil }
+                group.addTask { await self.attempt(delivery, to: endpoint) ? delivery.event.sequence : nil }
             }
             var delivered: [Int64] = []
             for await sequence in group {
@@ -164,18 +162,15 @@ public final class WebhookDispatcher: Service {
         return due.count
     }
 
-    enum Outcome { case delivered, failed, gone }
-
-    /// Sends one delivery and records what came of it.
-    func attempt(_ delivery: WebhookDelivery, to endpoint: WebhookEndpoint) async -> Outcome {
+    /// Sends one delivery and records what came of it, but for a success, which the caller
+    /// records with the pass's others.
+    /// - Returns: whether the receiver took the event.
+    func attempt(_ delivery: WebhookDelivery, to endpoint: WebhookEndpoint) async -> Bool {
         let event = delivery.event
         let (status, failure) = await self.send(event, to: endpoint)
         let now = self.clock.now
         do {
-            if let status, (200..<300).contains(status) {
-                // Recorded with the rest of the pass's deliveries.
-                return .delivered
-            }
+            if let status, (200..<300).contains(status) { return true }
             if status == 410 {
                 try await self.store.disableWebhookEndpoint(endpoint.name, at: now, reason: "the receiver answered 410 Gone")
                 self.counters.withLock { $0.disabled += 1 }
@@ -183,7 +178,7 @@ public final class WebhookDispatcher: Service {
                     "Webhook endpoint answered 410 Gone and is disabled; `tessera events enable` resumes it",
                     metadata: ["endpoint": "\(endpoint.name)"]
                 )
-                return .gone
+                return false
             }
             let error = failure ?? "the receiver answered \(status ?? 0)"
             let next = endpoint.retry.nextAttempt(after: delivery.attempts + 1, at: now, eventTime: event.time, random: .random(in: 0...1))
@@ -210,7 +205,7 @@ public final class WebhookDispatcher: Service {
             // The lease runs out and the delivery is attempted again: at least once.
             self.logger.warning("Cannot record a webhook attempt", metadata: ["endpoint": "\(endpoint.name)", "error": "\(Self.describe(error))"])
         }
-        return .failed
+        return false
     }
 
     /// Posts the event: the status the receiver answered, or why there was none.

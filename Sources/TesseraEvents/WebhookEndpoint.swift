@@ -33,19 +33,34 @@ public struct WebhookEndpoint: Sendable, Hashable {
     }
 }
 
+extension WebhookEndpoint {
+    /// The longest and shortest an attempt may be given.
+    public static let timeoutRange = Duration.milliseconds(100)...Duration.seconds(60)
+    /// The shortest and longest first retry delay.
+    public static let retryDelayRange = Duration.milliseconds(100)...Duration.seconds(3600)
+
+    /// `text` as an endpoint's URL: `http` or `https`, with a host and without credentials.
+    public static func url(_ text: String) -> URL? {
+        guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), ["http", "https"].contains(scheme),
+            url.host?.isEmpty == false, url.user == nil, url.password == nil
+        else { return nil }
+        return url
+    }
+}
+
 /// When a failed delivery is tried again: exponential backoff with jitter, for a bounded time
 /// after the event, after which the delivery is dead.
 public struct WebhookRetryPolicy: Sendable, Hashable {
     /// The delay after the first failed attempt (default 5 s); each later one doubles it.
     public var initialDelay: Duration
-    /// The longest delay between attempts (default 1 h).
+    /// The longest delay between attempts (default 1 h, and never less than the first).
     public var maximumDelay: Duration
     /// How long after the event attempts go on (default 24 h).
     public var retryFor: Duration
 
     public init(initialDelay: Duration = .seconds(5), maximumDelay: Duration = .seconds(3600), retryFor: Duration = .seconds(86_400)) {
         self.initialDelay = initialDelay
-        self.maximumDelay = maximumDelay
+        self.maximumDelay = max(maximumDelay, initialDelay)
         self.retryFor = retryFor
     }
 

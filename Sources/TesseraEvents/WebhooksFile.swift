@@ -69,9 +69,7 @@ public struct WebhooksFile: Sendable {
             throw WebhooksFileError("\(place): 'name' must be 1 to 64 letters, digits, '-' or '_'")
         }
         let at = "\(place) (\(name))"
-        guard let text = entry["url"] as? String, let url = URL(string: text), let scheme = url.scheme?.lowercased(), ["http", "https"].contains(scheme),
-            url.host?.isEmpty == false, url.user == nil, url.password == nil
-        else {
+        guard let text = entry["url"] as? String, let url = WebhookEndpoint.url(text) else {
             throw WebhooksFileError("\(at): 'url' must be an http or https URL without credentials")
         }
         guard let secret = entry["secret"] as? [String: Any], secret.count == 1, let (kind, value) = secret.first, let value = value as? String,
@@ -79,26 +77,22 @@ public struct WebhooksFile: Sendable {
         else {
             throw WebhooksFileError("\(at): 'secret' must be {\"env\": NAME} or {\"file\": PATH}")
         }
-        guard let words = (kind == "env" ? environment[value] : readFile(value))?.split(whereSeparator: \.isWhitespace), !words.isEmpty else {
-            throw WebhooksFileError("\(at): the secret's \(kind == "env" ? "environment variable" : "file") \(value) holds no secret")
-        }
         let secrets: [WebhookSecret]
         do {
-            secrets = try words.map { try WebhookSecret(String($0)) }
+            secrets = try WebhookSecret.list((kind == "env" ? environment[value] : readFile(value)) ?? "")
         } catch {
             throw WebhooksFileError("\(at): the secret in \(value): \(error)")
+        }
+        guard !secrets.isEmpty else {
+            throw WebhooksFileError("\(at): the secret's \(kind == "env" ? "environment variable" : "file") \(value) holds no secret")
         }
         var kinds: Set<SessionEvent.Kind>?
         if let events = entry["events"] {
             guard let names = events as? [String], !names.isEmpty else { throw WebhooksFileError("\(at): 'events' must be a list of event types") }
-            kinds = []
-            for event in names {
-                guard let kind = SessionEvent.Kind(rawValue: event) else {
-                    throw WebhooksFileError(
-                        "\(at): '\(event.prefix(40))' is not an event type; they are \(SessionEvent.Kind.allCases.map(\.rawValue).joined(separator: ", "))"
-                    )
-                }
-                kinds?.insert(kind)
+            do {
+                kinds = try SessionEvent.Kind.named(names)
+            } catch {
+                throw WebhooksFileError("\(at): '\(error.name.prefix(40))' is not an event type; they are \(SessionEvent.Kind.names)")
             }
         }
         func duration(_ key: String, default value: Duration, in range: ClosedRange<Duration>) throws -> Duration {
@@ -108,8 +102,8 @@ public struct WebhooksFile: Sendable {
             }
             return parsed
         }
-        let timeout = try duration("timeout", default: .seconds(10), in: .milliseconds(100)...(.seconds(60)))
-        let delay = try duration("retryDelay", default: .seconds(5), in: .milliseconds(100)...(.seconds(3600)))
+        let timeout = try duration("timeout", default: .seconds(10), in: WebhookEndpoint.timeoutRange)
+        let delay = try duration("retryDelay", default: .seconds(5), in: WebhookEndpoint.retryDelayRange)
         let retryFor = try duration("retryFor", default: .seconds(86_400), in: delay...(.seconds(365 * 86_400)))
         guard retryFor < retention else { throw WebhooksFileError("\(at): 'retryFor' must be shorter than the event retention (\(retention.humanReadable))") }
         return WebhookEndpoint(
@@ -118,7 +112,7 @@ public struct WebhooksFile: Sendable {
             secrets: secrets,
             kinds: kinds,
             timeout: timeout,
-            retry: WebhookRetryPolicy(initialDelay: delay, maximumDelay: max(delay, .seconds(3600)), retryFor: retryFor)
+            retry: WebhookRetryPolicy(initialDelay: delay, retryFor: retryFor)
         )
     }
 

@@ -117,9 +117,7 @@ extension PostgresSessionStore {
                         )
                     )
                 }
-                // In the order the deadlines passed.
-                events.sort { ($0.expiredAt ?? now, $0.sessionID ?? "") < ($1.expiredAt ?? now, $1.sessionID ?? "") }
-                try await self.record(events.map { ($0, now) }, change: nil, on: connection)
+                try await self.record(PendingEvent.inDeadlineOrder(events).map { ($0, now) }, change: nil, on: connection)
                 return events.count
             }
         }

@@ -80,8 +80,7 @@ extension SQLiteSessionStore {
                     absoluteExpiresAt: Date(millisecondsSince1970: try row.decode(forColumn: "absolute_expires_at"))
                 )
             }
-            // In the order the deadlines passed.
-            try self.record(events.sorted { ($0.expiredAt ?? now, $0.sessionID ?? "") < ($1.expiredAt ?? now, $1.sessionID ?? "") }, db, at: now)
+            try self.record(PendingEvent.inDeadlineOrder(events), db, at: now)
             return rows.count
         }
     }

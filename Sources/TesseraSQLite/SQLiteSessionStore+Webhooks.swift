@@ -41,7 +41,7 @@ extension SQLiteSessionStore: WebhookDeliveryStore {
             )
             for event in events {
                 let type: String = try event.decode(forColumn: "type")
-                if let kinds, !kinds.contains(where: { $0.rawValue == type }) { continue }
+                if let kinds, !(SessionEvent.Kind(rawValue: type).map(kinds.contains) ?? false) { continue }
                 try insert.execute(arguments: [
                     endpoint, try event.decode(Int64.self, forColumn: "seq"), try event.decode(String.self, forColumn: "order_key"),
                     now.millisecondsSince1970,

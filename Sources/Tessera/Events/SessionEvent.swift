@@ -99,6 +99,29 @@ public struct SessionEvent: Sendable, Hashable {
     }
 }
 
+extension SessionEvent.Kind {
+    /// Every kind's name, for messages: `session.created, session.revoked, …`.
+    public static var names: String { Self.allCases.map(\.rawValue).joined(separator: ", ") }
+
+    /// The kinds `names` name (whitespace around a name is ignored).
+    /// - Throws: ``UnknownEventKind`` with the first name that names none.
+    public static func named(_ names: some Sequence<some StringProtocol>) throws(UnknownEventKind) -> Set<Self> {
+        var kinds = Set<Self>()
+        for name in names {
+            let trimmed = name.trimmingCharacters(in: .whitespaces)
+            guard let kind = Self(rawValue: trimmed) else { throw UnknownEventKind(name: trimmed) }
+            kinds.insert(kind)
+        }
+        return kinds
+    }
+}
+
+/// A name that is no ``SessionEvent/Kind``.
+public struct UnknownEventKind: Error, Sendable, Hashable {
+    /// The name, as given.
+    public var name: String
+}
+
 /// Why a session was revoked, as events and stores say it.
 public enum RevocationReason: String, Sendable, Hashable, CaseIterable {
     /// The holder logged out.
@@ -221,6 +244,12 @@ extension PendingEvent {
     package static func revocations(of sessionIDs: [String], userID: String, reason: String) -> [PendingEvent] {
         sessionIDs.map { PendingEvent(.sessionRevoked, sessionID: $0, userID: userID, reason: reason) }
             + [PendingEvent(.userSessionsRevoked, sessionID: nil, userID: userID, reason: reason, count: sessionIDs.count)]
+    }
+
+    /// Expiry events in the order their deadlines passed (ties by session id), as a store
+    /// records them.
+    package static func inDeadlineOrder(_ events: [PendingEvent]) -> [PendingEvent] {
+        events.sorted { ($0.expiredAt ?? .distantPast, $0.sessionID ?? "") < ($1.expiredAt ?? .distantPast, $1.sessionID ?? "") }
     }
 
     /// The event of a session found expired: `absolute` when its idle deadline is its absolute one.

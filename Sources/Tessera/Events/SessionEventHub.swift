@@ -42,7 +42,7 @@ public final class SessionEventHub: Service {
         var streams = 0
         var ended = Set<UInt64>()
         var owners: [String: Int] = [:]
-        var streamOwners: [UInt64: String?] = [:]
+        var streamOwners: [UInt64: String] = [:]
     }
 
     let store: any SessionStore
@@ -207,7 +207,7 @@ public final class SessionEventHub: Service {
             }
             state.streams += 1
             state.nextWaiter += 1
-            state.streamOwners[state.nextWaiter] = owner
+            if let owner { state.streamOwners[state.nextWaiter] = owner }
             return state.nextWaiter
         }
     }
@@ -225,7 +225,7 @@ public final class SessionEventHub: Service {
         self.state.withLock { state in
             state.streams -= 1
             state.ended.remove(id)
-            if let owner = state.streamOwners.removeValue(forKey: id) ?? nil {
+            if let owner = state.streamOwners.removeValue(forKey: id) {
                 state.owners[owner, default: 1] -= 1
                 if state.owners[owner] == 0 { state.owners[owner] = nil }
             }

@@ -22,6 +22,13 @@ public struct WebhookSecret: Sendable, Hashable, CustomStringConvertible {
         self.fingerprint = Array(SHA256.hash(data: bytes).prefix(8))
     }
 
+    /// The secrets of a text of several, separated by white space (during a rotation); none for
+    /// a text of none.
+    /// - Throws: ``WebhookSecretError`` for the first that is no secret.
+    public static func list(_ text: some StringProtocol) throws -> [WebhookSecret] {
+        try text.split(whereSeparator: \.isWhitespace).map { try WebhookSecret(String($0)) }
+    }
+
     /// A new random secret, as text.
     public static func generate() -> String {
         Self.prefix + Data(secureRandomBytes(count: 32)).base64EncodedString()

@@ -83,20 +83,9 @@ public struct SessionSweeper: Service {
         try await self.recordExpiries()
         let now = self.sessions.now
         let cutoff = now.addingTimeInterval(-self.sessions.policy.retention.timeInterval)
-        var total = 0
-        while true {
-            try Task.checkCancellation()
-            let deleted = try await self.sessions.store.deleteSessions(endedBefore: cutoff, limit: self.batchSize)
-            total += deleted
-            if deleted < self.batchSize { break }
-            // Let requests in between batches.
-            await Task.yield()
-        }
+        let total = try await self.inBatches { try await self.sessions.store.deleteSessions(endedBefore: cutoff, limit: $0) }
         let eventCutoff = now.addingTimeInterval(-self.eventRetention.timeInterval)
-        while try await self.sessions.store.deleteSessionEvents(before: eventCutoff, limit: self.batchSize) == self.batchSize {
-            try Task.checkCancellation()
-            await Task.yield()
-        }
+        _ = try await self.inBatches { try await self.sessions.store.deleteSessionEvents(before: eventCutoff, limit: $0) }
         // Readers of the change feed are at most a staleness bound behind, or start over.
         _ = try await self.sessions.store.deleteSessionChanges(before: now.addingTimeInterval(-Self.changeRetention.timeInterval))
         let throttleCutoff = now.addingTimeInterval(-self.throttle.window.timeInterval)
@@ -112,14 +101,20 @@ public struct SessionSweeper: Service {
     @discardableResult
     public func recordExpiries() async throws -> Int {
         let now = self.sessions.now
+        return try await self.inBatches { try await self.sessions.store.recordExpiries(at: now, idleGrace: self.idleGrace, limit: $0) }
+    }
+
+    /// Runs `batch` with ``batchSize`` until it does less than a full batch, letting requests in
+    /// between batches.
+    /// - Returns: the sum of what the batches did.
+    func inBatches(_ batch: (Int) async throws -> Int) async throws -> Int {
         var total = 0
         while true {
             try Task.checkCancellation()
-            let recorded = try await self.sessions.store.recordExpiries(at: now, idleGrace: self.idleGrace, limit: self.batchSize)
-            total += recorded
-            if recorded < self.batchSize { break }
+            let done = try await batch(self.batchSize)
+            total += done
+            if done < self.batchSize { return total }
             await Task.yield()
         }
-        return total
     }
 }

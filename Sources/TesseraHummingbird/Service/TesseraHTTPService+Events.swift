@@ -68,15 +68,11 @@ extension TesseraHTTPService {
     }
 
     static func kinds(_ list: String) throws -> Set<SessionEvent.Kind> {
-        var kinds = Set<SessionEvent.Kind>()
-        for name in list.split(separator: ",", omittingEmptySubsequences: false) {
-            guard let kind = SessionEvent.Kind(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
-                let known = SessionEvent.Kind.allCases.map(\.rawValue).joined(separator: ", ")
-                throw TesseraError.invalidField("types must be a comma-separated list of \(known).")
-            }
-            kinds.insert(kind)
+        do {
+            return try SessionEvent.Kind.named(list.split(separator: ",", omittingEmptySubsequences: false))
+        } catch {
+            throw TesseraError.invalidField("types must be a comma-separated list of \(SessionEvent.Kind.names).")
         }
-        return kinds
     }
 
     /// A `text/event-stream` answer: each event as `id:`, `event:` and `data:` lines, a comment
