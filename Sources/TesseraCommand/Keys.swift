@@ -1,13 +1,14 @@
 import ArgumentParser
 import Foundation
 import Tessera
+import TesseraHummingbird
 import TesseraTokens
 
 /// `tessera keys`: the keys that sign access tokens.
 struct Keys: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Manage the keys that sign access tokens, and show the service API key.",
-        subcommands: [Rotate.self, List.self, ShowServiceKey.self]
+        subcommands: [Rotate.self, List.self, ShowServiceKey.self, NewAdminKey.self]
     )
 
     struct Rotate: AsyncParsableCommand {
@@ -81,6 +82,17 @@ struct Keys: AsyncParsableCommand {
                 throw ExitCode.failure
             }
             say(text.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+    }
+
+    struct NewAdminKey: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "new-admin-key",
+            abstract: "Print a new admin API key (tak_…) for TESSERA_ADMIN_API_KEY or --admin-key-file; nothing is stored."
+        )
+
+        func run() async throws {
+            say(ServiceAPIKey.generate(prefix: ServiceAPIKey.adminPrefix))
         }
     }
 }

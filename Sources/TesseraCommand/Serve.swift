@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import Hummingbird
 import Logging
+import CoreMetrics
+import Prometheus
 import ServiceLifecycle
 import Tessera
 import TesseraEvents
@@ -30,6 +32,8 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var connections: ConnectionOptions
 
     @OptionGroup var events: EventOptions
+
+    @OptionGroup var cockpit: CockpitOptions
 
     @Flag(help: "Serve over HTTPS: the cookie gets Secure and the __Host- name (env TESSERA_SECURE_COOKIES).")
     var secureCookies = false
@@ -158,6 +162,11 @@ struct Serve: AsyncParsableCommand {
         let webhooks = try self.events.endpoints(retention: eventRetention)
         let node = self.events.nodeName
         let recordsEvents = self.events.recordsEvents
+        let metricsListener = try self.cockpit.metricsListener()
+        let adminKey = try self.cockpit.adminKey()
+        // Before anything that counts is made: each part takes the factory when it is created.
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(MetricsEndpoint.factory(registry: registry))
 
         // The correlation id of the request being served reaches log lines through the
         // provider, so that a request that writes none pays nothing for it.
@@ -211,6 +220,14 @@ struct Serve: AsyncParsableCommand {
                 // One reader of the outbox for every event stream of this node.
                 let eventHub = SessionEventHub(store: store, logger: logger)
                 let upstreams = try upstreamsFile.map { try UpstreamPools(file: $0, logger: logger) } ?? UpstreamPools(pools: [])
+                let activeSessions = ActiveSessionsSampler(store: store, logger: logger)
+                let dispatcher = try Self.dispatcher(webhooks, base: base, logger: logger)
+                var sources: [any MetricsSource] = [
+                    SessionCoreMetrics(cache: cache, store: store, events: recordsEvents ? eventHub : nil),
+                    UpstreamMetrics(pools: upstreams),
+                ]
+                if let dispatcher { sources.append(WebhookMetrics(dispatcher: dispatcher)) }
+                let metrics = MetricsEndpoint(registry: registry, sources: sources)
                 let service = TesseraHTTPService(
                     login: login,
                     serviceKey: ServiceAPIKey(key: serviceKey.key),
@@ -225,6 +242,13 @@ struct Serve: AsyncParsableCommand {
                         correlationIDLogging: .metadataProvider,
                         origins: origins,
                         staticDirectory: staticDirectory
+                    ),
+                    admin: AdminSettings(
+                        key: adminKey,
+                        activeSessions: activeSessions,
+                        metrics: metrics,
+                        requestMetrics: MetricsSystem.factory,
+                        node: node
                     )
                 )
 
@@ -266,11 +290,17 @@ struct Serve: AsyncParsableCommand {
                 } else {
                     say("Session events: off (--no-session-events); no webhooks or streams")
                 }
-                if !webhooks.isEmpty {
-                    guard let deliveries = base as? any WebhookDeliveryStore & SessionStore else {
-                        throw CommandError("This store cannot deliver webhooks.")
-                    }
-                    services.append(WebhookDispatcher(store: deliveries, endpoints: webhooks, logger: logger))
+                services.append(activeSessions)
+                if let metricsListener {
+                    services.append(Self.metricsServer(metrics, listener: metricsListener, logger: logger))
+                } else {
+                    say("Metrics: off (--metrics-address off); operators still read them at /v1/admin/metrics")
+                }
+                if adminKey == nil {
+                    say("Admin API: administrators' sessions only (no admin API key configured)")
+                }
+                if let dispatcher {
+                    services.append(dispatcher)
                     for webhook in webhooks {
                         say(
                             "Webhook \(webhook.name): \(EventOptions.redacted(webhook.url)) "

@@ -33,7 +33,7 @@ struct Users: AsyncParsableCommand {
                 }
                 guard password.utf8.count <= 1024 else { throw CommandError("The password may be at most 1024 bytes.") }
                 let hash = try await BcryptPasswordHasher(cost: UInt8(cost)).hash(password)
-                let user = User(id: makeUserID(), username: self.name, passwordHash: hash, createdAt: Date().truncatedToMilliseconds)
+                let user = User(id: User.makeID(), username: self.name, passwordHash: hash, createdAt: Date().truncatedToMilliseconds)
                 try await self.data.withStore { store in
                     do {
                         try await store.insertUser(user)
@@ -67,9 +67,6 @@ struct Users: AsyncParsableCommand {
     }
 }
 
-func makeUserID() -> String {
-    "usr_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
-}
 
 /// Runs `body`, turning a ``CommandError`` or a store failure into a plain sentence and exit 1.
 func reportingErrors(_ body: () async throws -> Void) async throws {

@@ -60,8 +60,11 @@ extension PostgresSessionStore {
         do {
             try await self.execute(
                 """
-                INSERT INTO users (id, username, password_hash, created_at)
-                VALUES (\(user.id), \(user.username), \(user.passwordHash), \(user.createdAt.millisecondsSince1970))
+                INSERT INTO users (id, username, password_hash, created_at, role, disabled_at)
+                VALUES (
+                    \(user.id), \(user.username), \(user.passwordHash), \(user.createdAt.millisecondsSince1970), \(user.role.rawValue),
+                    \(user.disabledAt?.millisecondsSince1970)
+                )
                 """
             )
         } catch let error as StoreError where error.isUniqueViolation {
@@ -70,17 +73,17 @@ extension PostgresSessionStore {
     }
 
     public func user(username: String) async throws -> User? {
-        try await self.rows("SELECT id, username, password_hash, created_at FROM users WHERE lower(username) = lower(\(username))") {
+        try await self.rows("SELECT \(unescaped: Self.userColumns) FROM users WHERE lower(username) = lower(\(username))") {
             try Self.user(from: $0)
         }.first
     }
 
     public func user(id: String) async throws -> User? {
-        try await self.rows("SELECT id, username, password_hash, created_at FROM users WHERE id = \(id)") { try Self.user(from: $0) }.first
+        try await self.rows("SELECT \(unescaped: Self.userColumns) FROM users WHERE id = \(id)") { try Self.user(from: $0) }.first
     }
 
     public func users() async throws -> [User] {
-        try await self.rows("SELECT id, username, password_hash, created_at FROM users ORDER BY lower(username)") { try Self.user(from: $0) }
+        try await self.rows("SELECT \(unescaped: Self.userColumns) FROM users ORDER BY lower(username)") { try Self.user(from: $0) }
     }
 
     public func throttleCounter(key: String) async throws -> ThrottleCounter? {

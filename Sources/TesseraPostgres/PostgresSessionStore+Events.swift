@@ -87,7 +87,7 @@ extension PostgresSessionStore {
         try await self.rows("SELECT coalesce(max(seq), 0) FROM session_events") { try $0.decode(Int64.self) }.first ?? 0
     }
 
-    public func recordExpiries(at now: Date, idleGrace: Duration, limit: Int) async throws -> Int {
+    public func recordExpiries(at now: Date, idleGrace: Duration, limit: Int) async throws -> RecordedExpiries {
         let at = now.millisecondsSince1970
         let graceCutoff = at - idleGrace.millisecondCount
         return try await self.perform { client in
@@ -118,7 +118,7 @@ extension PostgresSessionStore {
                     )
                 }
                 try await self.record(PendingEvent.inDeadlineOrder(events).map { ($0, now) }, change: nil, on: connection)
-                return events.count
+                return RecordedExpiries(events)
             }
         }
     }

@@ -128,8 +128,17 @@ extension PostgresSessionStore {
         )
     }
 
+    static let userColumns = "id, username, password_hash, created_at, role, disabled_at"
+
     static func user(from row: PostgresRow) throws -> User {
-        let (id, username, hash, created) = try row.decode((String, String, String, Int64).self)
-        return User(id: id, username: username, passwordHash: hash, createdAt: Date(millisecondsSince1970: created))
+        let (id, username, hash, created, role, disabled) = try row.decode((String, String, String, Int64, String, Int64?).self)
+        return User(
+            id: id,
+            username: username,
+            passwordHash: hash,
+            createdAt: Date(millisecondsSince1970: created),
+            role: User.Role(rawValue: role) ?? .user,
+            disabledAt: disabled.map(Date.init(millisecondsSince1970:))
+        )
     }
 }

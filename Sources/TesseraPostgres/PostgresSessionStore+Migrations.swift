@@ -89,6 +89,15 @@ extension PostgresSessionStore {
             ]
         ),
         (5, "session events, webhook deliveries", PostgresSessionStore.eventsMigration),
+        (
+            6, "user roles, disabled users, sessions by creation",
+            [
+                "ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'user'",
+                "ALTER TABLE users ADD COLUMN disabled_at BIGINT",
+                // The admin API pages through every session newest first.
+                "CREATE INDEX sessions_by_creation ON sessions (created_at, id)",
+            ]
+        ),
     ]
 
     /// Applies pending migrations in one transaction under an advisory lock, so that nodes

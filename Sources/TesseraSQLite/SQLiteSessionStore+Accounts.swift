@@ -65,8 +65,11 @@ extension SQLiteSessionStore {
         do {
             try await self.write { db in
                 try db.execute(
-                    sql: "INSERT INTO users (id, username, password_hash, created_at) VALUES (?, ?, ?, ?)",
-                    arguments: [user.id, user.username, user.passwordHash, user.createdAt.millisecondsSince1970]
+                    sql: "INSERT INTO users (id, username, password_hash, created_at, role, disabled_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    arguments: [
+                        user.id, user.username, user.passwordHash, user.createdAt.millisecondsSince1970, user.role.rawValue,
+                        user.disabledAt?.millisecondsSince1970,
+                    ]
                 )
             }
         } catch let error as StoreError where error.isUniqueViolation {

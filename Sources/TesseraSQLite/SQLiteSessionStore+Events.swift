@@ -54,7 +54,7 @@ extension SQLiteSessionStore {
         }
     }
 
-    public func recordExpiries(at now: Date, idleGrace: Duration, limit: Int) async throws -> Int {
+    public func recordExpiries(at now: Date, idleGrace: Duration, limit: Int) async throws -> RecordedExpiries {
         let graceCutoff = now.millisecondsSince1970 - idleGrace.millisecondCount
         return try await self.write { db in
             let rows = try Row.fetchAll(
@@ -81,7 +81,7 @@ extension SQLiteSessionStore {
                 )
             }
             try self.record(PendingEvent.inDeadlineOrder(events), db, at: now)
-            return rows.count
+            return RecordedExpiries(events)
         }
     }
 

@@ -81,6 +81,17 @@ extension SQLiteSessionStore {
         migrator.registerMigration("v5: session events, webhook deliveries") { db in
             try db.execute(sql: Self.eventsMigration)
         }
+        migrator.registerMigration("v6: user roles, disabled users, sessions by creation") { db in
+            // The admin API pages through every session newest first: an index in that order
+            // (appended to at the end, as sessions are created in time order).
+            try db.execute(
+                sql: """
+                    ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'user';
+                    ALTER TABLE users ADD COLUMN disabled_at INTEGER;
+                    CREATE INDEX sessions_by_creation ON sessions(created_at, id);
+                    """
+            )
+        }
         return migrator
     }
 

@@ -354,7 +354,9 @@ public final class SQLiteSessionStore: SessionStore {
             id: try row.decode(forColumn: "id"),
             username: try row.decode(forColumn: "username"),
             passwordHash: try row.decode(forColumn: "password_hash"),
-            createdAt: Date(millisecondsSince1970: try row.decode(forColumn: "created_at"))
+            createdAt: Date(millisecondsSince1970: try row.decode(forColumn: "created_at")),
+            role: User.Role(rawValue: try row.decode(forColumn: "role")) ?? .user,
+            disabledAt: (try row.decode(forColumn: "disabled_at") as Int64?).map(Date.init(millisecondsSince1970:))
         )
     }
 

@@ -139,6 +139,21 @@ public struct TokenService: Sendable {
     /// - Throws: `AUTH_1003` for a malformed or unknown token, `AUTH_1002` when the session has
     ///   ended, `AUTH_1007` on reuse.
     public func refresh(_ presented: String) async throws -> Tokens {
+        let metrics = self.sessions.metrics
+        do {
+            let (tokens, result) = try await self.rotate(presented)
+            metrics.refreshed(result)
+            return tokens
+        } catch let error as TesseraError where error.code == TesseraError.refreshTokenReused.code {
+            metrics.refreshed(.reuseDetected)
+            throw error
+        } catch let error as TesseraError where error.isAuthenticationFailure {
+            metrics.refreshed(.invalid)
+            throw error
+        }
+    }
+
+    private func rotate(_ presented: String) async throws -> (Tokens, SessionMetrics.RefreshResult) {
         guard let token = RefreshToken(presented) else { throw TesseraError.tokenInvalid }
         let hash = token.hash
         guard var record = try await self.store.refreshToken(hash: hash), record.tokenHash.constantTimeEquals(hash) else {
@@ -159,12 +174,13 @@ public struct TokenService: Sendable {
                 successor: RefreshTokenRecord(tokenHash: successor.hash, sessionID: session.id, createdAt: now)
             )
             if rotated {
-                return Tokens(
+                let tokens = Tokens(
                     accessToken: accessToken,
                     expiresIn: Self.seconds(from: now, to: expiresAt),
                     refreshToken: successor.rawValue,
                     session: session
                 )
+                return (tokens, .ok)
             }
             // Another request rotated it first: answer what it sealed.
             guard let current = try await self.store.refreshToken(hash: hash) else { throw TesseraError.tokenInvalid }
@@ -178,12 +194,13 @@ public struct TokenService: Sendable {
         }
         let session = try await self.sessions.authenticate(tokenHash: sessionHash)
         let pair = try SealedPair.open(sealed, with: token)
-        return Tokens(
+        let tokens = Tokens(
             accessToken: pair.accessToken,
             expiresIn: Self.seconds(from: now, to: Date(millisecondsSince1970: pair.accessExpiresAt)),
             refreshToken: pair.refreshToken,
             session: session
         )
+        return (tokens, .grace)
     }
 
     // MARK: Validating

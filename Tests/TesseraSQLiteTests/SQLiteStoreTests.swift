@@ -49,7 +49,7 @@ import TesseraTestSupport
         let store = try SQLiteSessionStore(path: path)
         #expect(try await store.appliedMigrations().last == "v5: session events, webhook deliveries")
         #expect(try await store.latestSessionEvent() == 0)
-        #expect(try await store.recordExpiries(at: now.addingTimeInterval(7200), idleGrace: .seconds(10), limit: 100) == 1)
+        #expect(try await store.recordExpiries(at: now.addingTimeInterval(7200), idleGrace: .seconds(10), limit: 100).count == 1)
         let events = try await store.sessionEvents(after: 0, filter: .all, limit: 10)
         #expect(events.map { "\($0.kind.rawValue) \($0.sessionID ?? "")" } == ["session.expired ses_alive"])
     }

@@ -106,8 +106,8 @@ import TesseraTestSupport
             try await store.revokeSession(id: "ses_revoked", at: self.start, reason: "logout")
             let cursor = try await store.latestSessionEvent()
 
-            #expect(try await store.recordExpiries(at: now, idleGrace: .seconds(10), limit: 100) == 2)
-            #expect(try await store.recordExpiries(at: now, idleGrace: .seconds(10), limit: 100) == 0)
+            #expect(try await store.recordExpiries(at: now, idleGrace: .seconds(10), limit: 100) == RecordedExpiries(idle: 1, absolute: 1))
+            #expect(try await store.recordExpiries(at: now, idleGrace: .seconds(10), limit: 100).count == 0)
             let recorded = try await self.events(store, after: cursor)
             #expect(self.summary(recorded) == ["session.expired ses_idle idle", "session.expired ses_absolute absolute"])
             #expect(recorded.map(\.expiredAt) == [self.start.addingTimeInterval(980), self.start.addingTimeInterval(999)])
@@ -120,12 +120,12 @@ import TesseraTestSupport
             // Within the grace, activity still moves the deadline, and the session is not expired.
             let revived = ActivityUpdate(sessionID: "ses_recent", lastSeenAt: now, idleExpiresAt: now.addingTimeInterval(900))
             #expect(try await store.touchSessions([revived]) == 1)
-            #expect(try await store.recordExpiries(at: now.addingTimeInterval(20), idleGrace: .seconds(10), limit: 100) == 0)
+            #expect(try await store.recordExpiries(at: now.addingTimeInterval(20), idleGrace: .seconds(10), limit: 100).count == 0)
             // In batches: limit 1 records one at a time.
             try await store.insertSessions([self.session("ses_b1", idle: 10), self.session("ses_b2", idle: 10)])
-            #expect(try await store.recordExpiries(at: now, idleGrace: .seconds(10), limit: 1) == 1)
-            #expect(try await store.recordExpiries(at: now, idleGrace: .seconds(10), limit: 1) == 1)
-            #expect(try await store.recordExpiries(at: now, idleGrace: .seconds(10), limit: 1) == 0)
+            #expect(try await store.recordExpiries(at: now, idleGrace: .seconds(10), limit: 1).count == 1)
+            #expect(try await store.recordExpiries(at: now, idleGrace: .seconds(10), limit: 1).count == 1)
+            #expect(try await store.recordExpiries(at: now, idleGrace: .seconds(10), limit: 1).count == 0)
         }
     }
 

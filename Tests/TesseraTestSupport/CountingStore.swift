@@ -84,7 +84,7 @@ public final class CountingStore: SessionStore {
 
     public func latestSessionEvent() async throws -> Int64 { try await self.base.latestSessionEvent() }
 
-    public func recordExpiries(at now: Date, idleGrace: Duration, limit: Int) async throws -> Int {
+    public func recordExpiries(at now: Date, idleGrace: Duration, limit: Int) async throws -> RecordedExpiries {
         self.record("recordExpiries")
         return try await self.base.recordExpiries(at: now, idleGrace: idleGrace, limit: limit)
     }
@@ -120,6 +120,15 @@ public final class CountingStore: SessionStore {
         return try await self.base.user(id: id)
     }
     public func users() async throws -> [User] { try await self.base.users() }
+    public func users(prefix: String?, after cursor: String?, limit: Int) async throws -> [User] {
+        try await self.base.users(prefix: prefix, after: cursor, limit: limit)
+    }
+    public func updateUser(_ user: User) async throws -> Bool { try await self.base.updateUser(user) }
+    public func countActiveSessions(at now: Date) async throws -> Int { try await self.base.countActiveSessions(at: now) }
+    public func sessions(matching query: SessionQuery, at now: Date, after cursor: SessionCursor?, limit: Int) async throws -> [Session] {
+        self.record("sessionsPage")
+        return try await self.base.sessions(matching: query, at: now, after: cursor, limit: limit)
+    }
     public func throttleCounter(key: String) async throws -> ThrottleCounter? { try await self.base.throttleCounter(key: key) }
 
     public func beginAttempt(key: String, at now: Date, window: Duration, staleAfter: Duration) async throws -> ThrottleCounter {

@@ -131,7 +131,7 @@ public final class FaultyStore: SessionStore {
         return try await self.base.latestSessionEvent()
     }
 
-    public func recordExpiries(at now: Date, idleGrace: Duration, limit: Int) async throws -> Int {
+    public func recordExpiries(at now: Date, idleGrace: Duration, limit: Int) async throws -> RecordedExpiries {
         try await self.gate()
         return try await self.base.recordExpiries(at: now, idleGrace: idleGrace, limit: limit)
     }
@@ -179,6 +179,26 @@ public final class FaultyStore: SessionStore {
     public func users() async throws -> [User] {
         try await self.gate()
         return try await self.base.users()
+    }
+
+    public func users(prefix: String?, after cursor: String?, limit: Int) async throws -> [User] {
+        try await self.gate()
+        return try await self.base.users(prefix: prefix, after: cursor, limit: limit)
+    }
+
+    public func updateUser(_ user: User) async throws -> Bool {
+        try await self.gate()
+        return try await self.base.updateUser(user)
+    }
+
+    public func countActiveSessions(at now: Date) async throws -> Int {
+        try await self.gate()
+        return try await self.base.countActiveSessions(at: now)
+    }
+
+    public func sessions(matching query: SessionQuery, at now: Date, after cursor: SessionCursor?, limit: Int) async throws -> [Session] {
+        try await self.gate()
+        return try await self.base.sessions(matching: query, at: now, after: cursor, limit: limit)
     }
 
     public func throttleCounter(key: String) async throws -> ThrottleCounter? {

@@ -30,13 +30,17 @@ public final class ServerProcess {
         }
     }
 
+    /// What every `tessera` a test starts gets: a metrics listener on a free port, so that
+    /// services started side by side do not compete for the default one.
+    public static let environment = ["TESSERA_METRICS_ADDRESS": "127.0.0.1:0"]
+
     /// Runs `tessera arguments…` to completion with `input` on standard input.
     @discardableResult
     public static func run(_ arguments: [String], input: String = "", environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = try binary
         process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        process.environment = ProcessInfo.processInfo.environment.merging(Self.environment) { $1 }.merging(environment) { $1 }
         let stdin = Pipe()
         let stdout = Pipe()
         process.standardInput = stdin
@@ -65,7 +69,7 @@ public final class ServerProcess {
         self.process = Process()
         self.process.executableURL = try Self.binary
         self.process.arguments = ["serve", "--data-dir", dataDirectory, "--host", "127.0.0.1", "--port", "0"] + arguments
-        self.process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        self.process.environment = ProcessInfo.processInfo.environment.merging(Self.environment) { $1 }.merging(environment) { $1 }
         self.process.standardOutput = FileHandle(forWritingAtPath: self.stdoutPath)
         self.process.standardError = FileHandle(forWritingAtPath: self.stderrPath)
         try self.process.run()

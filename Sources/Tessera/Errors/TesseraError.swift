@@ -272,6 +272,11 @@ extension TesseraError {
         )
     }
 
+    /// `USER_1001`: a user with that username exists (admin API).
+    public static var userExists: Self {
+        .init(code: "USER_1001", status: 409, message: "A user with that username exists.")
+    }
+
     /// `SRV_1000`: an unexpected failure. Details go to the log under the correlation id.
     public static var internalError: Self {
         .init(code: "SRV_1000", status: 500, message: "An unexpected error occurred.")
@@ -287,7 +292,7 @@ extension TesseraError {
             .upstreamLoginFailed(upstream: "name"), .upstreamExhausted(upstream: "name"), .upstreamUnavailable(upstream: "name"),
             .upstreamRateLimited(upstream: "name", retryAfter: 1), .upstreamSessionLost(upstream: "name"), .upstreamBlocked(upstream: "name"),
             .upstreamActionFailed(upstream: "name", step: 0, name: "click", reason: ""), .upstreamNotBrowser(upstream: "name"),
-            .tooManyStreams(), .internalError,
+            .tooManyStreams(), .userExists, .internalError,
         ]
     }
 }

@@ -101,18 +101,34 @@ public struct Session: Sendable, Hashable {
 
 /// A user who logs in with a password.
 public struct User: Sendable, Hashable {
+    /// What a user may do besides holding sessions of their own.
+    public enum Role: String, Sendable, Hashable, CaseIterable {
+        /// An ordinary user.
+        case user
+        /// An operator: the admin API and console, with a session of theirs.
+        case admin
+    }
+
     public var id: String
     public var username: String
     /// The bcrypt hash of the password.
     public var passwordHash: String
     public var createdAt: Date
+    public var role: Role
+    /// When the user was disabled (they cannot log in); `nil` while enabled.
+    public var disabledAt: Date?
 
-    public init(id: String, username: String, passwordHash: String, createdAt: Date) {
+    public init(id: String, username: String, passwordHash: String, createdAt: Date, role: Role = .user, disabledAt: Date? = nil) {
         self.id = id
         self.username = username
         self.passwordHash = passwordHash
         self.createdAt = createdAt
+        self.role = role
+        self.disabledAt = disabledAt
     }
+
+    /// Whether the user may log in.
+    public var isEnabled: Bool { self.disabledAt == nil }
 }
 
 /// The login attempts of one key (an account or a client address): the failures in a fixed

@@ -53,6 +53,39 @@ public struct PasswordLogin: Sendable {
         metadata: SessionMetadata = .init(),
         credential: SessionManager.Credential = .sessionToken
     ) async throws -> Result {
+        let metrics = self.sessions.metrics
+        do {
+            let result = try await self.attempt(
+                username: username,
+                password: password,
+                clientAddress: clientAddress,
+                metadata: metadata,
+                credential: credential
+            )
+            metrics.loggedIn(.ok)
+            return result
+        } catch is DisabledAccount {
+            metrics.loggedIn(.disabled)
+            throw TesseraError.invalidCredentials
+        } catch let error as TesseraError where error.code == TesseraError.invalidCredentials.code {
+            metrics.loggedIn(.badCredentials)
+            throw error
+        } catch let error as TesseraError where error.statusCode == 429 {
+            metrics.loggedIn(.throttled)
+            throw error
+        } catch {
+            metrics.loggedIn(.error)
+            throw error
+        }
+    }
+
+    private func attempt(
+        username: String,
+        password: String,
+        clientAddress: String?,
+        metadata: SessionMetadata,
+        credential: SessionManager.Credential
+    ) async throws -> Result {
         let store = self.sessions.store
         let account = (key: Self.accountKey(username), limit: self.throttle.maxFailuresPerAccount)
         let client = clientAddress.map { (key: Self.clientKey($0), limit: self.throttle.maxFailuresPerClient) }
@@ -80,12 +113,22 @@ public struct PasswordLogin: Sendable {
             if let client { try await self.end(client.key, .failed) }
             throw TesseraError.invalidCredentials
         }
+        guard user.isEnabled else {
+            // Answered as wrong credentials: whether an account exists and is disabled is
+            // nobody's business but the operator's. The attempt counts as no failure.
+            try await self.end(account.key, .withdrawn)
+            if let client { try await self.end(client.key, .withdrawn) }
+            throw DisabledAccount()
+        }
         // A right password: the account starts over; the client address keeps its failures.
         try await self.end(account.key, .succeeded)
         if let client { try await self.end(client.key, .withdrawn) }
         let created = try await self.sessions.createSession(userID: user.id, metadata: metadata, credential: credential)
         return Result(user: user, session: created.session, token: created.token)
     }
+
+    /// A right password for a disabled account.
+    private struct DisabledAccount: Error {}
 
     /// Takes an attempt's place on `key`'s counter: at once while the failures and the attempts
     /// in flight leave room under `limit`, after the attempts in flight end otherwise.

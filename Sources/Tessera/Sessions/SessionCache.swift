@@ -155,6 +155,12 @@ public final class SessionCache: Sendable {
         return self.clock.now.millisecondsSince1970 - asOf <= bound
     }
 
+    /// When the last successful read of the change feed began; `nil` before the first.
+    public var lastFeedReadAt: Date? {
+        let asOf = self.currentAsOf.load(ordering: .acquiring)
+        return asOf == .min ? nil : Date(millisecondsSince1970: asOf)
+    }
+
     /// The cached session for `hash`, when the cache is current.
     public func session(tokenHash hash: TokenHash) -> Session? {
         guard self.isCurrent else { return nil }

@@ -23,6 +23,8 @@ public struct SessionManager: Sendable {
     public let cache: SessionCache?
     /// Group commit of new sessions; `nil` writes each on its own.
     public let insertBatcher: SessionInsertBatcher?
+    /// What this manager, its logins, token service, authenticators and sweeper count.
+    public let metrics: SessionMetrics
     let coalescer: ActivityCoalescer
 
     /// - Parameters:
@@ -35,6 +37,7 @@ public struct SessionManager: Sendable {
     ///     default each due activity write happens before the request is answered
     ///   - cache: a cache of validated sessions, kept current by a ``SessionChangeFeed``
     ///   - groupCommit: write sessions created concurrently in shared transactions
+    ///   - metrics: where counts go (by default to the process's swift-metrics backend)
     public init(
         store: any SessionStore,
         policy: SessionPolicy = .init(),
@@ -42,8 +45,10 @@ public struct SessionManager: Sendable {
         dataLimits: JSONLimits = .sessionData,
         activityBuffer: ActivityBuffer? = nil,
         cache: SessionCache? = nil,
-        groupCommit: Bool = false
+        groupCommit: Bool = false,
+        metrics: SessionMetrics = SessionMetrics()
     ) {
+        self.metrics = metrics
         self.store = store
         self.policy = policy
         self.clock = clock
@@ -103,6 +108,7 @@ public struct SessionManager: Sendable {
         } else {
             try await self.store.insertSession(session)
         }
+        self.metrics.sessionCreated(credential)
         return NewSession(session: session, token: token)
     }
 
@@ -225,6 +231,7 @@ public struct SessionManager: Sendable {
         let revoked = try await self.store.revokeSession(id: sessionID, at: self.now, reason: reason)
         self.cache?.invalidate(.session(id: sessionID))
         self.coalescer.forget(sessionID: sessionID)
+        self.metrics.revoked(revoked ? 1 : 0, reason: reason)
         return revoked
     }
 
@@ -234,6 +241,7 @@ public struct SessionManager: Sendable {
     public func revokeAll(userID: String, keeping: String? = nil, reason: String) async throws -> Int {
         let revoked = try await self.store.revokeSessions(userID: userID, except: keeping, at: self.now, reason: reason)
         self.cache?.invalidate(.user(id: userID))
+        self.metrics.revoked(revoked, reason: reason)
         return revoked
     }
 

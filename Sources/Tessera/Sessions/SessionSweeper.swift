@@ -101,7 +101,11 @@ public struct SessionSweeper: Service {
     @discardableResult
     public func recordExpiries() async throws -> Int {
         let now = self.sessions.now
-        return try await self.inBatches { try await self.sessions.store.recordExpiries(at: now, idleGrace: self.idleGrace, limit: $0) }
+        return try await self.inBatches {
+            let recorded = try await self.sessions.store.recordExpiries(at: now, idleGrace: self.idleGrace, limit: $0)
+            self.sessions.metrics.expired(recorded)
+            return recorded.count
+        }
     }
 
     /// Runs `batch` with ``batchSize`` until it does less than a full batch, letting requests in

@@ -74,14 +74,18 @@ public final class ResilientStore: SessionStore {
 
     public let base: any SessionStore
     public let configuration: Configuration
+    /// Call times, retries, failures and breaker openings.
+    public let metrics: StoreMetrics
     private let breaker = Mutex(Breaker())
 
     /// - Parameters:
     ///   - base: the store to protect
     ///   - configuration: retry, deadline and breaker settings
-    public init(_ base: any SessionStore, configuration: Configuration = .init()) {
+    ///   - metrics: where counts go (by default to the process's swift-metrics backend)
+    public init(_ base: any SessionStore, configuration: Configuration = .init(), metrics: StoreMetrics = StoreMetrics()) {
         self.base = base
         self.configuration = configuration
+        self.metrics = metrics
     }
 
     /// The breaker's state now.
@@ -93,12 +97,22 @@ public final class ResilientStore: SessionStore {
     }
 
     /// Runs `operation` with retries, a deadline and the breaker.
-    func run<T: Sendable>(_ operation: @escaping @Sendable (any SessionStore) async throws -> T) async throws -> T {
-        let isProbe = try self.admit()
+    func run<T: Sendable>(
+        _ name: String = #function,
+        _ operation: @escaping @Sendable (any SessionStore) async throws -> T
+    ) async throws -> T {
+        let started = ContinuousClock.now
+        defer { self.metrics.record(Self.operationName(name), ContinuousClock.now - started) }
+        let isProbe: Bool
+        do {
+            isProbe = try self.admit()
+        } catch {
+            self.metrics.failed()
+            throw error
+        }
         // A probe that ends without a verdict (its caller was cancelled) gives back its turn,
         // so that the next call probes instead of the breaker waiting forever.
         defer { if isProbe { self.breaker.withLock { $0.probing = false } } }
-        let started = ContinuousClock.now
         let deadline = started + self.configuration.deadline
         var retry = 0
         while true {
@@ -115,8 +129,10 @@ public final class ResilientStore: SessionStore {
                 retry += 1
                 guard retry < self.configuration.attempts, ContinuousClock.now + wait < deadline, !Task.isCancelled else {
                     self.recordFailure()
+                    self.metrics.failed()
                     throw error
                 }
+                self.metrics.retried()
                 try await Task.sleep(for: wait)
             } catch is CancellationError {
                 // The caller went away: that says nothing about the store.
@@ -131,6 +147,12 @@ public final class ResilientStore: SessionStore {
 
     /// Lets a call through, or refuses it while the breaker is open.
     /// - Returns: whether the call is the one probe of a half-open breaker.
+    /// `touchSessions(_:)` → `touchSessions`.
+    static func operationName(_ function: String) -> String {
+        guard let open = function.firstIndex(of: "(") else { return function }
+        return String(function[..<open])
+    }
+
     private func admit() throws -> Bool {
         let now = ContinuousClock.now
         return try self.breaker.withLock { breaker in
@@ -150,21 +172,25 @@ public final class ResilientStore: SessionStore {
     private func recordFailure() {
         let cooldown = self.configuration.breakerCooldown
         let threshold = self.configuration.breakerThreshold
-        self.breaker.withLock { breaker in
+        let opened = self.breaker.withLock { breaker in
             breaker.consecutiveFailures += 1
             breaker.probing = false
-            if breaker.consecutiveFailures >= threshold || breaker.openUntil != nil {
-                breaker.openUntil = ContinuousClock.now + cooldown
-            }
+            guard breaker.consecutiveFailures >= threshold || breaker.openUntil != nil else { return false }
+            let wasClosed = breaker.openUntil == nil
+            breaker.openUntil = ContinuousClock.now + cooldown
+            return wasClosed
         }
+        if opened { self.metrics.breakerOpened() }
     }
 
     // MARK: SessionStore
 
     public func ping() async throws { try await self.run { try await $0.ping() } }
     public func insertSessions(_ sessions: [Session]) async throws { try await self.run { try await $0.insertSessions(sessions) } }
-    public func session(tokenHash: TokenHash) async throws -> Session? { try await self.run { try await $0.session(tokenHash: tokenHash) } }
-    public func session(id: String) async throws -> Session? { try await self.run { try await $0.session(id: id) } }
+    public func session(tokenHash: TokenHash) async throws -> Session? {
+        try await self.run("sessionByTokenHash") { try await $0.session(tokenHash: tokenHash) }
+    }
+    public func session(id: String) async throws -> Session? { try await self.run("sessionByID") { try await $0.session(id: id) } }
 
     public func touchSession(id: String, lastSeenAt: Date, idleExpiresAt: Date) async throws -> Bool {
         try await self.run { try await $0.touchSession(id: id, lastSeenAt: lastSeenAt, idleExpiresAt: idleExpiresAt) }
@@ -211,7 +237,7 @@ public final class ResilientStore: SessionStore {
     }
 
     // Idempotent: a retry after a lost acknowledgement finds those expiries recorded.
-    public func recordExpiries(at now: Date, idleGrace: Duration, limit: Int) async throws -> Int {
+    public func recordExpiries(at now: Date, idleGrace: Duration, limit: Int) async throws -> RecordedExpiries {
         try await self.run { try await $0.recordExpiries(at: now, idleGrace: idleGrace, limit: limit) }
     }
 
@@ -238,9 +264,26 @@ public final class ResilientStore: SessionStore {
     }
 
     public func insertUser(_ user: User) async throws { try await self.run { try await $0.insertUser(user) } }
-    public func user(username: String) async throws -> User? { try await self.run { try await $0.user(username: username) } }
-    public func user(id: String) async throws -> User? { try await self.run { try await $0.user(id: id) } }
+    public func user(username: String) async throws -> User? { try await self.run("userByName") { try await $0.user(username: username) } }
+    public func user(id: String) async throws -> User? { try await self.run("userByID") { try await $0.user(id: id) } }
     public func users() async throws -> [User] { try await self.run { try await $0.users() } }
+
+    public func users(prefix: String?, after cursor: String?, limit: Int) async throws -> [User] {
+        try await self.run("usersPage") { try await $0.users(prefix: prefix, after: cursor, limit: limit) }
+    }
+
+    // Idempotent: writing the same values again changes nothing.
+    public func updateUser(_ user: User) async throws -> Bool {
+        try await self.run { try await $0.updateUser(user) }
+    }
+
+    public func countActiveSessions(at now: Date) async throws -> Int {
+        try await self.run { try await $0.countActiveSessions(at: now) }
+    }
+
+    public func sessions(matching query: SessionQuery, at now: Date, after cursor: SessionCursor?, limit: Int) async throws -> [Session] {
+        try await self.run("sessionsPage") { try await $0.sessions(matching: query, at: now, after: cursor, limit: limit) }
+    }
 
     public func throttleCounter(key: String) async throws -> ThrottleCounter? {
         try await self.run { try await $0.throttleCounter(key: key) }
@@ -260,7 +303,8 @@ public final class ResilientStore: SessionStore {
 }
 
 extension Duration {
-    var nanoseconds: Int64 {
+    /// The duration in whole nanoseconds (for timers).
+    package var nanoseconds: Int64 {
         let (seconds, attoseconds) = self.components
         return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }

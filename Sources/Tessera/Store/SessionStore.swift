@@ -100,8 +100,8 @@ public protocol SessionStore: Sendable {
     /// and whose expiry is not recorded yet: absolute deadlines at once, idle ones `idleGrace`
     /// after they pass (so that activity another node has buffered but not written yet can still
     /// keep a session alive). A session whose expiry is recorded takes no more activity.
-    /// - Returns: how many expiries were recorded.
-    func recordExpiries(at now: Date, idleGrace: Duration, limit: Int) async throws -> Int
+    /// - Returns: how many expiries were recorded, by reason.
+    func recordExpiries(at now: Date, idleGrace: Duration, limit: Int) async throws -> RecordedExpiries
 
     /// Deletes up to `limit` events recorded before `cutoff`.
     /// - Returns: how many were deleted.
@@ -135,6 +135,26 @@ public protocol SessionStore: Sendable {
 
     /// All users, by username.
     func users() async throws -> [User]
+
+    /// Users whose username starts with `prefix` (case-insensitive; every user with `nil`), by
+    /// username (case-insensitive), after the username `cursor`, at most `limit`.
+    func users(prefix: String?, after cursor: String?, limit: Int) async throws -> [User]
+
+    /// Replaces the stored user with the same id: its password hash, role and disabled time
+    /// (the username and creation time stay).
+    /// - Returns: whether the user exists.
+    func updateUser(_ user: User) async throws -> Bool
+
+    // MARK: Administration
+
+    /// How many sessions are active (neither revoked nor expired) at `now`.
+    func countActiveSessions(at now: Date) async throws -> Int
+
+    /// The sessions that match `query` at `now`, newest first (by creation time, then id, both descending), that
+    /// come after `cursor` in that order, at most `limit`. Paging on with the last session's
+    /// ``SessionCursor`` visits every session that existed when the first page was read exactly
+    /// once, however many are created meanwhile (they sort before the cursor).
+    func sessions(matching query: SessionQuery, at now: Date, after cursor: SessionCursor?, limit: Int) async throws -> [Session]
 
     // MARK: Login throttling
 
@@ -177,6 +197,78 @@ public struct UserExistsError: Error, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "A user called '\(self.username)' already exists." }
+}
+
+/// What ``SessionStore/sessions(matching:at:after:limit:)`` looks for.
+public struct SessionQuery: Sendable, Hashable {
+    /// Only this user's sessions.
+    public var userID: String?
+    /// Only sessions with exactly this label.
+    public var label: String?
+    /// Only sessions active at the time asked (else ended ones too, until they are swept).
+    public var activeOnly: Bool
+
+    public init(userID: String? = nil, label: String? = nil, activeOnly: Bool = true) {
+        self.userID = userID
+        self.label = label
+        self.activeOnly = activeOnly
+    }
+}
+
+/// A place in the order of ``SessionStore/sessions(matching:at:after:limit:)``: the creation
+/// time and id of the last session of a page.
+public struct SessionCursor: Sendable, Hashable {
+    public var createdAt: Date
+    public var id: String
+
+    public init(createdAt: Date, id: String) {
+        self.createdAt = createdAt
+        self.id = id
+    }
+
+    /// Where the page that ends with `session` ends.
+    public init(after session: Session) {
+        self.init(createdAt: session.createdAt, id: session.id)
+    }
+
+    /// The cursor as an opaque token for an API: base64url of `milliseconds:id`.
+    public var token: String {
+        Base64URL.encode(Array("\(self.createdAt.millisecondsSince1970):\(self.id)".utf8))
+    }
+
+    /// Reads a ``token``; `nil` for anything else.
+    public init?(token: String) {
+        guard token.utf8.count <= 200, let bytes = Base64URL.decode(token), let text = String(validating: bytes, as: UTF8.self),
+            let colon = text.firstIndex(of: ":"), let milliseconds = Int64(text[..<colon])
+        else { return nil }
+        let id = String(text[text.index(after: colon)...])
+        guard !id.isEmpty, id.utf8.count <= 100 else { return nil }
+        self.init(createdAt: Date(millisecondsSince1970: milliseconds), id: id)
+    }
+}
+
+/// Expiries that ``SessionStore/recordExpiries(at:idleGrace:limit:)`` recorded, by reason.
+public struct RecordedExpiries: Sendable, Hashable {
+    /// Sessions that ended idle.
+    public var idle: Int
+    /// Sessions that reached their absolute deadline.
+    public var absolute: Int
+
+    public init(idle: Int = 0, absolute: Int = 0) {
+        self.idle = idle
+        self.absolute = absolute
+    }
+
+    /// Counts the expiry events of `events` by their reason.
+    package init(_ events: [PendingEvent]) {
+        self.init()
+        for event in events where event.kind == .sessionExpired {
+            if event.reason == SessionEndReason.absolute.rawValue { self.absolute += 1 } else { self.idle += 1 }
+        }
+    }
+
+    /// Every expiry recorded.
+    public var count: Int { self.idle + self.absolute }
 }
 
 /// Activity of one session to record: see ``SessionStore/touchSessions(_:)``.

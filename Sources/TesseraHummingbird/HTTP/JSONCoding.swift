@@ -110,6 +110,15 @@ package struct JSONFields: Sendable {
         }
     }
 
+    /// The Boolean `key`, or `nil` when it is absent or `null`.
+    package func optionalBool(_ key: String) throws -> Bool? {
+        switch self.members[key] {
+        case nil, .null: return nil
+        case .bool(let value): return value
+        default: throw Self.wrongType(key)
+        }
+    }
+
     static func wrongType(_ key: String) -> TesseraError {
         .malformedBody("The field '\(key)' has the wrong type.")
     }

@@ -7,6 +7,8 @@ import Tessera
 public struct ServiceAPIKey: Sendable {
     /// The prefix every service key starts with.
     public static let prefix = "tsk_"
+    /// The prefix of the admin API key, which the same type holds.
+    public static let adminPrefix = "tak_"
     let hash: TokenHash
 
     /// - Parameter key: the key as issued.
@@ -14,9 +16,9 @@ public struct ServiceAPIKey: Sendable {
         self.hash = TokenHash(hashing: key)
     }
 
-    /// A new random key.
-    public static func generate() -> String {
-        makeIdentifier(prefix: Self.prefix, byteCount: 32)
+    /// A new random key (`prefix`: ``adminPrefix`` for an admin key).
+    public static func generate(prefix: String = Self.prefix) -> String {
+        makeIdentifier(prefix: prefix, byteCount: 32)
     }
 
     /// Whether `presented` is this key.

@@ -67,8 +67,11 @@ public struct TesseraAuthenticator<Context: SessionRequestContext>: RouterMiddle
             } else {
                 session = try await self.sessions.authenticate(token: token)
             }
-        } catch let error as TesseraError where source == .cookie && token != nil && error.isAuthenticationFailure {
-            var response = error.response(correlationID: context.correlationID)
+            self.sessions.metrics.validated(.ok)
+        } catch {
+            self.sessions.metrics.validated(Self.result(of: error))
+            guard source == .cookie, token != nil, let failure = error as? TesseraError, failure.isAuthenticationFailure else { throw error }
+            var response = failure.response(correlationID: context.correlationID)
             response.setCookie(self.cookie.clearing())
             return response
         }
@@ -86,6 +89,25 @@ public struct TesseraAuthenticator<Context: SessionRequestContext>: RouterMiddle
         var response = try await next(request, context)
         response.headers[.cacheControl] = "no-store"
         return response
+    }
+
+    /// What a failed validation counts as.
+    static func result(of error: any Error) -> SessionMetrics.ValidationResult {
+        guard let error = error as? TesseraError else { return .error }
+        switch error.code {
+        case TesseraError.tokenMissing.code: return .missing
+        case TesseraError.tokenInvalid.code: return .invalid
+        case TesseraError.accessTokenExpired.code: return .tokenExpired
+        case TesseraError.sessionExpired(.idle).code:
+            return error.reason.flatMap { SessionEndReason(rawValue: $0) }.map { reason in
+                switch reason {
+                case .idle: .idle
+                case .absolute: .absolute
+                case .revoked: .revoked
+                }
+            } ?? .invalid
+        default: return .error
+        }
     }
 
     /// The bearer token when there is one, else the cookie.

@@ -79,6 +79,8 @@ public struct TesseraHTTPService: Sendable {
     /// `nil` serves no event streams (`404`).
     public let events: SessionEventHub?
     public let configuration: Configuration
+    /// The admin API and console: who may use them and the figures they show.
+    public let admin: AdminSettings
     let usernames = UsernameCache()
 
     /// - Parameters:
@@ -89,14 +91,17 @@ public struct TesseraHTTPService: Sendable {
     ///   - upstreams: the upstream session pools (none by default)
     ///   - events: the reader of session events that streams use (run it as a service)
     ///   - configuration: cookie and proxy settings
+    ///   - admin: the admin API's key and figures (by default: operators' sessions only, no figures)
     public init(
         login: PasswordLogin,
         serviceKey: ServiceAPIKey?,
         tokens: TokenService? = nil,
         upstreams: UpstreamPools = UpstreamPools(pools: []),
         events: SessionEventHub? = nil,
-        configuration: Configuration = .init()
+        configuration: Configuration = .init(),
+        admin: AdminSettings = .init()
     ) {
+        self.admin = admin
         self.events = events
         self.sessions = login.sessions
         self.login = login
@@ -131,12 +136,25 @@ public struct TesseraHTTPService: Sendable {
             .init(method: "POST", path: "/v1/upstreams/{name}/session"),
             .init(method: "DELETE", path: "/v1/upstreams/{name}/session/{lease}"),
             .init(method: "POST", path: "/v1/upstreams/{name}/actions"),
+            .init(method: "GET", path: "/v1/admin/sessions"),
+            .init(method: "DELETE", path: "/v1/admin/sessions/{id}"),
+            .init(method: "GET", path: "/v1/admin/users"),
+            .init(method: "POST", path: "/v1/admin/users"),
+            .init(method: "GET", path: "/v1/admin/users/{id}"),
+            .init(method: "PATCH", path: "/v1/admin/users/{id}"),
+            .init(method: "PUT", path: "/v1/admin/users/{id}/password"),
+            .init(method: "DELETE", path: "/v1/admin/users/{id}/sessions"),
+            .init(method: "GET", path: "/v1/admin/overview"),
+            .init(method: "GET", path: "/v1/admin/metrics"),
         ] + Self.proxiedMethods.map { .init(method: $0.rawValue, path: "/v1/upstreams/{name}/proxy/{path}") }
 
     /// The router of the whole API.
     public func buildRouter() -> Router<TesseraRequestContext> {
         // HEAD is served wherever GET is (RFC 9110), with GET's headers and no body.
         let router = Router(context: TesseraRequestContext.self, options: .autoGenerateHeadEndpoints)
+        if let factory = self.admin.requestMetrics {
+            router.add(middleware: HTTPMetricsMiddleware(factory: factory))
+        }
         // The correlation middleware also turns errors into the one JSON shape, as
         // ErrorMiddleware would (applications that mount the authenticator use that one).
         router.add(middleware: CorrelationIDMiddleware(logging: self.configuration.correlationIDLogging, allowedMethods: Self.allowedMethods))
@@ -197,6 +215,7 @@ public struct TesseraHTTPService: Sendable {
             .add(middleware: ServiceKeyMiddleware(key: self.serviceKey))
             .get(use: self.streamEvents)
         self.addUpstreamRoutes(to: router)
+        self.addAdminRoutes(to: router)
         self.addMethodNotAllowedRoutes(to: router)
         return router
     }
