@@ -6,14 +6,15 @@ extension PostgresSessionStore {
     // MARK: Administration
 
     public func users(prefix: String?, after cursor: String?, limit: Int) async throws -> [User] {
-        // lower(username) is the unique index's key: the order and the cursor follow it.
+        // By lower(username) in byte order (collation "C"), as SQLite's NOCASE orders, whatever
+        // the database's locale: the order and the cursor must agree.
         let pattern = prefix.map { Self.likePattern(prefix: $0.lowercased()) }
         return try await self.rows(
             """
             SELECT \(unescaped: Self.userColumns) FROM users
             WHERE (\(pattern)::TEXT IS NULL OR lower(username) LIKE \(pattern))
-                AND (\(cursor)::TEXT IS NULL OR lower(username) > lower(\(cursor)))
-            ORDER BY lower(username)
+                AND (\(cursor)::TEXT IS NULL OR lower(username) COLLATE "C" > lower(\(cursor)) COLLATE "C")
+            ORDER BY lower(username) COLLATE "C"
             LIMIT \(limit)
             """
         ) { try Self.user(from: $0) }

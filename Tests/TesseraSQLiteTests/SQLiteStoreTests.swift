@@ -13,13 +13,13 @@ import TesseraTestSupport
         #expect(
             try await store.appliedMigrations() == [
                 "v1: sessions, users, throttle counters", "v2: session change feed", "v3: refresh tokens", "v4: login attempts in flight",
-                "v5: session events, webhook deliveries",
+                "v5: session events, webhook deliveries", "v6: user roles, disabled users, sessions by creation",
             ]
         )
         #expect(try await store.appliedMigrations() == SQLiteSessionStore.knownMigrations)
         // Opening again applies nothing twice.
         let again = try self.directory.sqliteStore()
-        #expect(try await again.appliedMigrations().count == 5)
+        #expect(try await again.appliedMigrations().count == 6)
     }
 
     /// An upgrade to session events reports no expiry of a session that had ended before it: only
@@ -47,7 +47,7 @@ import TesseraTestSupport
             }
         }
         let store = try SQLiteSessionStore(path: path)
-        #expect(try await store.appliedMigrations().last == "v5: session events, webhook deliveries")
+        #expect(try await store.appliedMigrations().last == "v6: user roles, disabled users, sessions by creation")
         #expect(try await store.latestSessionEvent() == 0)
         #expect(try await store.recordExpiries(at: now.addingTimeInterval(7200), idleGrace: .seconds(10), limit: 100).count == 1)
         let events = try await store.sessionEvents(after: 0, filter: .all, limit: 10)
