@@ -146,7 +146,11 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            resources: [.copy("openapi.yaml"), .embedInCode("SDK/tessera.js"), .embedInCode("SDK/tessera.d.ts")],
+            resources: [
+                .copy("openapi.yaml"), .embedInCode("SDK/tessera.js"), .embedInCode("SDK/tessera.d.ts"),
+                .embedInCode("Admin/Console/admin.html"), .embedInCode("Admin/Console/console.js"),
+                .embedInCode("Admin/Console/console.css"),
+            ],
             swiftSettings: swiftSettings
         ),
         // The `tessera` executable: parses arguments and wires the parts together.

@@ -21,19 +21,25 @@ struct Users: AsyncParsableCommand {
         @Option(help: "The bcrypt cost, 4 to 31 (env TESSERA_BCRYPT_COST; default 12).")
         var bcryptCost: Int?
 
+        @Flag(help: "Make the user an administrator: the admin API and the console at /admin (docs/admin.md).")
+        var admin = false
+
         func run() async throws {
             let cost = try Setting.integer(self.bcryptCost, env: "TESSERA_BCRYPT_COST", option: "--bcrypt-cost", range: 4...31, default: 12)
-            guard (1...256).contains(self.name.count), !self.name.contains(where: { $0.isWhitespace || $0.asciiValue.map { $0 < 0x20 } == true })
-            else {
-                throw ValidationError("The username must be 1 to 256 characters with no spaces or control characters.")
-            }
+            if let problem = User.problem(username: self.name) { throw ValidationError(problem) }
             try await reportingErrors {
                 guard let password = readLine(strippingNewline: true), !password.isEmpty else {
                     throw CommandError("No password on standard input. Pipe it in: echo 'secret' | tessera users add \(self.name)")
                 }
                 guard password.utf8.count <= 1024 else { throw CommandError("The password may be at most 1024 bytes.") }
                 let hash = try await BcryptPasswordHasher(cost: UInt8(cost)).hash(password)
-                let user = User(id: User.makeID(), username: self.name, passwordHash: hash, createdAt: Date().truncatedToMilliseconds)
+                let user = User(
+                    id: User.makeID(),
+                    username: self.name,
+                    passwordHash: hash,
+                    createdAt: Date().truncatedToMilliseconds,
+                    role: self.admin ? .admin : .user
+                )
                 try await self.data.withStore { store in
                     do {
                         try await store.insertUser(user)
@@ -41,7 +47,7 @@ struct Users: AsyncParsableCommand {
                         throw CommandError(error.description)
                     }
                 }
-                say("Added user \(user.username) (\(user.id)).")
+                say("Added \(self.admin ? "administrator" : "user") \(user.username) (\(user.id)).")
             }
         }
     }
@@ -59,8 +65,10 @@ struct Users: AsyncParsableCommand {
                     return
                 }
                 printTable(
-                    header: ["USERNAME", "ID", "CREATED"],
-                    rows: users.map { [$0.username, $0.id, $0.createdAt.formatted(.iso8601)] }
+                    header: ["USERNAME", "ID", "ROLE", "STATE", "CREATED"],
+                    rows: users.map {
+                        [$0.username, $0.id, $0.role.rawValue, $0.isEnabled ? "enabled" : "disabled", $0.createdAt.formatted(.iso8601)]
+                    }
                 )
             }
         }

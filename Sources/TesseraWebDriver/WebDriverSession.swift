@@ -1,3 +1,4 @@
+import Foundation
 import NIOHTTP1
 
 /// One browser session of a ``WebDriver``: its windows, pages, scripts and cookies. Commands go
@@ -36,6 +37,20 @@ public struct WebDriverSession: Sendable {
     /// The current page's source (its DOM, serialized).
     public func pageSource() async throws -> String {
         try await self.driver.command(.GET, self.base + "/source").string ?? ""
+    }
+
+    /// A PNG of the current window's viewport (WebDriver's Take Screenshot).
+    public func screenshot() async throws -> [UInt8] {
+        let command = "GET /session/{id}/screenshot"
+        guard let encoded = try await self.driver.command(.GET, self.base + "/screenshot").string,
+            let data = Data(base64Encoded: encoded)
+        else { throw WebDriverError(error: "invalid answer", message: "the screenshot is not base64", command: command) }
+        return Array(data)
+    }
+
+    /// Sets the current window's size in CSS pixels.
+    public func setWindowSize(width: Int, height: Int) async throws {
+        _ = try await self.driver.command(.POST, self.base + "/window/rect", ["width": .number(Double(width)), "height": .number(Double(height))])
     }
 
     // MARK: Scripts

@@ -65,17 +65,21 @@ public final class ActiveSessionsSampler: Service, Sendable {
     }
 
     public func run() async throws {
-        try await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                do {
-                    try await self.sample()
-                } catch is CancellationError {
-                    return
-                } catch {
-                    self.logger.debug("Counting the active sessions failed", metadata: ["error": "\(error)"])
+        do {
+            try await cancelWhenGracefulShutdown {
+                while !Task.isCancelled {
+                    do {
+                        try await self.sample()
+                    } catch is CancellationError {
+                        return
+                    } catch {
+                        self.logger.debug("Counting the active sessions failed", metadata: ["error": "\(error)"])
+                    }
+                    try await Task.sleep(for: self.interval)
                 }
-                try await Task.sleep(for: self.interval)
             }
+        } catch is CancellationError {
+            // Shutting down is the expected end of this service.
         }
     }
 }

@@ -14,6 +14,12 @@ extension HTTPField.Name {
     public static let lastEventID = Self("Last-Event-ID")!
     /// Tells a reverse proxy (nginx) not to buffer a streamed answer.
     public static let accelBuffering = Self("X-Accel-Buffering")!
+    /// The admin console's page policy: what it may load and where it may send.
+    public static let contentSecurityPolicy = Self("Content-Security-Policy")!
+    /// Older browsers' way of refusing to be framed.
+    public static let xFrameOptions = Self("X-Frame-Options")!
+    /// Whether a page's address goes along with its requests.
+    public static let referrerPolicy = Self("Referrer-Policy")!
 }
 
 extension HTTPFields {

@@ -8,12 +8,14 @@ import Tessera
 /// `tessera_http_unavailable_responses_total` for every `503` sent.
 ///
 /// Labels come from a fixed set only: the route is the template the router matched
-/// (`/v1/sessions/{id}`), or `unmatched`; the method is one of HTTP's usual seven, or `other`; the
+/// (`/v1/sessions/{id}`), `static` for a file of the static folder, or `unmatched`; the method is one of HTTP's usual seven, or `other`; the
 /// status is its class (`2xx` … `5xx`). No request can create a new series. (Hummingbird's
 /// `MetricsMiddleware` labels by the method a request names, which a client can vary without
 /// end, and by the full status code.)
 ///
 /// Mount it first, outside ``CorrelationIDMiddleware``, so that it sees every answer as sent.
+/// Requests the connection handler refuses before routing (malformed HTTP, oversized headers or
+/// bodies, timeouts) never reach it and are not counted.
 /// The time is until the response is ready to be written: a stream's body is not counted.
 public struct HTTPMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
     let series: HTTPMetricSeries
@@ -66,7 +68,7 @@ final class HTTPMetricSeries: Sendable {
     func record(route: String?, method: HTTPRequest.Method, status: Int, since started: ContinuousClock.Instant) {
         let elapsed = ContinuousClock.now - started
         let key = Key(
-            route: route ?? "unmatched",
+            route: Self.route(route),
             method: Self.methods.firstIndex(of: method) ?? Self.methods.count,
             statusClass: min(max(status / 100, 1), 5) - 1
         )
@@ -74,6 +76,16 @@ final class HTTPMetricSeries: Sendable {
         entry.requests.increment()
         entry.duration.recordNanoseconds(elapsed.nanoseconds)
         if status == 503 { self.unavailable.increment() }
+    }
+
+    /// The route label: the matched template; `static` for a file of the static folder;
+    /// `unmatched` for a request no route took.
+    static func route(_ endpoint: String?) -> String {
+        switch endpoint {
+        case nil, "NotFound": "unmatched"
+        case "FileMiddleware": "static"
+        case let template?: template
+        }
     }
 
     private func entry(for key: Key) -> Entry {

@@ -146,6 +146,9 @@ public struct TesseraHTTPService: Sendable {
             .init(method: "DELETE", path: "/v1/admin/users/{id}/sessions"),
             .init(method: "GET", path: "/v1/admin/overview"),
             .init(method: "GET", path: "/v1/admin/metrics"),
+            .init(method: "GET", path: "/admin"),
+            .init(method: "GET", path: "/admin/console.js"),
+            .init(method: "GET", path: "/admin/console.css"),
         ] + Self.proxiedMethods.map { .init(method: $0.rawValue, path: "/v1/upstreams/{name}/proxy/{path}") }
 
     /// The router of the whole API.
@@ -176,6 +179,9 @@ public struct TesseraHTTPService: Sendable {
         }
         router.get("/sdk/tessera.js") { request, _ in BrowserSDK.response(for: BrowserSDK.shared.module, request: request) }
         router.get("/sdk/tessera.d.ts") { request, _ in BrowserSDK.response(for: BrowserSDK.shared.types, request: request) }
+        router.get("/admin") { request, _ in AdminConsole.response(for: AdminConsole.shared.page, request: request) }
+        router.get("/admin/console.js") { request, _ in AdminConsole.response(for: AdminConsole.shared.script, request: request) }
+        router.get("/admin/console.css") { request, _ in AdminConsole.response(for: AdminConsole.shared.styles, request: request) }
         if let folder = self.configuration.staticDirectory {
             // After the API's routes: a file is served only where no operation is.
             router.add(middleware: FileMiddleware<TesseraRequestContext, LocalFileSystem>(folder, searchForIndexHtml: true))
