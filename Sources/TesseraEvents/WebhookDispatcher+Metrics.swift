@@ -28,8 +28,9 @@ public struct WebhookMetrics: MetricsSource {
         self.attempts.update(["failed"], to: statistics.failedAttempts)
         self.attempts.update(["dead"], to: statistics.dead)
         let now = self.dispatcher.clock.now
-        // The store's figures; a scrape during an outage keeps the last ones.
-        guard let states = try? await self.dispatcher.store.webhookEndpoints(at: now) else { return }
+        // The store's figures, waited for at most 2 s; a scrape during an outage keeps the last ones.
+        let store = self.dispatcher.store
+        guard let states = try? await withDeadline(.seconds(2), { try await store.webhookEndpoints(at: now) }) else { return }
         let configured = Set(self.dispatcher.endpoints.map(\.name))
         for state in states where configured.contains(state.name) {
             self.pending.set([state.name], to: Double(state.pending))

@@ -150,6 +150,9 @@ public struct TokenService: Sendable {
         } catch let error as TesseraError where error.isAuthenticationFailure {
             metrics.refreshed(.invalid)
             throw error
+        } catch {
+            metrics.refreshed(.error)
+            throw error
         }
     }
 

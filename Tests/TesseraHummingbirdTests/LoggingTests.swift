@@ -67,6 +67,42 @@ import TesseraHummingbird
     }
 
     /// `tessera serve` puts the correlation id on the lines a request writes, and on no other.
+    /// A caller's W3C `traceparent` puts its trace on the request's log lines, in both ways of
+    /// logging; a malformed one is ignored.
+    @Test(arguments: [CorrelationIDLogging.loggerMetadata, .metadataProvider])
+    func aRequestsTraceReachesItsLogLines(logging: CorrelationIDLogging) async throws {
+        let harness = try await ServiceHarness(configuration: .init(trustForwardedFor: true, correlationIDLogging: logging))
+        let handler = InMemoryLogHandler()
+        var withProvider = handler
+        if logging == .metadataProvider { withProvider.metadataProvider = CorrelationID.metadataProvider }
+        var logger = Logger(label: "tessera-test") { _ in withProvider }
+        logger.logLevel = .trace
+        let app = Application(router: harness.service.buildRouter(), logger: logger)
+        let trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+        try await app.test(.router) { client in
+            let traced = HTTPField.Name("traceparent")!
+            _ = try await client.execute(
+                uri: "/v1/login",
+                method: .post,
+                headers: [.correlationID: "traced-1", .contentType: "application/json", traced: "00-\(trace)-00f067aa0ba902b7-01"],
+                body: ByteBuffer(string: #"{"username":"alice","password":"\#(ServiceHarness.password)"}"#)
+            )
+            _ = try await client.execute(
+                uri: "/v1/login",
+                method: .post,
+                headers: [.correlationID: "malformed-2", .contentType: "application/json", traced: "00-\(trace)-0000000000000000-01"],
+                body: ByteBuffer(string: #"{"username":"alice","password":"\#(ServiceHarness.password)"}"#)
+            )
+        }
+        let entries = handler.entries
+        let traced = entries.filter { $0.metadata["correlation_id"] == "traced-1" && $0.message.description == "Logged in" }
+        #expect(traced.count == 1)
+        #expect(traced.first?.metadata["trace_id"]?.description == trace)
+        #expect(traced.first?.metadata["parent_span_id"]?.description == "00f067aa0ba902b7")
+        let untraced = entries.filter { $0.metadata["correlation_id"] == "malformed-2" }
+        #expect(!untraced.isEmpty && untraced.allSatisfy { $0.metadata["trace_id"] == nil })
+    }
+
     @Test func theServiceLogsEachRequestsCorrelationID() async throws {
         let directory = TemporaryDirectory()
         let server = try await ServerProcess(

@@ -16,6 +16,7 @@ import Testing
         ("TesseraHummingbird/HTTP/HTTPField+Tessera.swift", #"Self("Content-Security-Policy")!"#, "a constant, valid field name"),
         ("TesseraHummingbird/HTTP/HTTPField+Tessera.swift", #"Self("X-Frame-Options")!"#, "a constant, valid field name"),
         ("TesseraHummingbird/HTTP/HTTPField+Tessera.swift", #"Self("Referrer-Policy")!"#, "a constant, valid field name"),
+        ("TesseraHummingbird/HTTP/HTTPField+Tessera.swift", #"Self("traceparent")!"#, "a constant, valid field name"),
         ("TesseraHummingbird/HTTP/OriginPolicy.swift", #"HTTPField.Name("Sec-Fetch-Site")!"#, "a constant, valid field name"),
     ]
 

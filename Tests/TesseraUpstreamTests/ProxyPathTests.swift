@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
@@ -15,6 +16,7 @@ import Testing
     /// A site under `/app` that logs in anyone and records the raw target of every request.
     final class RecordingSite: Sendable {
         let targets = Mutex<[String]>([])
+        let traceparents = Mutex<[String?]>([])
 
         var router: Router<BasicRequestContext> {
             let router = Router()
@@ -27,6 +29,7 @@ import Testing
             router.get("/app/**") { request, _ in
                 let target = request.uri.path + (request.uri.query.map { "?" + $0 } ?? "")
                 self.targets.withLock { $0.append(target) }
+                self.traceparents.withLock { $0.append(request.headers[HTTPField.Name("traceparent")!]) }
                 return "seen \(target)"
             }
             return router
@@ -74,11 +77,26 @@ import Testing
         }
     }
 
-    static func get(_ target: String, port: Int) async throws -> RawHTTP.Answer {
+    static func get(_ target: String, port: Int, extra: String = "") async throws -> RawHTTP.Answer {
         try await RawHTTP.exchange(
             port: port,
-            "GET /v1/upstreams/portal/proxy/\(target) HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(UpstreamHTTPTests.serviceKey)\r\nConnection: close\r\n\r\n"
+            "GET /v1/upstreams/portal/proxy/\(target) HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(UpstreamHTTPTests.serviceKey)\r\n\(extra)Connection: close\r\n\r\n"
         )
+    }
+
+    /// A caller's W3C trace goes on to the site: the same trace and flags, Tessera's call as the
+    /// parent; a request without one sends none.
+    @Test func aCallersTraceReachesTheSiteAsAChild() async throws {
+        try await Self.withProxy { port, site in
+            let trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+            #expect(try await Self.get("traced", port: port, extra: "traceparent: 00-\(trace)-00f067aa0ba902b7-01\r\n").status == 200)
+            #expect(try await Self.get("untraced", port: port).status == 200)
+            let seen = site.traceparents.withLock { $0 }
+            #expect(seen.count == 2)
+            let child = try #require(seen.first.flatMap { $0 }.flatMap { TraceContext(traceparent: $0) })
+            #expect(child.traceID == trace && child.flags == 1 && child.parentID != "00f067aa0ba902b7")
+            #expect(seen.last == .some(nil))
+        }
     }
 
     @Test func pathsThatWouldClimbOutOfTheBasePathAreRefusedAndNeverSent() async throws {

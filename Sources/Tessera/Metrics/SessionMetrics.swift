@@ -43,6 +43,8 @@ public final class SessionMetrics: Sendable {
         case reuseDetected = "reuse_detected"
         /// Unknown or malformed, or its session has ended.
         case invalid
+        /// No verdict: the store could not be read.
+        case error
     }
 
     let created: CounterFamily<SessionManager.Credential>

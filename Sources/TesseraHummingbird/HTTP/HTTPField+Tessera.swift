@@ -14,6 +14,8 @@ extension HTTPField.Name {
     public static let lastEventID = Self("Last-Event-ID")!
     /// Tells a reverse proxy (nginx) not to buffer a streamed answer.
     public static let accelBuffering = Self("X-Accel-Buffering")!
+    /// W3C Trace Context: the trace a request belongs to.
+    public static let traceparent = Self("traceparent")!
     /// The admin console's page policy: what it may load and where it may send.
     public static let contentSecurityPolicy = Self("Content-Security-Policy")!
     /// Older browsers' way of refusing to be framed.

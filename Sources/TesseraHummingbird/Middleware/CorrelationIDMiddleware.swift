@@ -42,8 +42,30 @@ public struct CorrelationIDMiddleware<Context: CorrelatedRequestContext>: Router
         let id = request.headers.usableCorrelationID ?? makeCorrelationID()
         var context = context
         context.correlationID = id
-        switch self.logging {
+        // A caller's trace: its ids on the log lines, and passed on to upstream calls. A request
+        // without one pays only the header lookup.
+        guard let trace = request.headers[.traceparent].flatMap({ TraceContext(traceparent: $0) }) else {
+            return try await self.respond(request, context: context, id: id, logging: self.logging, next: next)
+        }
+        if self.logging == .loggerMetadata {
+            context.logger[metadataKey: "trace_id"] = .string(trace.traceID)
+            context.logger[metadataKey: "parent_span_id"] = .string(trace.parentID)
+        }
+        return try await TraceContext.$current.withValue(trace) {
+            try await self.respond(request, context: context, id: id, logging: self.logging, next: next)
+        }
+    }
+
+    private func respond(
+        _ request: Request,
+        context: Context,
+        id: String,
+        logging: CorrelationIDLogging,
+        next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
+        switch logging {
         case .loggerMetadata:
+            var context = context
             context.logger[metadataKey: "correlation_id"] = .string(id)
             return try await self.respond(request, context: context, id: id, next: next)
         case .metadataProvider:
@@ -98,9 +120,11 @@ public enum CorrelationID {
     /// The id of the request the current task serves, if any.
     @TaskLocal public static var current: String?
 
-    /// Adds `correlation_id` to every line written while a request is served; nothing otherwise.
+    /// Adds `correlation_id` to every line written while a request is served (and `trace_id`
+    /// and `parent_span_id` when the request carried a W3C `traceparent`); nothing otherwise.
     public static let metadataProvider = Logger.MetadataProvider {
         guard let id = CorrelationID.current else { return [:] }
-        return ["correlation_id": .string(id)]
+        guard let trace = TraceContext.current else { return ["correlation_id": .string(id)] }
+        return ["correlation_id": .string(id), "trace_id": .string(trace.traceID), "parent_span_id": .string(trace.parentID)]
     }
 }

@@ -174,8 +174,12 @@ final class HTTPUpstreamSession: UpstreamSessionConnection {
         }
         var outgoing = HTTPClientRequest(url: url.absoluteString)
         outgoing.method = HTTPMethod(rawValue: request.method)
-        for (name, value) in request.headers where name.lowercased() != "cookie" {
+        for (name, value) in request.headers where !["cookie", "traceparent"].contains(name.lowercased()) {
             outgoing.headers.add(name: name, value: value)
+        }
+        // The request served now belongs to a caller's trace: this call is a child in it.
+        if let trace = TraceContext.current {
+            outgoing.headers.add(name: "traceparent", value: trace.child())
         }
         if let cookie = self.jar.withLock({ $0.header(for: url, now: self.factory.clock.now) }) {
             outgoing.headers.add(name: "cookie", value: cookie)
