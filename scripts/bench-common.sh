@@ -9,6 +9,9 @@ bin=$(swift build -c release --show-bin-path 2>/dev/null)
 # build's bare route.
 tessera_bin=${TESSERA_BIN:-$bin/tessera}
 
+# Each service's metrics on a free port, so that several run side by side.
+export TESSERA_METRICS_ADDRESS=${TESSERA_METRICS_ADDRESS:-127.0.0.1:0}
+
 work=$(mktemp -d)
 pids=()
 cleanup() {

@@ -16,6 +16,8 @@ import Testing
             // of an upstream that is not a browser: the request's fault, not the upstream's.
             case "UPST" where ["UPSTREAM_ACTION_FAILED", "UPSTREAM_NOT_BROWSER"].contains(error.code):
                 #expect([409, 422].contains(error.statusCode), "\(error.code)")
+            // The admin API's conflicts over users.
+            case "USER": #expect(error.statusCode == 409, "\(error.code)")
             default: #expect(error.statusCode >= 500, "\(error.code)")
             }
         }
