@@ -10,11 +10,15 @@
 # What it does, from a clean state: makes a temporary data directory with two users (alice for
 # the operations that read and write, bob for those that end sessions), starts a fake upstream
 # site on 127.0.0.1 (scripts/api-fuzz/upstream.py) and `tessera serve --port 0` with an
-# upstream pool on it, checks that a cookie session, a bearer session token, an access token
-# and the service key work, then runs schemathesis on the document in the repository (not the
-# served one, so that fixes to the file count without a rebuild). Credentials are applied per
-# security scheme and operation by scripts/api-fuzz/hooks.py; operations that end sessions get
-# a new session per case. The server and the upstream are stopped on exit.
+# upstream pool on it and a new admin API key (TESSERA_ADMIN_API_KEY; its metrics listener on a
+# free port), adds an operator (ops, role admin) with that key, checks that a cookie session, a
+# bearer session token, an access token, the service key, the admin key and an operator's
+# session work (and alice's session is refused the admin API), then runs schemathesis on the
+# document in the repository (not the served one, so that fixes to the file count without a
+# rebuild). Credentials are applied per security scheme and operation by
+# scripts/api-fuzz/hooks.py; operations that end sessions get a new session per case, and the
+# admin operations that change a user are kept off alice, bob and ops. The server and the
+# upstream are stopped on exit.
 #
 # The two event streams (GET /v1/events, GET /v1/session/events) are left out: an answer that
 # never ends is what they are for, and a fuzzer's request would only time out. Their errors and
@@ -28,7 +32,7 @@
 # Environment:
 #   TESSERA_BIN        the binary (default .build/debug/tessera; a relative path is taken from the
 #                      repository)
-#   API_FUZZ_EXAMPLES  test cases per operation and phase (default 150: about 1.5 minutes on 2 cores)
+#   API_FUZZ_EXAMPLES  test cases per operation and phase (default 150: about 2 minutes on 2 cores)
 #   API_FUZZ_SEED      the seed (default 20261201); the same seed and binary give the same cases,
 #                      but for the order two workers and the stateful phase take (a few in 5,000)
 #   API_FUZZ_WORKERS   schemathesis workers (default 2; 1 with a Python before 3.13)
@@ -58,6 +62,7 @@ venv=${API_FUZZ_VENV:-$root/.build-api-fuzz/venv}
 out=${API_FUZZ_OUT:-$root/.build-api-fuzz/last}
 min_auth=${API_FUZZ_MIN_AUTH:-0.5}
 password='api-fuzz-password'
+operator=ops
 started=$SECONDS
 
 say() { printf 'api-fuzz: %s\n' "$*"; }
@@ -164,7 +169,13 @@ EOF
 
 # X-Forwarded-For is trusted so that the fuzzer's failed logins count against the addresses
 # hooks.py gives them (and the per-address limit is exercised), not all against 127.0.0.1.
+# A new admin key for every run (as `tessera keys new-admin-key` makes them: tak_ and 32 random
+# bytes in base64url); the metrics listener on a free port, not the default 9464 that another
+# service (or run) may hold.
+admin_key="tak_$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+[[ "$admin_key" =~ ^tak_[A-Za-z0-9_-]{43}$ ]] || die "could not make an admin key"
 TESSERA_BCRYPT_COST=4 TESSERA_MAX_FAILED_LOGINS=1000000 TESSERA_TRUST_FORWARDED_FOR=1 \
+    TESSERA_ADMIN_API_KEY=$admin_key TESSERA_METRICS_ADDRESS=127.0.0.1:0 \
     "$bin" serve --data-dir "$data" --port 0 --upstreams "$work/upstreams.yaml" >"$work/server.log" 2>&1 &
 server_pid=$!
 listening=$(wait_for "$work/server.log" '^Tessera listening on http://127\.0\.0\.1:[0-9]+$' "$server_pid") ||
@@ -210,7 +221,17 @@ check "access token" -H "Authorization: Bearer $access" "$base/v1/session"
 check "session token" -H "Authorization: Bearer $session_token" "$base/v1/session"
 check "service key" -H "Authorization: Bearer $key" "$base/v1/upstreams"
 [[ -n "$csrf" ]] || die "the cookie login gave no CSRF token"
-say "credentials: cookie session + CSRF token, access token, session token and service key all accepted"
+# The operator is made through the admin API, with the admin key.
+curl -fsS -o /dev/null -H "Authorization: Bearer $admin_key" -H 'Content-Type: application/json' \
+    -d "{\"username\":\"$operator\",\"password\":\"$password\",\"role\":\"admin\"}" "$base/v1/admin/users" ||
+    die "the admin key could not add the operator"
+operator_access=$(curl -fsS -H 'Content-Type: application/json' \
+    -d "{\"username\":\"$operator\",\"password\":\"$password\",\"mode\":\"token\"}" "$base/v1/login" | json_field '["accessToken"]')
+check "admin key" -H "Authorization: Bearer $admin_key" "$base/v1/admin/overview"
+check "operator's session" -H "Authorization: Bearer $operator_access" "$base/v1/admin/users"
+status=$(curl -sS -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $access" "$base/v1/admin/users")
+[[ "$status" == 403 ]] || die "alice's session, who is no operator, got $status from the admin API (403 expected)"
+say "credentials: cookie session + CSRF token, access token, session token, service key, admin key and operator's session all accepted"
 
 # --- schemathesis
 stats="$out/stats.json"
@@ -221,6 +242,7 @@ set +e
 (
     cd "$scratch"
     export API_FUZZ_BASE_URL=$base API_FUZZ_SERVICE_KEY=$key API_FUZZ_USER=alice API_FUZZ_DESTROYER=bob \
+        API_FUZZ_ADMIN_KEY=$admin_key API_FUZZ_OPERATOR=$operator API_FUZZ_SPEC=$spec \
         API_FUZZ_PASSWORD=$password API_FUZZ_UPSTREAM=fuzz API_FUZZ_STATS=$stats \
         SCHEMATHESIS_HOOKS="$here/hooks.py"
     exec "$venv/bin/st" --config-file "$here/schemathesis.toml" run "$spec" \

@@ -4,15 +4,22 @@ Loaded with SCHEMATHESIS_HOOKS=<this file>. Reads (set by the script):
 
   API_FUZZ_BASE_URL      the running service, such as http://127.0.0.1:41234
   API_FUZZ_SERVICE_KEY   the service API key (DIR/service-api-key)
+  API_FUZZ_ADMIN_KEY     the admin API key (TESSERA_ADMIN_API_KEY of the service)
+  API_FUZZ_OPERATOR      a user whose role is `admin`, for the admin API's sessions
   API_FUZZ_USER          the user whose sessions the non-destructive operations use (alice)
   API_FUZZ_DESTROYER     a second user, for the operations that end sessions
-  API_FUZZ_PASSWORD      both users' password
+  API_FUZZ_PASSWORD      the password of these users (and of the ones made here)
   API_FUZZ_UPSTREAM      the name of the fake upstream pool, or empty
   API_FUZZ_STATS         where to write the statistics (JSON) when schemathesis exits
+  API_FUZZ_SPEC          the OpenAPI document schemathesis runs on (for filter_failure)
 
 Credentials, per security scheme of the operation:
 
 - `serviceKey`: the service key.
+- `adminKey` (the admin API, which also takes an operator's session): the admin key for half of
+  the cases; a session of API_FUZZ_OPERATOR (one of the three kinds below, the session token
+  one made for the operator's user id; long-lived, as the readers are) for three in eight; a
+  reader of API_FUZZ_USER, who is no operator (`403 AUTH_1005`), for one in eight.
 - `sessionToken` / `sessionCookie` (the session operations): one of three kinds, chosen from a
   hash of the generated case (so a seed reproduces the choice): the session cookie with its CSRF
   token (cookie-mode login), an access token (token-mode login), or a session token
@@ -28,16 +35,29 @@ generated), so that the operations are exercised past their first refusal: the r
 and password for `logIn`; a fresh refresh token for `refreshTokens`; real tokens for
 `introspectToken`; the current data version as `If-Match` for `updateSessionData`; the
 caller's own session ids for `revokeSession`; a foreign `Origin` on some `logIn` and
-cookie-authenticated unsafe requests; and an `X-Forwarded-For` of 192.0.2.x on `logIn`.
+cookie-authenticated unsafe requests; an `X-Forwarded-For` of 192.0.2.x on `logIn`; real user
+ids, usernames and session ids for the admin operations, and a cursor of the service's form
+for every schema-valid `cursor` (a schema cannot say which strings the service gave).
 Schemathesis revalidates a case that a `before_call` hook changed, so the checks judge what was
-sent. (Path parameters are not changed here: schemathesis 4.32.5 revalidates them
-percent-encoded, so a negative path would pass for a positive one; the upstream's name is set in
-schemathesis.toml instead, and `filter_failure` below drops the ST202 that the same flaw causes
-when a stateful link sets a path parameter, and ST301 on the proxy.)
+sent. (Path parameters are changed here only where their schema is a plain string, which no
+value violates: schemathesis 4.32.5 revalidates them percent-encoded, so a negative path would
+pass for a positive one; the upstream's name is set in schemathesis.toml instead, and
+`filter_failure` below drops the ST202 that the same flaw causes when a stateful link sets a
+path parameter, and ST301 on the proxy.)
+
+The admin operations that change a user (`adminUpdateUser`, `adminSetUserPassword`,
+`adminRevokeUserSessions`) never reach a user this file relies on: a case aimed at
+API_FUZZ_USER, API_FUZZ_DESTROYER or API_FUZZ_OPERATOR (a stateful link can carry their ids
+from a listing) is aimed at a throwaway user (`api-fuzz-victim-N`, made here) instead; and
+`adminRevokeSession` aimed at the session of a credential made here is aimed at a throwaway
+session. Disabling alice, or giving her another password, would end every credential of the
+run (and API_FUZZ_MIN_AUTH with them).
 """
 
 import atexit
+import base64
 import collections
+import dataclasses
 import hashlib
 import json
 import os
@@ -46,16 +66,23 @@ import threading
 import urllib.parse
 from dataclasses import dataclass
 
+import jsonschema_rs
 import requests
 import schemathesis
+import yaml
 
 BASE = os.environ["API_FUZZ_BASE_URL"].rstrip("/")
 SERVICE_KEY = os.environ["API_FUZZ_SERVICE_KEY"]
+ADMIN_KEY = os.environ["API_FUZZ_ADMIN_KEY"]
+OPERATOR = os.environ["API_FUZZ_OPERATOR"]
 USER = os.environ["API_FUZZ_USER"]
 DESTROYER = os.environ["API_FUZZ_DESTROYER"]
 PASSWORD = os.environ["API_FUZZ_PASSWORD"]
 UPSTREAM = os.environ.get("API_FUZZ_UPSTREAM", "")
 STATS_PATH = os.environ["API_FUZZ_STATS"]
+SPEC_PATH = os.environ.get(
+    "API_FUZZ_SPEC", os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../Sources/TesseraHummingbird/openapi.yaml")
+)
 
 COOKIE = "tessera_session"
 FOREIGN_ORIGIN = "http://attacker.example"
@@ -63,11 +90,19 @@ DESTRUCTIVE = {"logOut", "revokeSessions", "revokeSession"}
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 KINDS = ("cookie", "access-token", "session-token")
 TIMEOUT = 10
+# The admin operations that change a user, and how many throwaway users they are pointed at.
+USER_CHANGING = {"adminUpdateUser", "adminSetUserPassword", "adminRevokeUserSessions"}
+VICTIMS = 8
+# The `cursor` patterns of the admin listings (as in the document).
+SESSION_CURSOR = re.compile(r"[A-Za-z0-9_-]{1,200}")
+USER_CURSOR = re.compile(r"([A-Za-z0-9_-]{2,1366})?")
+# AdminCreateUserRequest's `username` (as in the document).
+USERNAME = re.compile(r"[^\x00-\x20\x7F\x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]{1,256}")
 
 
 @dataclass(frozen=True)
 class Credential:
-    kind: str  # cookie, access-token, session-token, service-key
+    kind: str  # cookie, access-token, session-token, service-key, admin-key
     token: str
     csrf: str | None = None
     session_id: str | None = None
@@ -76,10 +111,17 @@ class Credential:
     # by a new session when the case is sent (schemathesis generates some phases' cases ahead
     # of sending them, and one `DELETE /v1/sessions?scope=all` would end the rest).
     placeholder: bool = False
+    # Whether the subject is API_FUZZ_OPERATOR (an operator of the admin API).
+    operator: bool = False
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind} (operator)" if self.operator else self.kind
 
 
 _lock = threading.Lock()
 _readers: dict[str, Credential] = {}
+_operators: dict[str, Credential] = {}
 # Every credential this file made, by token: tells a real credential from a generated one.
 _known: dict[str, Credential] = {}
 
@@ -141,6 +183,82 @@ def reader(kind: str) -> Credential:
     return credential
 
 
+def _admin(method: str, path: str, body: dict | None = None) -> requests.Response:
+    response = requests.request(
+        method, BASE + path, json=body, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=TIMEOUT
+    )
+    if response.status_code >= 300:
+        raise RuntimeError(f"{method} {path} answered {response.status_code}: {response.text[:300]}")
+    return response
+
+
+_user_ids: dict[str, str] = {}
+
+
+def user_id(username: str) -> str:
+    """The id of an existing user (looked up once, with the admin key)."""
+    with _lock:
+        known = _user_ids.get(username)
+    if known is None:
+        users = _admin("GET", "/v1/admin/users?" + urllib.parse.urlencode({"prefix": username, "limit": 500})).json()["users"]
+        known = next(user["id"] for user in users if user["username"] == username)
+        with _lock:
+            _user_ids[username] = known
+    return known
+
+
+def operator(kind: str) -> Credential:
+    """A long-lived session of API_FUZZ_OPERATOR: a login, or a session for the operator's user id."""
+    with _lock:
+        credential = _operators.get(kind)
+    if credential is None:
+        if kind == "session-token":
+            made = service_session(user_id(OPERATOR))[0]
+        else:
+            made = login(OPERATOR, "cookie" if kind == "cookie" else "token")
+        credential = _remember(dataclasses.replace(made, operator=True))
+        with _lock:
+            _operators.setdefault(kind, credential)
+            credential = _operators[kind]
+    return credential
+
+
+_victims: dict[int, str] = {}
+_serial = iter(range(1, 1 << 62))
+
+
+def victim(number: int) -> str:
+    """The id of the throwaway user `api-fuzz-victim-NUMBER`, made on first use."""
+    with _lock:
+        known = _victims.get(number)
+    if known is None:
+        name = f"api-fuzz-victim-{number}"
+        response = requests.post(
+            BASE + "/v1/admin/users",
+            json={"username": name, "password": PASSWORD},
+            headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+            timeout=TIMEOUT,
+        )
+        known = response.json()["id"] if response.status_code == 201 else user_id(name)
+        with _lock:
+            _victims.setdefault(number, known)
+            known = _victims[number]
+    return known
+
+
+def protected_user_ids() -> set[str]:
+    return {user_id(USER), user_id(DESTROYER), user_id(OPERATOR)}
+
+
+def protected_session_ids() -> set[str]:
+    with _lock:
+        return {credential.session_id for credential in _known.values() if credential.session_id}
+
+
+def _base64url(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode("utf-8", "surrogatepass")).decode("ascii").rstrip("=")
+
+
 def case_hash(case, salt: str = "") -> int:
     """A number fixed by the case's generated content, for choices a seed reproduces."""
     text = repr(
@@ -180,6 +298,12 @@ class TesseraAuth:
         schemes = schemes_of(operation)
         if "serviceKey" in schemes:
             return _remember(Credential("service-key", SERVICE_KEY))
+        if "adminKey" in schemes:
+            pick = case_hash(case, "admin") % 8
+            if pick < 4:
+                return _remember(Credential("admin-key", ADMIN_KEY))
+            kind = KINDS[case_hash(case, "kind") % len(KINDS)]
+            return operator(kind) if pick < 7 else reader(kind)
         if "sessionToken" in schemes or "sessionCookie" in schemes:
             kind = KINDS[case_hash(case, "kind") % len(KINDS)]
             if operation_id(operation) in DESTRUCTIVE:
@@ -282,11 +406,55 @@ def before_call(context, case, kwargs):
             if sibling.subject == credential.subject:
                 case.path_parameters["id"] = sibling.session_id
 
+    elif op.startswith("admin"):
+        admin_values(case, op, choice)
+
     # A foreign Origin on some cookie-authenticated unsafe requests: 403 AUTH_1011.
     if credential is not None and credential.kind == "cookie" and case.method.upper() in UNSAFE and choice % 8 == 6:
         headers["Origin"] = FOREIGN_ORIGIN
     if headers and case.headers is None:
         case.headers = headers
+
+
+def admin_values(case, op: str, choice: int) -> None:
+    """Real values for the admin operations, and no case that changes a user this file needs."""
+    path = case.path_parameters if case.path_parameters is not None else {}
+    query = case.query if case.query is not None else {}
+    if op == "adminCreateUser" and isinstance(case.body, dict):
+        # The fuzzer draws few names (the document's example, names it saw in answers), so
+        # most would be `409 USER_1001`: half the valid ones are made unique.
+        name = case.body.get("username")
+        if isinstance(name, str) and USERNAME.fullmatch(name) and choice % 2 == 0:
+            with _lock:
+                number = next(_serial)
+            case.body["username"] = f"{name[:200]}-{number}"
+    elif op in USER_CHANGING and isinstance(path.get("id"), str):
+        aimed_at_ours = path["id"] in protected_user_ids()
+        if aimed_at_ours or choice % 2 == 0:
+            path["id"] = victim(choice % VICTIMS)
+            if op != "adminUpdateUser":
+                # Something to revoke.
+                service_session(path["id"])
+    elif op == "adminGetUser" and isinstance(path.get("id"), str) and choice % 2 == 0:
+        path["id"] = user_id(USER) if choice % 4 == 0 else victim(choice % VICTIMS)
+    elif op == "adminRevokeSession" and isinstance(path.get("id"), str):
+        if path["id"] in protected_session_ids() or choice % 2 == 0:
+            path["id"] = service_session("api-fuzz-victim")[0].session_id
+    elif op == "adminListSessions":
+        if isinstance(query.get("cursor"), str) and SESSION_CURSOR.fullmatch(query["cursor"]):
+            # The service's form: base64url of `milliseconds:id`.
+            query["cursor"] = _base64url(f"{1_700_000_000_000 + choice % 10**11}:ses_{_base64url(str(choice))[:22]}")
+        if isinstance(query.get("userId"), str) and choice % 4 == 0:
+            query["userId"] = user_id(USER)
+        if isinstance(query.get("username"), str) and choice % 4 == 1:
+            query["username"] = USER.upper()
+    elif op == "adminListUsers":
+        cursor = query.get("cursor")
+        if isinstance(cursor, str) and USER_CURSOR.fullmatch(cursor):
+            # The service's form: base64url of a username (any text of at most 1024 bytes).
+            query["cursor"] = _base64url(cursor[:256] if choice % 2 else USER[: choice % len(USER)])
+        if isinstance(query.get("prefix"), str) and choice % 4 == 0:
+            query["prefix"] = "API-FUZZ-" if choice % 8 == 0 else USER[:2]
 
 
 # MARK: A schemathesis false positive
@@ -306,10 +474,58 @@ def _violated_path_pattern(case) -> str | None:
 
 PROXY = "/v1/upstreams/{name}/proxy/{path}"
 
+# The operations whose body has a `password` that the service bounds in bytes of UTF-8, which
+# the document can bound only in characters (`minLength`, `maxLength`).
+PASSWORD_BYTES = {"logIn": (1, 1024), "adminCreateUser": (8, 1024), "adminSetUserPassword": (8, 1024)}
+_spec = None
+
+
+def _resolved(node):
+    """`node` with every local `$ref` of the document replaced by what it names."""
+    global _spec
+    if _spec is None:
+        with open(SPEC_PATH) as file:
+            _spec = yaml.safe_load(file)
+    if isinstance(node, dict):
+        if isinstance(node.get("$ref"), str) and node["$ref"].startswith("#/"):
+            target = _spec
+            for part in node["$ref"][2:].split("/"):
+                target = target[part]
+            return _resolved({**target, **{k: v for k, v in node.items() if k != "$ref"}})
+        return {key: _resolved(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_resolved(value) for value in node]
+    return node
+
+
+def _password_verdicts(case) -> tuple[bool, bool] | None:
+    """For a body with a string `password` of an operation of PASSWORD_BYTES: whether its length
+    is valid in characters (as the document says it) and in bytes (as the service counts)."""
+    bounds = PASSWORD_BYTES.get(operation_id(case.operation))
+    body = case.body
+    if bounds is None or not isinstance(body, dict) or not isinstance(body.get("password"), str):
+        return None
+    password = body["password"]
+    try:
+        size = len(password.encode("utf-8"))
+    except UnicodeEncodeError:  # a lone surrogate: not JSON the service takes
+        return None
+    return bounds[0] <= len(password) <= bounds[1], bounds[0] <= size <= bounds[1]
+
+
+def _valid_but_for_password_length(case) -> bool:
+    """Whether the body is schema-valid once its password has a length valid in both counts."""
+    raw = (case.operation.definition.raw or {}).get("requestBody") or {}
+    schema = (((_resolved(raw).get("content") or {}).get("application/json") or {}).get("schema"))
+    if schema is None:
+        return False
+    low = PASSWORD_BYTES[operation_id(case.operation)][0]
+    return jsonschema_rs.validator_for(schema).is_valid({**case.body, "password": "p" * low})
+
 
 @schemathesis.hook
 def filter_failure(context, failure, case, response):
-    """Drops two kinds of failure that say nothing about Tessera:
+    """Drops three kinds of failure that say nothing about Tessera:
 
     - ST202 ("schema-valid request rejected") for a request whose path parameter is not
       schema-valid. Schemathesis 4.32.5 revalidates a case whose path parameters changed (a
@@ -318,8 +534,25 @@ def filter_failure(context, failure, case, response):
     - ST301 ("deleted resource still available") on the proxy: what a DELETE forwarded to the
       upstream site does is the site's business (the fake one deletes nothing), and Tessera
       passes the site's answers on as they come.
+    - ST201/ST202 that only a password's length explains: the service counts a password's
+      length in bytes of UTF-8 (8 to 1024 for the admin API, 1 to 1024 for a login), and a JSON
+      Schema can count only characters. `minLength: 8` calls `"ééééé"` (10 bytes) too short,
+      which the service rightly takes; `maxLength: 1024` calls 1024 `é`s valid, which it rightly
+      refuses. Dropped only when the rest of the body is schema-valid and the service's answer
+      is what the byte count says.
     """
     code = getattr(failure, "code", None)
+    verdicts = _password_verdicts(case) if code in ("ST201", "ST202") else None
+    if verdicts is not None and verdicts[0] != verdicts[1]:
+        by_characters, by_bytes = verdicts
+        explained = (
+            (code == "ST201" and by_bytes and response.status_code < 300 and _valid_but_for_password_length(case))
+            or (code == "ST202" and not by_bytes and response.status_code == 400 and _error_code(response) == "REQ_1003")
+        )
+        if explained:
+            with _stats_lock:
+                _stats["dropped_failures"][f"{code} {case.operation.label} (a password's length in bytes, not characters)"] += 1
+            return False
     if code == "ST202":
         name = _violated_path_pattern(case)
         if name is not None:
@@ -347,6 +580,7 @@ _stats = {
     "by_kind": collections.defaultdict(lambda: collections.Counter()),
     "readers_replaced": collections.Counter(),
     "placeholders_sent": 0,
+    "admin_refused_not_operator": 0,
     "dropped_failures": collections.Counter(),
 }
 
@@ -375,13 +609,15 @@ def after_call(context, case, response):
                 _stats["placeholders_sent"] += 1
             elif credential is not None:
                 _stats["secured_with_real_credential"] += 1
-                _stats["by_kind"][credential.kind]["sent"] += 1
+                _stats["by_kind"][credential.label]["sent"] += 1
                 if status == 401:
                     code = _error_code(response) or "?"
                     _stats["secured_real_401"][f"{operation.label} {code}"] += 1
-                    _stats["by_kind"][credential.kind]["401"] += 1
+                    _stats["by_kind"][credential.label]["401"] += 1
                 else:
                     _stats["secured_real_accepted"] += 1
+                    if status == 403 and _error_code(response) == "AUTH_1005":
+                        _stats["admin_refused_not_operator"] += 1
     if op_id == "lendUpstreamSession" and status == 200:
         # Give the lease back at once, or a few lends exhaust the pool (503 UPSTREAM_EXHAUSTED).
         try:
@@ -396,11 +632,12 @@ def after_call(context, case, response):
     if status == 401 and credential is not None and credential.kind in KINDS:
         if _error_code(response) in ("AUTH_1002", "AUTH_1003", "AUTH_1010"):
             with _lock:
-                for kind, current in list(_readers.items()):
-                    if current.token == credential.token:
-                        del _readers[kind]
-                        with _stats_lock:
-                            _stats["readers_replaced"][kind] += 1
+                for pool in (_readers, _operators):
+                    for kind, current in list(pool.items()):
+                        if current.token == credential.token:
+                            del pool[kind]
+                            with _stats_lock:
+                                _stats["readers_replaced"][current.label] += 1
 
 
 @atexit.register

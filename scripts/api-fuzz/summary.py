@@ -30,7 +30,9 @@ def main() -> int:
         f"{accepted} of them not refused 401 ({share:.1%} of all secured requests really authenticated)"
     )
     for kind, counts in sorted(stats["by_kind"].items()):
-        print(f"    {kind:<14} sent {counts.get('sent', 0)}, refused 401 {counts.get('401', 0)}")
+        print(f"    {kind:<25} sent {counts.get('sent', 0)}, refused 401 {counts.get('401', 0)}")
+    if stats.get("admin_refused_not_operator"):
+        print(f"  admin operations refused 403 AUTH_1005 to a user who is no operator (counted as authenticated): {stats['admin_refused_not_operator']}")
     if stats["secured_real_401"]:
         print("  401s to a real credential: " + ", ".join(f"{k}: {n}" for k, n in sorted(stats["secured_real_401"].items())))
     if stats.get("placeholders_sent"):

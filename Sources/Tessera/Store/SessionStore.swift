@@ -236,10 +236,16 @@ public struct SessionCursor: Sendable, Hashable {
         Base64URL.encode(Array("\(self.createdAt.millisecondsSince1970):\(self.id)".utf8))
     }
 
+    /// The last millisecond of the year 9999.
+    static let latestMilliseconds: Int64 = 253_402_300_799_999
+
     /// Reads a ``token``; `nil` for anything else.
     public init?(token: String) {
         guard token.utf8.count <= 200, let bytes = Base64URL.decode(token), let text = String(validating: bytes, as: UTF8.self),
-            let colon = text.firstIndex(of: ":"), let milliseconds = Int64(text[..<colon])
+            let colon = text.firstIndex(of: ":"), let milliseconds = Int64(text[..<colon]),
+            // Times a `Date` holds exactly, 1970 to 9999: a forged cursor cannot overflow the
+            // conversion back to milliseconds.
+            (0...Self.latestMilliseconds).contains(milliseconds)
         else { return nil }
         let id = String(text[text.index(after: colon)...])
         guard !id.isEmpty, id.utf8.count <= 100 else { return nil }
