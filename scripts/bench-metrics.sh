@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # What metrics cost on the hot path: session validation (GET /v1/session, 1,000 bearer tokens
-# rotated) on this build of `tessera serve` (metrics recorded, requests counted by route) and
+# rotated), and durable creation (POST /v1/sessions, which migration v6's index by creation time
+# also writes), on this build of `tessera serve` (metrics recorded, requests counted by route) and
 # on BEFORE_BIN, a build of an earlier commit without them, with a bare Hummingbird route
 # (BareRoute) as the common baseline, all in the same run. Rounds alternate the order; each
 # ratio is the median of the rounds' ratios.
@@ -65,6 +66,23 @@ for round in $(seq 1 "$rounds"); do
         run "$name" "${!port_var}"
     done
 done
+# Durable creation, on the two services only (the bare route creates nothing).
+cat >"$work/create.lua" <<LUA
+request = function()
+    return wrk.format("POST", "/v1/sessions", { ["Authorization"] = "Bearer $key", ["Content-Type"] = "application/json" }, '{"subject":"bench-user"}')
+end
+LUA
+for round in $(seq 1 "$rounds"); do
+    if (( round % 2 == 1 )); then order="before after"; else order="after before"; fi
+    for name in $order; do
+        port_var="${name}_port"
+        out="$work/create-$name.wrk"
+        wrk -t"$threads" -c"$connections" -d"$duration" --latency -s "$work/create.lua" "http://127.0.0.1:${!port_var}/v1/sessions" >"$out"
+        printf 'create %-8s %10s req/s   p99 %9s\n' "$name" "$(awk '/Requests\/sec/ {print $2}' "$out")" "$(awk '$1 == "99%" {print $2}' "$out")"
+        echo "$(awk '/Requests\/sec/ {print $2}' "$out") $(awk '$1 == "99%" {print $2}' "$out")" >>"$work/create-$name.results"
+    done
+done
+
 curl -s "http://127.0.0.1:$(grep -oE 'Metrics listening on http://127\.0\.0\.1:[0-9]+' "$work/after.out" | grep -oE '[0-9]+$')/metrics" \
     | grep -E '^tessera_session_validations_total\{result="ok"\}|^tessera_http_requests_total\{.*route="/v1/session".*2xx' || true
 
@@ -81,6 +99,9 @@ def ratio(a, b):
     return (f"throughput {statistics.median(throughput):.2f}x (rounds " + " ".join(f"{r:.2f}" for r in throughput)
             + f"), p99 {statistics.median(p99):.2f}x")
 print("after / before:", ratio("after", "before"))
+rows["create-after"] = [line.split() for line in open(f"{work}/create-after.results")]
+rows["create-before"] = [line.split() for line in open(f"{work}/create-before.results")]
+print("creation after / before:", ratio("create-after", "create-before"))
 print("after / bare:  ", ratio("after", "bare"))
 print("before / bare: ", ratio("before", "bare"))
 for name in rows:

@@ -8,7 +8,7 @@ extension PostgresSessionStore {
     public func users(prefix: String?, after cursor: String?, limit: Int) async throws -> [User] {
         // By lower(username) in byte order (collation "C"), as SQLite's NOCASE orders, whatever
         // the database's locale: the order and the cursor must agree.
-        let pattern = prefix.map { Self.likePattern(prefix: $0.lowercased()) }
+        let pattern = prefix.map { SessionQuery.likePattern(prefix: $0.lowercased()) }
         return try await self.rows(
             """
             SELECT \(unescaped: Self.userColumns) FROM users
@@ -64,15 +64,5 @@ extension PostgresSessionStore {
         let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
         let sql = "SELECT \(Self.sessionColumns) FROM sessions \(filter) ORDER BY created_at DESC, id DESC LIMIT \(placeholder())"
         return try await self.rows(PostgresQuery(unsafeSQL: sql, binds: binds)) { try Self.session(from: $0) }
-    }
-
-    /// A LIKE pattern for names that start with `prefix`, its own `%`, `_` and `\` taken literally.
-    static func likePattern(prefix: String) -> String {
-        var pattern = ""
-        for character in prefix {
-            if character == "%" || character == "_" || character == "\\" { pattern.append("\\") }
-            pattern.append(character)
-        }
-        return pattern + "%"
     }
 }

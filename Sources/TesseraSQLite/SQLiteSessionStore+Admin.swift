@@ -16,7 +16,7 @@ extension SQLiteSessionStore {
                     ORDER BY username
                     LIMIT ?3
                     """,
-                arguments: [prefix.map { Self.likePattern(prefix: $0) }, cursor, limit]
+                arguments: [prefix.map { SessionQuery.likePattern(prefix: $0) }, cursor, limit]
             ).map(Self.user(from:))
         }
     }
@@ -70,15 +70,5 @@ extension SQLiteSessionStore {
         return try await self.read { db in
             try Row.fetchAll(db, sql: sql, arguments: values).map(Self.session(from:))
         }
-    }
-
-    /// A LIKE pattern for names that start with `prefix`, its own `%`, `_` and `\` taken literally.
-    static func likePattern(prefix: String) -> String {
-        var pattern = ""
-        for character in prefix {
-            if character == "%" || character == "_" || character == "\\" { pattern.append("\\") }
-            pattern.append(character)
-        }
-        return pattern + "%"
     }
 }

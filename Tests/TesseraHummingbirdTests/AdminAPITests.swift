@@ -11,7 +11,8 @@ import Testing
 /// The admin API over real loopback HTTP, on every store: who may use it, paging through 5,000
 /// sessions while more are created, users created, disabled and given new passwords, sessions
 /// revoked; the store agrees with every answer.
-@Suite(.heavy) struct AdminAPITests {
+// One case at a time: each holds thousands of sessions, and other heavy suites run beside it.
+@Suite(.heavy, .serialized) struct AdminAPITests {
     static let password = "correct horse battery staple"
     static let adminKey = ServiceAPIKey.generate(prefix: ServiceAPIKey.adminPrefix)
     static let serviceKey = ServiceAPIKey.generate()
@@ -20,7 +21,7 @@ import Testing
     func withService(_ kind: StoreKind, _ body: @Sendable (TesseraHTTPService, any TestClientProtocol) async throws -> Void) async throws {
         try await StoreFixture.with(kind) { fixture in
             // Behaviour, not latency: generous deadlines, as ServiceHarness has.
-            let store = ResilientStore(try await fixture.open(), configuration: .init(deadline: .seconds(10), attemptTimeout: .seconds(5)))
+            let store = ResilientStore(try await fixture.open(), configuration: .init(deadline: .seconds(60), attemptTimeout: .seconds(30)))
             let clock = ManualClock()
             let sessions = SessionManager(store: store, clock: clock)
             let hasher = BcryptPasswordHasher(cost: 4)

@@ -137,12 +137,7 @@ public struct SessionCoreMetrics: MetricsSource {
             self.invalidations.update(to: statistics.invalidations)
         }
         if let store {
-            let state: String
-            switch store.breakerState {
-            case .closed: state = "closed"
-            case .open: state = "open"
-            case .halfOpen: state = "half_open"
-            }
+            let state = store.breakerState.name
             for name in ["closed", "open", "half_open"] {
                 self.breaker.set([name], to: name == state ? 1 : 0)
             }

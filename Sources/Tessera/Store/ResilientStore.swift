@@ -64,6 +64,15 @@ public final class ResilientStore: SessionStore {
         case closed
         case open(until: ContinuousClock.Instant)
         case halfOpen
+
+        /// `closed`, `open` or `half_open`, as metrics and the admin API name it.
+        public var name: String {
+            switch self {
+            case .closed: "closed"
+            case .open: "open"
+            case .halfOpen: "half_open"
+            }
+        }
     }
 
     struct Breaker {

@@ -215,6 +215,19 @@ public struct SessionQuery: Sendable, Hashable {
     }
 }
 
+extension SessionQuery {
+    /// A SQL `LIKE` pattern (with `ESCAPE '\\'`) for names that start with `prefix`, its own
+    /// `%`, `_` and `\\` taken literally: for the stores' ``SessionStore/users(prefix:after:limit:)``.
+    package static func likePattern(prefix: String) -> String {
+        var pattern = ""
+        for character in prefix {
+            if character == "%" || character == "_" || character == "\\" { pattern.append("\\") }
+            pattern.append(character)
+        }
+        return pattern + "%"
+    }
+}
+
 /// A place in the order of ``SessionStore/sessions(matching:at:after:limit:)``: the creation
 /// time and id of the last session of a page.
 public struct SessionCursor: Sendable, Hashable {

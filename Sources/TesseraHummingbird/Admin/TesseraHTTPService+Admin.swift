@@ -12,16 +12,7 @@ extension TesseraHTTPService {
     func addAdminRoutes(to router: Router<TesseraRequestContext>) {
         let admin = router.group("/v1/admin")
             .add(
-                middleware: AdminAuthenticator(
-                    key: self.admin.key,
-                    sessions: TesseraAuthenticator(
-                        sessions: self.sessions,
-                        cookie: self.configuration.cookie,
-                        tokens: self.tokens,
-                        origins: self.configuration.origins,
-                        logsSessionID: false
-                    )
-                )
+                middleware: AdminAuthenticator(key: self.admin.key, sessions: self.authenticator())
             )
         admin.get("/sessions", use: self.adminListSessions)
         admin.delete("/sessions/{id}", use: self.adminRevokeSession)

@@ -8,12 +8,7 @@ extension TesseraHTTPService {
     @Sendable func adminOverview(_ request: Request, context: TesseraRequestContext) async throws -> Response {
         let sampler = self.admin.activeSessions
         let resilient = self.sessions.store as? ResilientStore
-        let breaker: String
-        switch resilient?.breakerState {
-        case .open: breaker = "open"
-        case .halfOpen: breaker = "half_open"
-        case .closed, nil: breaker = "closed"
-        }
+        let breaker = resilient?.breakerState.name ?? "closed"
         // A failed ping is the answer, not an error: the console shows the outage.
         let reachable = (try? await self.sessions.store.ping()) != nil
         let cache = self.sessions.cache.map { cache in

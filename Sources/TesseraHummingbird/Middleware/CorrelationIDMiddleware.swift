@@ -27,15 +27,20 @@ public struct CorrelationIDMiddleware<Context: CorrelatedRequestContext>: Router
     /// when it is, so that it is answered `405` rather than `404`. Only a request that found no
     /// route asks it.
     let allowedMethods: (@Sendable (String) -> String?)?
+    /// Where the service counts its requests by route: here, where every answer is final,
+    /// rather than in a middleware of its own (a layer more per request).
+    let requestMetrics: HTTPMetricSeries?
 
     public init(logging: CorrelationIDLogging = .loggerMetadata) {
         self.logging = logging
         self.allowedMethods = nil
+        self.requestMetrics = nil
     }
 
-    init(logging: CorrelationIDLogging, allowedMethods: @escaping @Sendable (String) -> String?) {
+    init(logging: CorrelationIDLogging, allowedMethods: @escaping @Sendable (String) -> String?, requestMetrics: HTTPMetricSeries?) {
         self.logging = logging
         self.allowedMethods = allowedMethods
+        self.requestMetrics = requestMetrics
     }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -44,26 +49,22 @@ public struct CorrelationIDMiddleware<Context: CorrelatedRequestContext>: Router
         context.correlationID = id
         // A caller's trace: its ids on the log lines, and passed on to upstream calls. A request
         // without one pays only the header lookup.
-        guard let trace = request.headers[.traceparent].flatMap({ TraceContext(traceparent: $0) }) else {
-            return try await self.respond(request, context: context, id: id, logging: self.logging, next: next)
+        if let trace = request.headers[.traceparent].flatMap({ TraceContext(traceparent: $0) }) {
+            if self.logging == .loggerMetadata {
+                context.logger[metadataKey: "trace_id"] = .string(trace.traceID)
+                context.logger[metadataKey: "parent_span_id"] = .string(trace.parentID)
+            }
+            let traced = context
+            return try await TraceContext.$current.withValue(trace) {
+                try await self.logged(request, context: traced, id: id, next: next)
+            }
         }
-        if self.logging == .loggerMetadata {
-            context.logger[metadataKey: "trace_id"] = .string(trace.traceID)
-            context.logger[metadataKey: "parent_span_id"] = .string(trace.parentID)
-        }
-        return try await TraceContext.$current.withValue(trace) {
-            try await self.respond(request, context: context, id: id, logging: self.logging, next: next)
-        }
+        return try await self.logged(request, context: context, id: id, next: next)
     }
 
-    private func respond(
-        _ request: Request,
-        context: Context,
-        id: String,
-        logging: CorrelationIDLogging,
-        next: (Request, Context) async throws -> Response
-    ) async throws -> Response {
-        switch logging {
+    @inline(__always)
+    private func logged(_ request: Request, context: Context, id: String, next: (Request, Context) async throws -> Response) async throws -> Response {
+        switch self.logging {
         case .loggerMetadata:
             var context = context
             context.logger[metadataKey: "correlation_id"] = .string(id)
@@ -81,27 +82,27 @@ public struct CorrelationIDMiddleware<Context: CorrelatedRequestContext>: Router
         id: String,
         next: (Request, Context) async throws -> Response
     ) async throws -> Response {
+        let started = self.requestMetrics == nil ? nil : ContinuousClock.now
+        var response: Response
         do {
-            var response = try await next(request, context)
-            response.headers[.correlationID] = id
-            return response
+            response = try await next(request, context)
         } catch let error as HTTPError where error.status == .notFound && self.allowedMethods != nil {
             // No route: a served path with a method no route names (`QUERY`, an extension).
             if let allow = self.allowedMethods?(request.uri.path) {
-                var response = TesseraError.methodNotAllowed.response(correlationID: id)
+                response = TesseraError.methodNotAllowed.response(correlationID: id)
                 response.headers[.allow] = allow
-                response.headers[.correlationID] = id
-                return response
+            } else {
+                response = try ErrorMiddleware<Context>.response(for: error, correlationID: id, logger: context.logger)
             }
-            var response = try ErrorMiddleware<Context>.response(for: error, correlationID: id, logger: context.logger)
-            response.headers[.correlationID] = id
-            return response
         } catch {
             // Without an ErrorMiddleware inside, errors still leave with the id.
-            var response = try ErrorMiddleware<Context>.response(for: error, correlationID: id, logger: context.logger)
-            response.headers[.correlationID] = id
-            return response
+            response = try ErrorMiddleware<Context>.response(for: error, correlationID: id, logger: context.logger)
         }
+        response.headers[.correlationID] = id
+        if let started, let metrics = self.requestMetrics {
+            metrics.record(route: context.endpointPath, method: request.method, status: response.status.code, since: started)
+        }
+        return response
     }
 }
 

@@ -155,12 +155,16 @@ public struct TesseraHTTPService: Sendable {
     public func buildRouter() -> Router<TesseraRequestContext> {
         // HEAD is served wherever GET is (RFC 9110), with GET's headers and no body.
         let router = Router(context: TesseraRequestContext.self, options: .autoGenerateHeadEndpoints)
-        if let factory = self.admin.requestMetrics {
-            router.add(middleware: HTTPMetricsMiddleware(factory: factory))
-        }
         // The correlation middleware also turns errors into the one JSON shape, as
-        // ErrorMiddleware would (applications that mount the authenticator use that one).
-        router.add(middleware: CorrelationIDMiddleware(logging: self.configuration.correlationIDLogging, allowedMethods: Self.allowedMethods))
+        // ErrorMiddleware would (applications that mount the authenticator use that one), and
+        // counts requests by route (HTTPMetricsMiddleware's figures, without a layer of its own).
+        router.add(
+            middleware: CorrelationIDMiddleware(
+                logging: self.configuration.correlationIDLogging,
+                allowedMethods: Self.allowedMethods,
+                requestMetrics: self.admin.requestMetrics.map(HTTPMetricSeries.init(factory:))
+            )
+        )
         if let level = self.configuration.requestLogLevel {
             router.add(middleware: LogRequestsMiddleware(level))
         }
@@ -192,18 +196,7 @@ public struct TesseraHTTPService: Sendable {
             .add(middleware: ServiceKeyMiddleware(key: self.serviceKey))
             .post(use: self.createSession)
 
-        let authenticated = router.group("/v1")
-            // Handlers name the session on the lines they write, so that a request that writes none
-            // (nearly all: who-am-I) does not pay for a logger copy.
-            .add(
-                middleware: TesseraAuthenticator(
-                    sessions: self.sessions,
-                    cookie: self.configuration.cookie,
-                    tokens: self.tokens,
-                    origins: self.configuration.origins,
-                    logsSessionID: false
-                )
-            )
+        let authenticated = router.group("/v1").add(middleware: self.authenticator())
         authenticated.get("/session", use: self.whoAmI)
         authenticated.get("/session/events", use: self.streamSessionEvents)
         authenticated.patch("/session/data", use: self.updateData)
@@ -227,6 +220,18 @@ public struct TesseraHTTPService: Sendable {
     }
 
     // MARK: Helpers
+
+    /// The service's authenticator. Handlers name the session on the lines they write, so that a
+    /// request that writes none (nearly all: who-am-I) does not pay for a logger copy.
+    func authenticator() -> TesseraAuthenticator<TesseraRequestContext> {
+        TesseraAuthenticator(
+            sessions: self.sessions,
+            cookie: self.configuration.cookie,
+            tokens: self.tokens,
+            origins: self.configuration.origins,
+            logsSessionID: false
+        )
+    }
 
     func clientAddress(_ request: Request, context: TesseraRequestContext) -> String? {
         if self.configuration.trustForwardedFor, let forwarded = request.headers[.forwardedFor] {
