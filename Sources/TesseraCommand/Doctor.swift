@@ -30,6 +30,9 @@ struct Doctor: AsyncParsableCommand {
         ("TESSERA_REFRESH_GRACE", false), ("TESSERA_ISSUER", false), ("TESSERA_CACHE_SIZE", false), ("TESSERA_CACHE_STALENESS", false),
         ("TESSERA_SWEEP_INTERVAL", false), ("TESSERA_UPSTREAMS", false), ("TESSERA_HEADER_TIMEOUT", false), ("TESSERA_BODY_TIMEOUT", false),
         ("TESSERA_KEEP_ALIVE_TIMEOUT", false), ("TESSERA_ALLOWED_ORIGINS", false),
+        ("TESSERA_NODE", false), ("TESSERA_EVENT_RETENTION", false), ("TESSERA_SESSION_EVENTS", false), ("TESSERA_WEBHOOK_URL", true),
+        ("TESSERA_WEBHOOKS", false), ("TESSERA_WEBHOOK_SECRET", true), ("TESSERA_WEBHOOK_EVENTS", false), ("TESSERA_METRICS_ADDRESS", false),
+        ("TESSERA_ADMIN_API_KEY", true),
     ]
 
     func run() async throws {

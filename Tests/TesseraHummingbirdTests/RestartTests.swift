@@ -238,11 +238,16 @@ import TesseraTestSupport
         let data = directory.url.appendingPathComponent("data").path
         #expect(try ServerProcess.run(["users", "add", "gus", "--data-dir", data], input: "pw\n", environment: Self.environment).status == 0)
         let secret = "tsk_" + String(repeating: "s3cr3t", count: 6)
-        let healthy = try ServerProcess.run(["doctor", "--data-dir", data], environment: ["TESSERA_SERVICE_API_KEY": secret])
+        let adminKey = "tak_" + String(repeating: "adm1n", count: 9)
+        let healthy = try ServerProcess.run(
+            ["doctor", "--data-dir", data],
+            environment: ["TESSERA_SERVICE_API_KEY": secret, "TESSERA_ADMIN_API_KEY": adminKey]
+        )
         #expect(healthy.status == 0, "\(healthy.output)")
-        #expect(healthy.output.contains("Migrations: 5 of 5 applied"))
+        #expect(healthy.output.contains("Migrations: 6 of 6 applied"))
         #expect(healthy.output.contains("TESSERA_SERVICE_API_KEY: set (secret, not shown)"))
         #expect(!healthy.output.contains(secret))
+        #expect(healthy.output.contains("TESSERA_ADMIN_API_KEY: set (secret, not shown)") && !healthy.output.contains(adminKey))
 
         let password = "hunter2-not-shown"
         let unreachable = try ServerProcess.run(
