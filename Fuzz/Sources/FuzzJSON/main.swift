@@ -200,8 +200,10 @@ func same(_ any: Any, _ value: JSONValue) -> Bool {
     case .number(let double):
         guard let number = any as? NSNumber, !isBoolean(number) else { return false }
         if number.doubleValue == double { return true }
-        // Foundation reads large integers into Int64/UInt64 or Decimal; allow their rounding.
-        return abs(number.doubleValue - double) <= abs(double) * 1e-15
+        // Foundation reads large integers into Int64/UInt64 or Decimal; allow their rounding,
+        // which grows with the magnitude past 64 bits (a 106-digit integer: 1.1e-15 relative).
+        let tolerance = abs(double) < 1e19 ? 1e-15 : 1e-12
+        return abs(number.doubleValue - double) <= abs(double) * tolerance
     case .string(let string):
         guard let other = any as? String else { return false }
         return other == string
