@@ -29,12 +29,32 @@ public final class MirroredCounter: Sendable {
     }
 }
 
+/// Metric handles made on first use and kept, one per key: what every family of metrics below
+/// (and the store's timers, the HTTP series) looks its handles up in.
+package final class MetricCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
+    private let values = Mutex<[Key: Value]>([:])
+
+    package init() {}
+
+    /// The value of `key`, made by `make` the first time (outside the lock: a metrics factory
+    /// takes its own).
+    package func value(for key: Key, make: () -> Value) -> Value {
+        if let value = self.values.withLock({ $0[key] }) { return value }
+        let made = make()
+        return self.values.withLock { values in
+            if let existing = values[key] { return existing }
+            values[key] = made
+            return made
+        }
+    }
+}
+
 /// Gauges of one metric, one per value of its label, made on first use and kept.
 public final class GaugeFamily: Sendable {
     let label: String
     let dimensions: [(String, String)]
     let factory: any MetricsFactory
-    let gauges = Mutex<[[String]: Gauge]>([:])
+    let gauges = MetricCache<[String], Gauge>()
 
     /// - Parameters:
     ///   - label: the metric's name
@@ -51,13 +71,8 @@ public final class GaugeFamily: Sendable {
     }
 
     private func gauge(_ values: [String]) -> Gauge {
-        if let gauge = self.gauges.withLock({ $0[values] }) { return gauge }
-        let dimensions = zip(self.dimensions, values).map { ($0.0, $1) }
-        let gauge = Gauge(label: self.label, dimensions: dimensions, factory: self.factory)
-        return self.gauges.withLock { gauges in
-            if let existing = gauges[values] { return existing }
-            gauges[values] = gauge
-            return gauge
+        self.gauges.value(for: values) {
+            Gauge(label: self.label, dimensions: zip(self.dimensions, values).map { ($0.0, $1) }, factory: self.factory)
         }
     }
 }
@@ -67,7 +82,7 @@ public final class MirroredCounterFamily: Sendable {
     let label: String
     let names: [String]
     let factory: any MetricsFactory
-    let counters = Mutex<[[String]: MirroredCounter]>([:])
+    let counters = MetricCache<[String], MirroredCounter>()
 
     public init(_ label: String, labels names: [String], factory: any MetricsFactory) {
         self.label = label
@@ -77,12 +92,8 @@ public final class MirroredCounterFamily: Sendable {
 
     /// Follows the count of the label values `values` to `total`.
     public func update(_ values: [String], to total: Int) {
-        let counter = self.counters.withLock { counters in
-            if let counter = counters[values] { return counter }
-            let counter = MirroredCounter(label: self.label, dimensions: Array(zip(self.names, values)), factory: self.factory)
-            counters[values] = counter
-            return counter
-        }
-        counter.update(to: total)
+        self.counters.value(for: values) {
+            MirroredCounter(label: self.label, dimensions: Array(zip(self.names, values)), factory: self.factory)
+        }.update(to: total)
     }
 }

@@ -6,7 +6,7 @@ import Synchronization
 /// openings. The breaker's state is a gauge that ``ResilientStore/breakerState`` answers.
 public final class StoreMetrics: Sendable {
     let factory: any MetricsFactory
-    let timers = Mutex<[String: Timer]>([:])
+    let timers = MetricCache<String, Timer>()
     let retries: Counter
     let failures: Counter
     let breakerOpenings: Counter
@@ -35,12 +35,8 @@ public final class StoreMetrics: Sendable {
     func breakerOpened() { self.breakerOpenings.increment() }
 
     private func timer(_ operation: String) -> Timer {
-        if let timer = self.timers.withLock({ $0[operation] }) { return timer }
-        let timer = Timer(label: "tessera_store_call_duration_seconds", dimensions: [("operation", operation)], factory: self.factory)
-        return self.timers.withLock { timers in
-            if let existing = timers[operation] { return existing }
-            timers[operation] = timer
-            return timer
+        self.timers.value(for: operation) {
+            Timer(label: "tessera_store_call_duration_seconds", dimensions: [("operation", operation)], factory: self.factory)
         }
     }
 }
