@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 import Synchronization
+import Crypto
 
 /// A fake third-party site for the upstream-session pool: a real HTTP server on a loopback port that logs users in with a
 /// form, hands out a `SESSID` cookie, and lets the session die in the ways real sites do (idle timeout, maximum lifetime,
@@ -20,6 +21,10 @@ import Synchronization
 /// - Logged-in pages, which need a live `SESSID` cookie and otherwise get the expired answer: `GET /home`,
 ///   `GET /api/items/{n}`, `POST /api/orders` (an action: counted only when logged in), `GET /ping` (keep-alive probe).
 /// - `GET /public`: no session needed.
+/// - Large bodies, logged in: `GET /files/{bytes}` (binary, byte `i` is `i % 251`, written in
+///   64 KiB chunks as the connection takes them), `GET /text/{bytes}?phraseAt=N&type=T` (`x`s,
+///   with "your session has expired" at offset N when given, as `T`, default text/plain), `POST /api/upload` (reads the body
+///   as it comes and answers its length and SHA-256).
 final class FakeUpstream: Sendable {
     /// The ways real sites answer a request that carries an expired or unknown session.
     enum ExpiredStyle: Sendable, Hashable, CaseIterable {
@@ -57,6 +62,8 @@ final class FakeUpstream: Sendable {
         var refusedRequests = 0
         /// Sessions alive at the fake's `now`.
         var liveSessions = 0
+        /// Body bytes the large answers (`/files`, `/text`) have handed to the server so far.
+        var bytesStreamed = 0
     }
 
     /// "http://127.0.0.1:PORT".
@@ -365,6 +372,43 @@ extension FakeUpstream {
                     Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: "pong")))
                 }
             }
+            router.get("files/:bytes") { request, context in
+                let bytes = try context.parameters.require("bytes", as: Int.self)
+                return self.authenticated(request, .page) { _, _ in
+                    self.large(bytes, contentType: "application/octet-stream") { offset, count in
+                        ByteBuffer(bytes: (offset..<(offset + count)).map { UInt8($0 % 251) })
+                    }
+                }
+            }
+            router.get("text/:bytes") { request, context in
+                let bytes = try context.parameters.require("bytes", as: Int.self)
+                let phrase = Array("your session has expired".utf8)
+                let phraseAt = request.uri.queryParameters["phraseAt"].flatMap { Int($0) }
+                let type = request.uri.queryParameters["type"].map(String.init) ?? "text/plain; charset=utf-8"
+                return self.authenticated(request, .page) { _, _ in
+                    self.large(bytes, contentType: type) { offset, count in
+                        var chunk = [UInt8](repeating: UInt8(ascii: "x"), count: count)
+                        if let phraseAt {
+                            for (index, byte) in phrase.enumerated() where (offset..<(offset + count)).contains(phraseAt + index) {
+                                chunk[phraseAt + index - offset] = byte
+                            }
+                        }
+                        return ByteBuffer(bytes: chunk)
+                    }
+                }
+            }
+            router.post("api/upload") { request, _ in
+                var hasher = SHA256()
+                var length = 0
+                for try await chunk in request.body {
+                    length += chunk.readableBytes
+                    chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+                }
+                let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+                return self.authenticated(request, .action) { _, _ in
+                    Self.json(.ok, #"{"bytes":\#(length),"sha256":"\#(digest)"}"#)
+                }
+            }
             router.get("public") { _, _ in
                 Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: "public")))
             }
@@ -498,6 +542,25 @@ extension FakeUpstream {
                     body: .init(byteBuffer: ByteBuffer(string: status.reasonPhrase))
                 )
             }
+        }
+
+        /// A `bytes`-long answer written in 64 KiB chunks, each made by `chunk(offset, count)` when
+        /// the connection has taken the one before.
+        private func large(_ bytes: Int, contentType: String, chunk: @escaping @Sendable (Int, Int) -> ByteBuffer) -> Response {
+            Response(
+                status: .ok,
+                headers: [.contentType: contentType],
+                body: ResponseBody(contentLength: bytes) { writer in
+                    var offset = 0
+                    while offset < bytes {
+                        let count = min(65536, bytes - offset)
+                        try await writer.write(chunk(offset, count))
+                        offset += count
+                        self.state.withLock { $0.stats.bytesStreamed = offset }
+                    }
+                    try await writer.finish(nil)
+                }
+            )
         }
 
         private static func expired(_ style: ExpiredStyle, path: String) -> Response {

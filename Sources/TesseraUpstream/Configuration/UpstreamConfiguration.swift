@@ -47,8 +47,13 @@ public struct UpstreamConfiguration: Sendable, Codable, Equatable {
     public var leaseTimeout: Double
     /// Timeout of one request to the site (seconds, default 30).
     public var requestTimeout: Double
-    /// The largest answer body the pool reads (bytes, default 8 MiB).
+    /// The largest body the pool reads whole (bytes, default 8 MiB): a proxied request's body,
+    /// and the answers to logins and probes. Proxied answers stream, whatever their size.
     public var maxBodyBytes: Int
+    /// How much of a proxied text answer is read for the expiry and blocked phrases before it
+    /// is passed on (bytes, default 64 KiB); a phrase further in is not seen. Binary answers
+    /// are never read for phrases.
+    public var scanBytes: Int
     /// Login back-off and the per-account circuit breaker.
     public var backoff: LoginBackoff
     /// The browsers of a `browser` upstream.
@@ -73,6 +78,7 @@ public struct UpstreamConfiguration: Sendable, Codable, Equatable {
         leaseTimeout: Double = 60,
         requestTimeout: Double = 30,
         maxBodyBytes: Int = 8 * 1024 * 1024,
+        scanBytes: Int = 64 * 1024,
         backoff: LoginBackoff = .init(),
         browser: BrowserSettings = .init()
     ) {
@@ -95,12 +101,13 @@ public struct UpstreamConfiguration: Sendable, Codable, Equatable {
         self.leaseTimeout = leaseTimeout
         self.requestTimeout = requestTimeout
         self.maxBodyBytes = maxBodyBytes
+        self.scanBytes = scanBytes
         self.backoff = backoff
     }
 
     enum CodingKeys: String, CodingKey {
         case name, baseURL, kind, browser, login, accounts, expiry, blocked, pool, keepAlive, maxAge, lifetimeJitter, maxUses, maxSessionsPerAccount, healthFreshness
-        case borrowTimeout, leaseTimeout, requestTimeout, maxBodyBytes, backoff
+        case borrowTimeout, leaseTimeout, requestTimeout, maxBodyBytes, scanBytes, backoff
     }
 
     public init(from decoder: any Decoder) throws {
@@ -125,6 +132,7 @@ public struct UpstreamConfiguration: Sendable, Codable, Equatable {
         self.leaseTimeout = try container.decodeIfPresent(Double.self, forKey: .leaseTimeout) ?? defaults.leaseTimeout
         self.requestTimeout = try container.decodeIfPresent(Double.self, forKey: .requestTimeout) ?? defaults.requestTimeout
         self.maxBodyBytes = try container.decodeIfPresent(Int.self, forKey: .maxBodyBytes) ?? defaults.maxBodyBytes
+        self.scanBytes = try container.decodeIfPresent(Int.self, forKey: .scanBytes) ?? defaults.scanBytes
         self.backoff = try container.decodeIfPresent(LoginBackoff.self, forKey: .backoff) ?? defaults.backoff
     }
 
@@ -177,6 +185,7 @@ public struct UpstreamConfiguration: Sendable, Codable, Equatable {
             throw fail("healthFreshness, borrowTimeout, leaseTimeout and requestTimeout must be positive")
         }
         guard self.maxBodyBytes >= 1024 else { throw fail("maxBodyBytes must be at least 1024") }
+        guard (256...(16 << 20)).contains(self.scanBytes) else { throw fail("scanBytes must be between 256 and 16777216") }
         guard self.backoff.initial > 0, self.backoff.maximum >= self.backoff.initial, self.backoff.breakerThreshold >= 1,
             self.backoff.breakerOpen > 0, self.backoff.maxConcurrentLogins >= 1
         else { throw fail("backoff values must be positive, with maximum >= initial") }

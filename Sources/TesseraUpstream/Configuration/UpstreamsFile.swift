@@ -69,7 +69,7 @@ public struct UpstreamsFile: Sendable, Codable, Equatable {
         "upstream": [
             "name", "baseURL", "kind", "browser", "login", "accounts", "expiry", "blocked", "pool", "keepAlive", "maxAge", "lifetimeJitter", "maxUses",
             "maxSessionsPerAccount",
-            "healthFreshness", "borrowTimeout", "leaseTimeout", "requestTimeout", "maxBodyBytes", "backoff",
+            "healthFreshness", "borrowTimeout", "leaseTimeout", "requestTimeout", "maxBodyBytes", "scanBytes", "backoff",
         ],
         "login": ["method", "path", "encoding", "fields", "success", "formToken", "steps"],
         "formToken": ["path", "field"],

@@ -41,8 +41,14 @@ public struct HTTPUpstreamSessionFactory: UpstreamSessionFactory {
     /// An `HTTPClient` as the pool needs it: no redirects followed, bounded connect time, and
     /// up to 256 connections per site (a pool's largest size), so that sessions do not queue
     /// behind each other for a connection.
-    public static func makeHTTPClient() -> HTTPClient {
-        var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5)))
+    ///
+    /// `readTimeout` ends an answer whose site sends no byte for that long (the pools' longest
+    /// `requestTimeout`): the deadline of a request covers its answer's head, this its body.
+    public static func makeHTTPClient(readTimeout: Double = 30) -> HTTPClient {
+        var configuration = HTTPClient.Configuration(
+            redirectConfiguration: .disallow,
+            timeout: .init(connect: .seconds(5), read: .milliseconds(Int64(readTimeout * 1000)))
+        )
         configuration.httpVersion = .http1Only
         configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 256)
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
@@ -166,6 +172,13 @@ final class HTTPUpstreamSession: UpstreamSessionConnection {
     }
 
     func send(_ request: UpstreamRequest) async throws -> UpstreamResponse {
+        let limit = self.factory.configuration.maxBodyBytes
+        // The whole body is read (for the verdict, a login's phrases), up to the limit.
+        let answer = try await self.stream(request) { _ in limit + 1 }
+        return try await answer.collected(upTo: limit)
+    }
+
+    func stream(_ request: UpstreamRequest, scanBytes: @Sendable (UpstreamResponse) -> Int) async throws -> UpstreamStreamedResponse {
         let base =
             self.factory.configuration.baseURL.hasSuffix("/")
             ? String(self.factory.configuration.baseURL.dropLast()) : self.factory.configuration.baseURL
@@ -184,31 +197,49 @@ final class HTTPUpstreamSession: UpstreamSessionConnection {
         if let cookie = self.jar.withLock({ $0.header(for: url, now: self.factory.clock.now) }) {
             outgoing.headers.add(name: "cookie", value: cookie)
         }
-        if let body = request.body {
+        if let stream = request.bodyStream {
+            outgoing.body = .stream(stream.chunks, length: stream.length.map { .known(Int64($0)) } ?? .unknown)
+        } else if let body = request.body {
             outgoing.body = .bytes(body)
         }
+        // The deadline covers the answer's head; the body's chunks are bounded by the client's
+        // read timeout (no byte for that long ends it).
         let timeout = TimeAmount.milliseconds(Int64(self.factory.configuration.requestTimeout * 1000))
         let response: HTTPClientResponse
         do {
             response = try await self.factory.client.execute(outgoing, timeout: timeout)
+        } catch let error as TesseraError {
+            // The client's streamed body failed (past its limit): its error, as it is.
+            throw error
         } catch let error as HTTPClientError {
             throw UpstreamTransportError(reason: "\(error)", requestSent: Self.maySend(error))
         } catch {
             // Connection refused and name resolution fail before any byte is sent.
             throw UpstreamTransportError(reason: "\(error)", requestSent: false)
         }
-        let body: ByteBuffer
-        do {
-            body = try await response.body.collect(upTo: self.factory.configuration.maxBodyBytes)
-        } catch {
-            throw UpstreamTransportError(reason: "the answer body failed or exceeded the limit: \(error)", requestSent: true)
-        }
         let headers = response.headers.map { (name: $0.name, value: $0.value) }
         let setCookie = response.headers["set-cookie"]
         if !setCookie.isEmpty {
             self.jar.withLock { $0.store(setCookie: setCookie, from: url, now: self.factory.clock.now) }
         }
-        return UpstreamResponse(status: Int(response.status.code), headers: headers, body: body)
+        let status = Int(response.status.code)
+        let reader = HTTPBodyReader(response.body)
+        let wanted = scanBytes(UpstreamResponse(status: status, headers: headers))
+        var head = ByteBuffer()
+        var ended = false
+        do {
+            while head.readableBytes < wanted {
+                guard var chunk = try await reader.next() else {
+                    ended = true
+                    break
+                }
+                head.writeBuffer(&chunk)
+            }
+        } catch {
+            throw UpstreamTransportError(reason: "the answer body failed: \(error)", requestSent: true)
+        }
+        let rest = ended ? nil : UpstreamBodyRest { try await reader.next() }
+        return UpstreamStreamedResponse(status: status, headers: headers, head: head, rest: rest, scannedBytes: wanted)
     }
 
     /// Whether the site may have received the request when `error` ended it.
@@ -225,5 +256,20 @@ final class HTTPUpstreamSession: UpstreamSessionConnection {
 
     func close() async {
         self.jar.withLock { $0 = CookieJar() }
+    }
+}
+
+/// Reads an answer body, by one task at a time. Dropping it before the end closes the site's
+/// connection instead of draining it.
+final class HTTPBodyReader: @unchecked Sendable {
+    // Used by one reader at a time, in sequence (the proxy's response writer): never concurrently.
+    private var iterator: HTTPClientResponse.Body.AsyncIterator
+
+    init(_ body: HTTPClientResponse.Body) {
+        self.iterator = body.makeAsyncIterator()
+    }
+
+    func next() async throws -> ByteBuffer? {
+        try await self.iterator.next()
     }
 }

@@ -67,67 +67,6 @@ public actor UpstreamPool {
         self.accounts = configuration.effectiveAccounts.map { AccountState(account: $0) }
     }
 
-    // MARK: Forwarding
-
-    /// Sends `request` through a pooled session and returns the site's answer, with the
-    /// session's expiry hidden.
-    ///
-    /// The retry rule: a request is sent at most twice.
-    /// - An answer that shows the session had ended (an expiry status, phrase or redirect to the
-    ///   login page) is retried once on a fresh session, whatever the method: such an answer is
-    ///   the site's refusal to serve the request as the user, so it did not act on it.
-    /// - A transient failure (`502`, `503`, `504`, or a connection that broke after the request
-    ///   was sent) is retried only for idempotent methods (GET, HEAD, OPTIONS, TRACE, PUT,
-    ///   DELETE); the site may have acted on a POST or PATCH, so those get the answer as it came
-    ///   (or `502 UPSTREAM_UNAVAILABLE`).
-    /// - A connection that failed before the request was sent is retried for every method.
-    /// - `429` is passed on, and the pool stops sending until its `Retry-After`.
-    ///
-    /// Throws ``TesseraError`` values: `UPSTREAM_LOGIN_FAILED`, `UPSTREAM_EXHAUSTED`,
-    /// `UPSTREAM_UNAVAILABLE`, `UPSTREAM_RATE_LIMITED`, `UPSTREAM_SESSION_LOST`, `UPSTREAM_BLOCKED`.
-    public nonisolated func send(_ request: UpstreamRequest) async throws -> UpstreamResponse {
-        var attempt = 0
-        while true {
-            attempt += 1
-            // A retry goes to a session seen logged in at this instant: just logged in, or probed
-            // now. Another session may have ended unnoticed at the same moment as the first.
-            let lease = try await self.borrow(freshness: attempt == 1 ? self.configuration.healthFreshness : 0)
-            let outcome: Result<UpstreamResponse, any Error>
-            do {
-                outcome = .success(try await lease.connection.send(request))
-            } catch {
-                outcome = .failure(error)
-            }
-            switch outcome {
-            case .success(let response):
-                let verdict = self.reader.verdict(on: response)
-                await self.finish(lease, verdict: verdict)
-                switch verdict {
-                case .ok:
-                    return response
-                case .expired:
-                    guard attempt < 2 else { throw TesseraError.upstreamSessionLost(upstream: self.name) }
-                    await self.count {
-                        $0.expiredHidden += 1
-                        $0.retries += 1
-                    }
-                case .transient:
-                    guard attempt < 2, request.isIdempotent else { return response }
-                    await self.count { $0.retries += 1 }
-                case .rateLimited:
-                    return response
-                case .blocked:
-                    throw TesseraError.upstreamBlocked(upstream: self.name)
-                }
-            case .failure(let error):
-                let sent = (error as? UpstreamTransportError)?.requestSent ?? true
-                await self.finish(lease, verdict: .transient, error: "\(error)")
-                guard attempt < 2, request.isIdempotent || !sent else { throw TesseraError.upstreamUnavailable(upstream: self.name) }
-                await self.count { $0.retries += 1 }
-            }
-        }
-    }
-
     // MARK: Lending
 
     /// A session lent out whole: its cookies, for a client that drives the site itself.

@@ -28,7 +28,7 @@ public struct UpstreamPools: Sendable {
                 logger.warning("Killed browser processes a stopped Tessera left behind", metadata: ["processes": .stringConvertible(killed)])
             }
         }
-        let client = HTTPUpstreamSessionFactory.makeHTTPClient()
+        let client = HTTPUpstreamSessionFactory.makeHTTPClient(readTimeout: file.upstreams.map(\.requestTimeout).max() ?? 30)
         var pools: [String: UpstreamPool] = [:]
         do {
             for configuration in file.upstreams {

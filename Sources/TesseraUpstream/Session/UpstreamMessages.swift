@@ -9,14 +9,27 @@ public struct UpstreamRequest: Sendable {
     public var pathAndQuery: String
     /// Header fields to send. The session adds its own `Cookie` header.
     public var headers: [(name: String, value: String)]
+    /// A body held whole: a retry on another session sends it again.
     public var body: ByteBuffer?
+    /// A body that streams as the client sends it (instead of ``body``): the request is sent once.
+    public var bodyStream: UpstreamBodyStream?
 
-    public init(method: String, pathAndQuery: String, headers: [(name: String, value: String)] = [], body: ByteBuffer? = nil) {
+    public init(
+        method: String,
+        pathAndQuery: String,
+        headers: [(name: String, value: String)] = [],
+        body: ByteBuffer? = nil,
+        bodyStream: UpstreamBodyStream? = nil
+    ) {
         self.method = method.uppercased()
         self.pathAndQuery = pathAndQuery
         self.headers = headers
         self.body = body
+        self.bodyStream = bodyStream
     }
+
+    /// Whether the request can be sent again: its body, if any, is held whole.
+    public var isReplayable: Bool { self.bodyStream == nil }
 
     /// Whether the method is idempotent (RFC 9110 §9.2.2): sending it twice has the effect of
     /// sending it once.
@@ -45,5 +58,114 @@ public struct UpstreamResponse: Sendable {
     /// Every value of a header field, by case-insensitive name.
     public func headers(_ name: String) -> [String] {
         self.headers.filter { $0.name.caseInsensitiveCompare(name) == .orderedSame }.map(\.value)
+    }
+}
+
+/// A request body that streams to the site as the client sends it, never held whole. A request
+/// with such a body is sent once: it cannot be replayed on another session.
+public struct UpstreamBodyStream: Sendable {
+    /// The body, chunk by chunk; it throws when the client's body fails or grows past its limit.
+    public var chunks: AnyAsyncSequence<ByteBuffer>
+    /// The body's length when the client declared it.
+    public var length: Int?
+
+    public init<Chunks: AsyncSequence & Sendable>(_ chunks: Chunks, length: Int?) where Chunks.Element == ByteBuffer {
+        self.chunks = AnyAsyncSequence(chunks)
+        self.length = length
+    }
+}
+
+/// An answer whose body streams: the head, the first bytes (read for the verdict) and the rest,
+/// read from the site only as fast as it is passed on.
+public struct UpstreamStreamedResponse: Sendable {
+    public var status: Int
+    public var headers: [(name: String, value: String)]
+    /// The body's first bytes: all of it when ``rest`` is `nil`.
+    public var head: ByteBuffer
+    /// The rest of the body, or `nil` when ``head`` is the whole body.
+    public var rest: UpstreamBodyRest?
+    /// How many of the first bytes the verdict reads (``head`` may hold more: a chunk is read whole).
+    public var scannedBytes: Int
+
+    public init(status: Int, headers: [(name: String, value: String)], head: ByteBuffer, rest: UpstreamBodyRest?, scannedBytes: Int) {
+        self.status = status
+        self.headers = headers
+        self.head = head
+        self.rest = rest
+        self.scannedBytes = scannedBytes
+    }
+
+    /// The head and the scanned first bytes as an answer, for the verdict.
+    var prefix: UpstreamResponse {
+        let scanned = self.head.getSlice(at: self.head.readerIndex, length: min(self.scannedBytes, self.head.readableBytes)) ?? ByteBuffer()
+        return UpstreamResponse(status: self.status, headers: self.headers, body: scanned)
+    }
+
+    /// The body's length when the site declared it.
+    public var contentLength: Int? {
+        self.prefix.header("content-length").flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }.flatMap { $0 >= 0 ? $0 : nil }
+    }
+
+    /// The whole answer, reading the rest up to `limit` bytes; throws ``UpstreamTransportError``
+    /// past it.
+    func collected(upTo limit: Int) async throws -> UpstreamResponse {
+        var body = self.head
+        if let rest = self.rest {
+            while let chunk = try await rest.next() {
+                guard body.readableBytes + chunk.readableBytes <= limit else {
+                    throw UpstreamTransportError(reason: "the answer body exceeded the limit of \(limit) bytes", requestSent: true)
+                }
+                var chunk = chunk
+                body.writeBuffer(&chunk)
+            }
+        }
+        return UpstreamResponse(status: self.status, headers: self.headers, body: body)
+    }
+}
+
+/// The rest of an answer's body after its first bytes, read once, chunk by chunk, by one task at
+/// a time (the proxy's response writer). Reading pulls from the site's connection, so a slow
+/// client slows the site's sending instead of filling memory; dropping it before the end closes
+/// that connection.
+public final class UpstreamBodyRest: @unchecked Sendable {
+    // Only one task reads, one chunk at a time: the closure is never called concurrently.
+    private let read: () async throws -> ByteBuffer?
+
+    init(read: @escaping () async throws -> ByteBuffer?) {
+        self.read = read
+    }
+
+    /// The next chunk, or `nil` at the end of the body. Throws ``UpstreamTransportError`` when
+    /// the site's connection fails or falls silent for the request timeout.
+    public func next() async throws -> ByteBuffer? {
+        do {
+            return try await self.read()
+        } catch let error as UpstreamTransportError {
+            throw error
+        } catch {
+            throw UpstreamTransportError(reason: "the answer body failed: \(error)", requestSent: true)
+        }
+    }
+}
+
+/// A type-erased `AsyncSequence` of one element type.
+public struct AnyAsyncSequence<Element: Sendable>: AsyncSequence, Sendable {
+    private let make: @Sendable () -> AsyncIterator
+
+    public init<Base: AsyncSequence & Sendable>(_ base: Base) where Base.Element == Element {
+        self.make = {
+            var iterator = base.makeAsyncIterator()
+            return AsyncIterator { try await iterator.next() }
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator { self.make() }
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let nextElement: () async throws -> Element?
+
+        public mutating func next() async throws -> Element? {
+            try await self.nextElement()
+        }
     }
 }

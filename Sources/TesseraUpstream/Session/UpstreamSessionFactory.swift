@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 
 /// Makes logged-in sessions with one upstream site. The pool knows nothing of how: the HTTP
 /// kind (``HTTPUpstreamSessionFactory``) posts a login form and keeps a cookie jar; a
@@ -15,6 +16,10 @@ public protocol UpstreamSessionConnection: Sendable {
     /// Sends a request in the session and returns the answer. Cookies the answer sets are kept.
     /// Throws ``UpstreamTransportError`` when no answer came.
     func send(_ request: UpstreamRequest) async throws -> UpstreamResponse
+    /// Sends a request and returns the answer once its head and the first `scanBytes(head)`
+    /// bytes of its body are in (0: none); the rest streams from ``UpstreamStreamedResponse/rest``.
+    /// Cookies the answer sets are kept. Throws ``UpstreamTransportError`` when no answer came.
+    func stream(_ request: UpstreamRequest, scanBytes: @Sendable (UpstreamResponse) -> Int) async throws -> UpstreamStreamedResponse
     /// The session's cookies now, for lending them to a client that drives the site itself.
     func cookies() -> [UpstreamCookie]
     /// Ends the session's local resources (not a logout at the site).
@@ -29,6 +34,20 @@ public protocol UpstreamSessionConnection: Sendable {
 }
 
 extension UpstreamSessionConnection {
+    /// A session that cannot stream (a browser's) sends the request whole and answers whole.
+    public func stream(_ request: UpstreamRequest, scanBytes: @Sendable (UpstreamResponse) -> Int) async throws -> UpstreamStreamedResponse {
+        var request = request
+        if let stream = request.bodyStream {
+            // The client's body throws its own errors (past its limit: a 413), as they are.
+            var body = ByteBuffer()
+            for try await var chunk in stream.chunks { body.writeBuffer(&chunk) }
+            request.body = body
+            request.bodyStream = nil
+        }
+        let answer = try await self.send(request)
+        return UpstreamStreamedResponse(status: answer.status, headers: answer.headers, head: answer.body, rest: nil, scannedBytes: scanBytes(answer))
+    }
+
     public func probe(_ request: UpstreamRequest, reader: UpstreamVerdictReader) async -> (UpstreamVerdict, String?) {
         do {
             return (reader.verdict(on: try await self.send(request)), nil)

@@ -79,6 +79,18 @@ public struct UpstreamVerdictReader: Sendable {
         return .ok
     }
 
+    /// How much of `response`'s body (its head only: status and fields) the verdict reads:
+    /// up to `limit` bytes of a text answer when phrases are configured, none otherwise (a
+    /// binary answer, a redirect, a status that decides alone, or no phrases).
+    public func bytesToScan(of response: UpstreamResponse, upTo limit: Int) -> Int {
+        guard !(self.expiryPhrases.isEmpty && self.blockedPhrases.isEmpty), self.isText(response) else { return 0 }
+        let status = response.status
+        if self.blocked.statuses.contains(status) || self.expiry.statuses.contains(status) || status == 429 || [502, 503, 504].contains(status) {
+            return 0
+        }
+        return limit
+    }
+
     /// Whether the body contains one of the expiry phrases (a login answer that says "not
     /// logged in" is a failed login whatever its status).
     func bodyHasExpiryPhrase(_ response: UpstreamResponse) -> Bool {

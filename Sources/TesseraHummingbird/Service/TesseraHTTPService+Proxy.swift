@@ -1,0 +1,113 @@
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import Tessera
+import TesseraUpstream
+
+/// `…/v1/upstreams/{name}/proxy/{path}`: a request forwarded through a pooled session, its
+/// bodies streamed both ways.
+extension TesseraHTTPService {
+    /// Request fields that are not forwarded: hop-by-hop fields, the service's own credential,
+    /// the client's cookies (the pooled session brings its own), what the HTTP client computes,
+    /// and `Accept-Encoding`.
+    static let unforwardedRequestFields: Set<String> = [
+        "connection", "keep-alive", "proxy-authorization", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
+        "host", "authorization", "cookie", "content-length", "x-correlation-id", "expect",
+        // The pool reads answers for expiry phrases, so it asks for them uncompressed.
+        "accept-encoding",
+    ]
+
+    /// Answer fields that are not passed back: hop-by-hop fields, the session's cookies (they
+    /// stay in the pool) and what Hummingbird computes.
+    static let unforwardedResponseFields: Set<String> = [
+        "connection", "keep-alive", "proxy-authenticate", "te", "trailer", "transfer-encoding", "upgrade", "set-cookie",
+        "content-length", "date", "server",
+    ]
+
+    /// Request bodies up to this size are read whole, so that a request that met an ended
+    /// session can be sent again on another; larger or chunked bodies stream, and are sent once.
+    static let replayableBodyBytes = 64 * 1024
+
+    @Sendable func proxyUpstream(_ request: Request, context: TesseraRequestContext) async throws -> Response {
+        let pool = try self.pool(context)
+        // From the raw request target, never the router's decoded parameters: the path is
+        // checked so that it stays below the upstream's base URL (`UpstreamPath`).
+        let pathAndQuery: String
+        do {
+            let segments = UpstreamPath.segments(of: request.uri.path, after: Self.proxyPrefixSegments) ?? []
+            pathAndQuery = try UpstreamPath(basePath: "", segments: segments, query: request.uri.query.map { Substring($0) }).pathAndQuery
+        } catch let error as UpstreamPathError {
+            throw TesseraError.invalidField(error.description)
+        }
+        var headers: [(name: String, value: String)] = []
+        for field in request.headers where !Self.unforwardedRequestFields.contains(field.name.canonicalName) {
+            headers.append((field.name.canonicalName, field.value))
+        }
+        var upstreamRequest = UpstreamRequest(method: request.method.rawValue, pathAndQuery: pathAndQuery, headers: headers)
+        try await Self.attachBody(of: request, to: &upstreamRequest, limit: pool.configuration.maxBodyBytes)
+
+        let answer = try await pool.forward(upstreamRequest)
+        var fields = HTTPFields()
+        for (name, value) in answer.headers where !Self.unforwardedResponseFields.contains(name.lowercased()) {
+            if let fieldName = HTTPField.Name(name) { fields.append(HTTPField(name: fieldName, value: value)) }
+        }
+        fields[.cacheControl] = "no-store"
+        let status = HTTPResponse.Status(code: answer.status)
+        guard let rest = answer.rest else {
+            return Response(status: status, headers: fields, body: .init(byteBuffer: answer.head))
+        }
+        // The rest streams: each chunk is read from the site when the client's connection has
+        // taken the one before (the writer waits while it is not writable).
+        let head = answer.head
+        let body = ResponseBody(contentLength: answer.contentLength) { writer in
+            if head.readableBytes > 0 { try await writer.write(head) }
+            while let chunk = try await rest.next() {
+                try await writer.write(chunk)
+            }
+            try await writer.finish(nil)
+        }
+        return Response(status: status, headers: fields, body: body)
+    }
+
+    /// Gives `upstreamRequest` the client's body: none, read whole when it is declared small
+    /// (replayable), or streamed (declared large, or chunked) within `limit`.
+    static func attachBody(of request: Request, to upstreamRequest: inout UpstreamRequest, limit: Int) async throws {
+        let declared = request.headers[.contentLength].flatMap { Int($0) }
+        if let declared, declared > limit { throw TesseraError.bodyTooLarge(limit: limit) }
+        if let declared, declared <= Self.replayableBodyBytes {
+            let body = try await JSONCoding.body(of: request, limit: limit)
+            upstreamRequest.body = body.readableBytes > 0 ? body : nil
+        } else if declared != nil || request.headers[.transferEncoding] != nil {
+            upstreamRequest.bodyStream = UpstreamBodyStream(LimitedBody(request.body, limit: limit), length: declared)
+        }
+    }
+}
+
+/// A request body that throws `413 REQ_1002` once it grows past `limit` bytes.
+struct LimitedBody<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable where Base.Element == ByteBuffer {
+    typealias Element = ByteBuffer
+    let base: Base
+    let limit: Int
+
+    init(_ base: Base, limit: Int) {
+        self.base = base
+        self.limit = limit
+    }
+
+    func makeAsyncIterator() -> Iterator {
+        Iterator(base: self.base.makeAsyncIterator(), limit: self.limit)
+    }
+
+    struct Iterator: AsyncIteratorProtocol {
+        var base: Base.AsyncIterator
+        let limit: Int
+        var seen = 0
+
+        mutating func next() async throws -> ByteBuffer? {
+            guard let chunk = try await self.base.next() else { return nil }
+            self.seen += chunk.readableBytes
+            guard self.seen <= self.limit else { throw TesseraError.bodyTooLarge(limit: self.limit) }
+            return chunk
+        }
+    }
+}
