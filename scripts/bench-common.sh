@@ -61,8 +61,11 @@ print("\n".join(tokens))
 PY
 }
 
-validate_lua() { # tokens-file wrk-threads: a wrk script for GET /v1/session that rotates over
-    # the tokens; each wrk thread walks its own stretch, so that together they visit every one
+validate_lua() { # tokens-file wrk-threads [cookie]: a wrk script for GET /v1/session that
+    # rotates over the tokens (as bearer tokens, or with "cookie" as the session cookie); each wrk
+    # thread walks its own stretch, so that together they visit every one
+    local header='["Authorization"] = "Bearer " .. tokens[i]'
+    if [[ ${3:-} == cookie ]]; then header='["Cookie"] = "tessera_session=" .. tokens[i]'; fi
     cat <<LUA
 local tokens = {}
 for line in io.lines("$1") do tokens[#tokens + 1] = line end
@@ -76,7 +79,7 @@ function init(args)
 end
 request = function()
     i = i % #tokens + 1
-    return wrk.format("GET", "/v1/session", { ["Authorization"] = "Bearer " .. tokens[i] })
+    return wrk.format("GET", "/v1/session", { $header })
 end
 LUA
 }

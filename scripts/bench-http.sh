@@ -13,6 +13,10 @@
 #   SESSIONS=5000 DURATION=20s CONNECTIONS=128 scripts/bench-http.sh
 #   STORED=1000000 scripts/bench-http.sh       # also preload this many other (valid) sessions
 #   MODE=token scripts/bench-http.sh           # validate signed access tokens (token mode) instead
+#   MODE=cookie SESSIONS=1 THREADS=1 CONNECTIONS=32 scripts/bench-http.sh  # by session cookie
+#   COLD=1 SESSIONS=100000 DURATION=5s scripts/bench-http.sh  # every validation a cache miss:
+#                                              # the service restarts before each of its rounds
+#   STORE=postgres://… scripts/bench-http.sh   # on PostgreSQL instead of SQLite
 #   STORED=1000000 SWEEP=1 scripts/bench-http.sh  # …ended long ago, so that the sweeper
 #                                              # deletes them while validation is measured
 #   PERF_OUT=/tmp/perf.data scripts/bench-http.sh  # also profile the service (perf record)
@@ -32,8 +36,14 @@ threads=${THREADS:-2}
 stored=${STORED:-0}
 sweep=${SWEEP:-0}
 rounds=${ROUNDS:-5}
+cold=${COLD:-0}
+store=${STORE:-}
 
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
+if [[ -n $store ]]; then
+    export TESSERA_STORE=$store
+    [[ $stored == 0 ]] || { echo "STORED preloads SQLite only" >&2; exit 1; }
+fi
 if [[ $stored -gt 0 ]]; then
     command -v sqlite3 >/dev/null || { echo "sqlite3 is missing: apt-get install -y sqlite3" >&2; exit 1; }
 fi
@@ -52,9 +62,19 @@ db="$work/data/tessera.sqlite"
 # With SWEEP=1 the sweeper passes every 20 s, so that one pass meets the preloaded expired
 # sessions while validation is measured.
 if [[ $sweep == 1 ]]; then export TESSERA_SWEEP_INTERVAL=20s; fi
-"$tessera_bin" serve --data-dir "$work/data" --port 0 >"$work/tessera" 2>"$work/tessera.err" &
-tessera_pid=$!
-pids+=("$tessera_pid")
+start_tessera() { # (no subshell: the pid reaches the cleanup) sets tessera_pid and tessera_port
+    : >"$work/tessera"
+    "$tessera_bin" serve --data-dir "$work/data" --port 0 >"$work/tessera" 2>>"$work/tessera.err" &
+    tessera_pid=$!
+    pids+=("$tessera_pid")
+    if [[ -n ${bare_port:-} ]]; then tessera_port=$(wait_for_port "$work/tessera" Tessera); fi
+}
+restart_tessera() { # a graceful stop (buffered activity written), then a start on the same data
+    kill -TERM "$tessera_pid"
+    wait "$tessera_pid" 2>/dev/null || true
+    start_tessera
+}
+start_tessera
 PORT=0 BODY_BYTES=${BARE_BODY_BYTES:-} "$bin/BareRoute" >"$work/bare" 2>"$work/bare.err" &
 pids+=($!)
 bare_pid=$!
@@ -63,7 +83,7 @@ bare_port=$(wait_for_port "$work/bare" BareRoute)
 rss_started=$(rss_mib "$tessera_pid")
 
 # N sessions to validate, created through the API on 8 connections.
-create_sessions "$tessera_port" "$key" "$sessions" "$mode" >"$work/tokens"
+create_sessions "$tessera_port" "$key" "$sessions" "${mode/cookie/session}" >"$work/tokens"
 
 if [[ $stored -gt 0 ]]; then
     # Preload sessions straight into SQLite (random token hashes), next to the running service.
@@ -80,7 +100,7 @@ SELECT 'ses_pre' || i, randomblob(32), 'user-' || (i % 10000), $base, $base, $ba
 SQL
 fi
 
-validate_lua "$work/tokens" "$threads" >"$work/validate.lua"
+validate_lua "$work/tokens" "$threads" "$([[ $mode == cookie ]] && echo cookie)" >"$work/validate.lua"
 cat >"$work/create.lua" <<LUA
 local i = 0
 request = function()
@@ -124,7 +144,13 @@ if [[ $sweep == 1 ]]; then echo "expired sessions left before the validation rou
 # Warm-up, not reported: every token is validated at least once (so the measured rounds see the
 # cache as a running service does), and both servers have run under load.
 warmup=$(( sessions / 5000 > 5 ? sessions / 5000 : 5 ))
-wrk -t"$threads" -c"$connections" -d"${warmup}s" -s "$work/validate.lua" "http://127.0.0.1:$tessera_port/v1/session" >/dev/null
+if [[ $cold == 1 ]]; then
+    # Only the bare route is warmed up: the service restarts before each of its rounds, so that
+    # every token it validates is validated for the first time since its start.
+    echo "cold: the service restarts before each round; a round of more requests than $sessions sessions meets its own tokens again"
+else
+    wrk -t"$threads" -c"$connections" -d"${warmup}s" -s "$work/validate.lua" "http://127.0.0.1:$tessera_port/v1/session" >/dev/null
+fi
 wrk -t"$threads" -c"$connections" -d5s -s "$work/validate.lua" "http://127.0.0.1:$bare_port/v1/session" >/dev/null
 # Both get the same requests from the same Lua script (the bare route ignores the token), so
 # that wrk does the same work for both. The order alternates (bare route first in odd rounds,
@@ -134,6 +160,7 @@ run_bare() {
     run bare "round $round: bare route GET /v1/session" "http://127.0.0.1:$bare_port/v1/session" "$work/validate.lua" "$bare_pid"
 }
 run_tessera() {
+    if [[ $cold == 1 ]]; then restart_tessera; fi
     if [[ -n ${PERF_OUT:-} && $round == 1 ]]; then # profile the service while it validates
         perf record -F 499 -g -o "$PERF_OUT" -p "$tessera_pid" -- sleep 5 >/dev/null 2>&1 &
     fi

@@ -37,4 +37,34 @@ import TesseraUpstream
         #expect(self.verdict(200, "your session has expired", headers: [("Content-Type", "image/png")]) == .ok)
         #expect(self.verdict(200, "your session has expired", headers: [("Content-Type", "application/json")]) == .expired(.phrase))
     }
+
+    @Test func fieldNamesMatchIgnoringTheCaseOfLettersOnly() {
+        let response = UpstreamResponse(status: 200, headers: [("Content-Type", "text/html"), ("X-[A]", "1"), ("set-cookie", "a=1"), ("Set-Cookie", "b=2")])
+        #expect(response.header("content-type") == "text/html")
+        #expect(response.header("CONTENT-TYPE") == "text/html")
+        #expect(response.header("content-typ") == nil)
+        #expect(response.header("content-typf") == nil)
+        // '[' and '{' differ by the bit that separates the cases of letters: not the same name.
+        #expect(response.header("x-{a}") == nil)
+        #expect(response.header("x-[a]") == "1")
+        #expect(response.headers("SET-COOKIE") == ["a=1", "b=2"])
+    }
+
+    @Test func onlyTextAnswersWhoseStatusDoesNotDecideAreScanned() {
+        let reader = UpstreamVerdictReader(configuration: fakeConfiguration(baseURL: "http://127.0.0.1:1"))
+        func scan(_ status: Int, _ type: String?) -> Int {
+            reader.bytesToScan(of: UpstreamResponse(status: status, headers: type.map { [("Content-Type", $0)] } ?? []), upTo: 4096)
+        }
+        #expect(scan(200, "text/html; charset=utf-8") == 4096)
+        #expect(scan(200, "application/json") == 4096)
+        #expect(scan(200, nil) == 4096)
+        #expect(scan(200, "application/octet-stream") == 0)
+        #expect(scan(200, "image/png") == 0)
+        #expect(scan(401, "text/html") == 0)
+        #expect(scan(503, "text/html") == 0)
+        var configuration = fakeConfiguration(baseURL: "http://127.0.0.1:1")
+        configuration.expiry.phrases = []
+        let noPhrases = UpstreamVerdictReader(configuration: configuration)
+        #expect(noPhrases.bytesToScan(of: UpstreamResponse(status: 200, headers: [("Content-Type", "text/html")]), upTo: 4096) == 0)
+    }
 }

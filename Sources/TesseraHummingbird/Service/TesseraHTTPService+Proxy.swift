@@ -48,8 +48,9 @@ extension TesseraHTTPService {
 
         let answer = try await pool.forward(upstreamRequest)
         var fields = HTTPFields()
-        for (name, value) in answer.headers where !Self.unforwardedResponseFields.contains(name.lowercased()) {
-            if let fieldName = HTTPField.Name(name) { fields.append(HTTPField(name: fieldName, value: value)) }
+        for (name, value) in answer.headers {
+            guard let fieldName = HTTPField.Name(name), !Self.unforwardedResponseFields.contains(fieldName.canonicalName) else { continue }
+            fields.append(HTTPField(name: fieldName, value: value))
         }
         fields[.cacheControl] = "no-store"
         let status = HTTPResponse.Status(code: answer.status)

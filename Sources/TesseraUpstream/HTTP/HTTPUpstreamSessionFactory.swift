@@ -187,7 +187,7 @@ final class HTTPUpstreamSession: UpstreamSessionConnection {
         }
         var outgoing = HTTPClientRequest(url: url.absoluteString)
         outgoing.method = HTTPMethod(rawValue: request.method)
-        for (name, value) in request.headers where !["cookie", "traceparent"].contains(name.lowercased()) {
+        for (name, value) in request.headers where !asciiCaseInsensitiveEquals(name, "cookie") && !asciiCaseInsensitiveEquals(name, "traceparent") {
             outgoing.headers.add(name: name, value: value)
         }
         // The request served now belongs to a caller's trace: this call is a child in it.

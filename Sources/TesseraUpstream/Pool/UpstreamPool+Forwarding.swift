@@ -1,4 +1,4 @@
-public import Tessera
+import Tessera
 
 /// Requests forwarded through pooled sessions.
 extension UpstreamPool {

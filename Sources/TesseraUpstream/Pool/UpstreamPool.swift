@@ -221,18 +221,18 @@ public actor UpstreamPool {
     }
 
     func pickIdle(now: Date) -> Int? {
-        // Prefer sessions not waiting for replacement, then the least used.
-        let idle = self.slots.filter { $0.value.state == .idle }
-        let chosen = idle.min { a, b in
-            let aOld = a.value.replacedBy != nil
-            let bOld = b.value.replacedBy != nil
-            if aOld != bOld { return !aOld }
-            return (a.value.uses, a.key) < (b.value.uses, b.key)
+        // Prefer sessions not waiting for replacement, then the least used: one pass, no copy
+        // of the slots (this runs on every borrow).
+        var chosen: (id: Int, old: Int, uses: Int, retireAt: Date)?
+        for (id, slot) in self.slots where slot.state == .idle {
+            let old = slot.replacedBy != nil ? 1 : 0
+            if let best = chosen, (old, slot.uses, id) >= (best.old, best.uses, best.id) { continue }
+            chosen = (id, old, slot.uses, slot.retireAt)
         }
-        if let chosen, now >= chosen.value.retireAt, chosen.value.replacedBy == nil {
-            self.requestReplacement(of: chosen.key, reason: .maxAge)
+        if let chosen, now >= chosen.retireAt, chosen.old == 0 {
+            self.requestReplacement(of: chosen.id, reason: .maxAge)
         }
-        return chosen?.key
+        return chosen?.id
     }
 
     /// Lends the idle slot `id`; `nil` when it has no session (``pickIdle(now:)`` picks only

@@ -52,12 +52,12 @@ public struct UpstreamResponse: Sendable {
 
     /// The first value of a header field, by case-insensitive name.
     public func header(_ name: String) -> String? {
-        self.headers.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value
+        self.headers.first { asciiCaseInsensitiveEquals($0.name, name) }?.value
     }
 
     /// Every value of a header field, by case-insensitive name.
     public func headers(_ name: String) -> [String] {
-        self.headers.filter { $0.name.caseInsensitiveCompare(name) == .orderedSame }.map(\.value)
+        self.headers.filter { asciiCaseInsensitiveEquals($0.name, name) }.map(\.value)
     }
 }
 
@@ -166,6 +166,23 @@ public struct AnyAsyncSequence<Element: Sendable>: AsyncSequence, Sendable {
 
         public mutating func next() async throws -> Element? {
             try await self.nextElement()
+        }
+    }
+}
+
+/// Whether two field names are equal ignoring the case of ASCII letters (field names are ASCII),
+/// byte by byte: no Foundation string comparison, which looks up a locale.
+func asciiCaseInsensitiveEquals(_ a: String, _ b: String) -> Bool {
+    var a = a
+    var b = b
+    return a.withUTF8 { x in
+        b.withUTF8 { y in
+            guard x.count == y.count else { return false }
+            for index in 0..<x.count where x[index] != y[index] {
+                let lower = x[index] | 0x20
+                guard lower == y[index] | 0x20, (0x61...0x7A).contains(lower) else { return false }
+            }
+            return true
         }
     }
 }
