@@ -8,12 +8,14 @@
 #
 #   scripts/profile-http.sh                # 1,000 sessions, 8 s per server, top 40 symbols
 #   DURATION=15s TOP=80 scripts/profile-http.sh
+#   MODE=token scripts/profile-http.sh     # access tokens (token mode); MODE=cookie: the session cookie
 #
 # Needs wrk, perf (linux-perf) and python3. Exits non-zero only when it cannot run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 sessions=${SESSIONS:-1000}
+mode=${MODE:-session}
 duration=${DURATION:-8s}
 top=${TOP:-40}
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
@@ -33,8 +35,8 @@ pids+=("$bare_pid")
 tessera_port=$(wait_for_port "$work/tessera" Tessera)
 bare_port=$(wait_for_port "$work/bare" BareRoute)
 
-create_sessions "$tessera_port" "$key" "$sessions" session >"$work/tokens"
-validate_lua "$work/tokens" 2 >"$work/validate.lua"
+create_sessions "$tessera_port" "$key" "$sessions" "${mode/cookie/session}" >"$work/tokens"
+validate_lua "$work/tokens" 2 "$([[ $mode == cookie ]] && echo cookie)" >"$work/validate.lua"
 
 # Warm-up, not recorded: every token validated, so that the cache is as warm as in service.
 wrk -t2 -c64 -d5s -s "$work/validate.lua" "http://127.0.0.1:$tessera_port/v1/session" >/dev/null

@@ -180,25 +180,50 @@ public final class PostgresSessionStore: SessionStore, SessionChangeNotifier, Se
         let rows = sessions.map { session in (session, session.data.storedJSON) }
         try await self.perform { client in
             try await client.withTransaction(logger: self.logger) { connection in
-                var events: [(PendingEvent, Date)] = []
-                for (session, data) in rows {
-                    let inserted = try await connection.query(
-                        """
-                        INSERT INTO sessions (id, token_hash, user_id, created_at, last_seen_at, idle_expires_at, absolute_expires_at,
-                            revoked_at, revocation_reason, data, data_version, ip_address, user_agent, label, csrf_token)
-                        VALUES (\(session.id), \(ByteBuffer(bytes: session.tokenHash.bytes)), \(session.userID),
-                            \(session.createdAt.millisecondsSince1970), \(session.lastSeenAt.millisecondsSince1970),
-                            \(session.idleExpiresAt.millisecondsSince1970), \(session.absoluteExpiresAt.millisecondsSince1970),
-                            \(session.revokedAt?.millisecondsSince1970), \(session.revocationReason), \(data), \(session.dataVersion),
-                            \(session.metadata.ipAddress), \(session.metadata.userAgent), \(session.metadata.label), \(session.csrfToken))
-                        ON CONFLICT (id) DO NOTHING
-                        RETURNING 1
-                        """,
-                        logger: self.logger
-                    ).decode(Int.self).first { _ in true }
-                    if inserted != nil {
-                        events.append((PendingEvent(.sessionCreated, sessionID: session.id, userID: session.userID), session.createdAt))
+                // One statement per 1,000 sessions (a group commit's batch is one round trip, not
+                // one per session), under PostgreSQL's limit of 65,535 parameters.
+                var inserted = Set<String>()
+                for batch in stride(from: 0, to: rows.count, by: 1000).map({ rows[$0..<min($0 + 1000, rows.count)] }) {
+                    var bindings = PostgresBindings(capacity: batch.count * 15)
+                    var values: [String] = []
+                    values.reserveCapacity(batch.count)
+                    for (session, data) in batch {
+                        let base = bindings.count
+                        values.append("(" + (1...15).map { "$\(base + $0)" }.joined(separator: ", ") + ")")
+                        bindings.append(session.id)
+                        bindings.append(ByteBuffer(bytes: session.tokenHash.bytes))
+                        bindings.append(session.userID)
+                        bindings.append(session.createdAt.millisecondsSince1970)
+                        bindings.append(session.lastSeenAt.millisecondsSince1970)
+                        bindings.append(session.idleExpiresAt.millisecondsSince1970)
+                        bindings.append(session.absoluteExpiresAt.millisecondsSince1970)
+                        bindings.append(session.revokedAt?.millisecondsSince1970)
+                        bindings.append(session.revocationReason)
+                        bindings.append(data)
+                        bindings.append(session.dataVersion)
+                        bindings.append(session.metadata.ipAddress)
+                        bindings.append(session.metadata.userAgent)
+                        bindings.append(session.metadata.label)
+                        bindings.append(session.csrfToken)
                     }
+                    let ids = try await connection.query(
+                        PostgresQuery(
+                            unsafeSQL: """
+                                INSERT INTO sessions (id, token_hash, user_id, created_at, last_seen_at, idle_expires_at, absolute_expires_at,
+                                    revoked_at, revocation_reason, data, data_version, ip_address, user_agent, label, csrf_token)
+                                VALUES \(values.joined(separator: ", "))
+                                ON CONFLICT (id) DO NOTHING
+                                RETURNING id
+                                """,
+                            binds: bindings
+                        ),
+                        logger: self.logger
+                    ).decode(String.self)
+                    for try await id in ids { inserted.insert(id) }
+                }
+                // In the order the sessions came, as before.
+                let events = rows.filter { inserted.contains($0.0.id) }.map { session, _ in
+                    (PendingEvent(.sessionCreated, sessionID: session.id, userID: session.userID), session.createdAt)
                 }
                 try await self.record(events, change: nil, on: connection)
             }

@@ -36,6 +36,24 @@ import TesseraTestSupport
         events.map { [$0.kind.rawValue, $0.sessionID ?? "-", $0.reason ?? "-"].joined(separator: " ") }
     }
 
+    @Test(arguments: StoreKind.available) func aBatchLargerThanOneStatementLandsWholeWithOneEventPerNewSession(kind: StoreKind) async throws {
+        try await StoreFixture.with(kind) { fixture in
+            let store = try await fixture.open()
+            try await store.insertSessions([self.session("ses_big_7")])
+            // 2,500 sessions: more than one statement's worth (1,000) on PostgreSQL; one of them
+            // is already stored (a retried batch) and records nothing again.
+            let batch = (0..<2500).map { self.session("ses_big_\($0)") }
+            try await store.insertSessions(batch)
+            for session in [batch[0], batch[999], batch[1000], batch[2499]] {
+                #expect(try await store.session(tokenHash: session.tokenHash)?.id == session.id)
+            }
+            let created = try await self.events(store).filter { $0.kind == .sessionCreated }.compactMap(\.sessionID)
+            #expect(created.count == 2500)
+            #expect(created.first == "ses_big_7")
+            #expect(Array(created.dropFirst()) == batch.map(\.id).filter { $0 != "ses_big_7" })
+        }
+    }
+
     @Test(arguments: StoreKind.available) func everyWriteRecordsItsEventsAndAWriteThatChangesNothingRecordsNone(kind: StoreKind) async throws {
         try await StoreFixture.with(kind) { fixture in
             let store = try await fixture.open()
