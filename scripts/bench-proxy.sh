@@ -8,7 +8,9 @@
 #   same requests through `GET /v1/upstreams/site/proxy/small`.
 #
 # Throughput: rounds of wrk on nginx and on Tessera in alternating order, small answers; prints
-# each median and the median of the rounds' ratios (Tessera / nginx), throughput and p99.
+# each median and the median of the rounds' ratios (Tessera / nginx), throughput and p99. A bare
+# Hummingbird route (BareRoute, proxying nothing) runs in the same rounds, for scale: what a
+# Swift server answers on this machine with no work at all.
 # Memory: Tessera's peak resident memory (VmHWM, reset before each download) while one client
 # downloads the 50 MB file through the proxy at full speed, then one reading at 20 MB/s.
 #
@@ -91,7 +93,10 @@ export TESSERA_SERVICE_API_KEY=$key TESSERA_LOG_LEVEL=warning
 "$tessera_bin" serve --data-dir "$work/data" --port 0 --upstreams "$work/upstreams.yaml" >"$work/tessera" 2>"$work/tessera.err" &
 tessera_pid=$!
 pids+=("$tessera_pid")
+PORT=0 "$bin/BareRoute" >"$work/bare" 2>"$work/bare.err" &
+pids+=($!)
 tessera_port=$(wait_for_port "$work/tessera" Tessera)
+bare_port=$(wait_for_port "$work/bare" BareRoute)
 for _ in $(seq 1 100); do
     curl -sf -o /dev/null "http://127.0.0.1:$nginx_port/small" && break
     sleep 0.1
@@ -145,9 +150,11 @@ for round in $(seq 1 "$rounds"); do
     if ((round % 2 == 1)); then
         run nginx "http://127.0.0.1:$nginx_port/small"
         run tessera "$proxy/small"
+        run bare "http://127.0.0.1:$bare_port/v1/session"
     else
+        run bare "http://127.0.0.1:$bare_port/v1/session"
         run tessera "$proxy/small"
         run nginx "http://127.0.0.1:$nginx_port/small"
     fi
 done
-python3 scripts/bench-ratios.py nginx nginx="$work/nginx.results" tessera="$work/tessera.results"
+python3 scripts/bench-ratios.py nginx nginx="$work/nginx.results" tessera="$work/tessera.results" bare="$work/bare.results"
