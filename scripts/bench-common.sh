@@ -21,6 +21,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
+free_port() { # a port free on 127.0.0.1 now, for a server that cannot pick its own
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
 wait_for_port() { # file prefix: prints the port once the server named `prefix` listens
     for _ in $(seq 1 600); do
         if port=$(grep -oE "$2 listening on http://127\.0\.0\.1:[0-9]+" "$1" 2>/dev/null | grep -oE '[0-9]+$'); then

@@ -30,7 +30,6 @@ source scripts/bench-common.sh
 swift build -c release --package-path Benchmarks/Peers >/dev/null 2>&1 || swift build -c release --package-path Benchmarks/Peers
 peers=$(swift build -c release --package-path Benchmarks/Peers --show-bin-path 2>/dev/null)
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 key="tsk_$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
 export TESSERA_SERVICE_API_KEY=$key TESSERA_LOG_LEVEL=warning
 mkdir -p "$work/data"

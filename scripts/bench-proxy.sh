@@ -35,7 +35,6 @@ for tool in nginx wrk curl; do
 done
 source scripts/bench-common.sh
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 site_port=$(free_port)
 nginx_port=$(free_port)
 mkdir -p "$work/nginx/files" "$work/nginx/logs" "$work/data"
