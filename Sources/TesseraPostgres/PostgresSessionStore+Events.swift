@@ -27,12 +27,12 @@ extension PostgresSessionStore {
             )
         }
         // One statement for all of them, in batches that stay under the bind limit.
-        for batch in stride(from: 0, to: events.count, by: 1000).map({ events[$0..<min($0 + 1000, events.count)] }) {
+        for batch in Self.statementBatches(events) {
             var bindings = PostgresBindings(capacity: batch.count * 9)
             var rows: [String] = []
             for (event, time) in batch {
                 let base = bindings.count
-                rows.append("(" + (1...9).map { "$\(base + $0)" }.joined(separator: ", ") + ")")
+                rows.append(Self.placeholders(after: base, columns: 9))
                 bindings.append(SessionEvent.makeID(at: time))
                 bindings.append(event.kind.rawValue)
                 bindings.append(time.millisecondsSince1970)

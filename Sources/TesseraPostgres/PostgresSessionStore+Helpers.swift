@@ -12,6 +12,17 @@ extension PostgresSessionStore {
         revocation_reason, data, data_version, ip_address, user_agent, label, csrf_token
         """
 
+    /// One row of a multi-row `VALUES`: `($base+1, …, $base+columns)`.
+    static func placeholders(after base: Int, columns: Int) -> String {
+        "(" + (1...columns).map { "$\(base + $0)" }.joined(separator: ", ") + ")"
+    }
+
+    /// `items` in slices of at most 1,000: multi-row statements that stay under PostgreSQL's
+    /// limit of 65,535 parameters.
+    static func statementBatches<T>(_ items: [T]) -> [ArraySlice<T>] {
+        stride(from: 0, to: items.count, by: 1000).map { items[$0..<min($0 + 1000, items.count)] }
+    }
+
     /// Runs `body` with the client, mapping failures that mean "the store cannot serve now" to
     /// ``StoreUnavailableError``.
     func perform<T>(_ body: (PostgresClient) async throws -> T) async throws -> T {

@@ -180,16 +180,16 @@ public final class PostgresSessionStore: SessionStore, SessionChangeNotifier, Se
         let rows = sessions.map { session in (session, session.data.storedJSON) }
         try await self.perform { client in
             try await client.withTransaction(logger: self.logger) { connection in
-                // One statement per 1,000 sessions (a group commit's batch is one round trip, not
-                // one per session), under PostgreSQL's limit of 65,535 parameters.
+                // One statement per 1,000 sessions: a group commit's batch is one round trip, not
+                // one per session.
                 var inserted = Set<String>()
-                for batch in stride(from: 0, to: rows.count, by: 1000).map({ rows[$0..<min($0 + 1000, rows.count)] }) {
+                for batch in Self.statementBatches(rows) {
                     var bindings = PostgresBindings(capacity: batch.count * 15)
                     var values: [String] = []
                     values.reserveCapacity(batch.count)
                     for (session, data) in batch {
                         let base = bindings.count
-                        values.append("(" + (1...15).map { "$\(base + $0)" }.joined(separator: ", ") + ")")
+                        values.append(Self.placeholders(after: base, columns: 15))
                         bindings.append(session.id)
                         bindings.append(ByteBuffer(bytes: session.tokenHash.bytes))
                         bindings.append(session.userID)
@@ -209,8 +209,7 @@ public final class PostgresSessionStore: SessionStore, SessionChangeNotifier, Se
                     let ids = try await connection.query(
                         PostgresQuery(
                             unsafeSQL: """
-                                INSERT INTO sessions (id, token_hash, user_id, created_at, last_seen_at, idle_expires_at, absolute_expires_at,
-                                    revoked_at, revocation_reason, data, data_version, ip_address, user_agent, label, csrf_token)
+                                INSERT INTO sessions (\(Self.sessionColumns))
                                 VALUES \(values.joined(separator: ", "))
                                 ON CONFLICT (id) DO NOTHING
                                 RETURNING id

@@ -223,23 +223,20 @@ final class HTTPUpstreamSession: UpstreamSessionConnection {
             self.jar.withLock { $0.store(setCookie: setCookie, from: url, now: self.factory.clock.now) }
         }
         let status = Int(response.status.code)
-        let reader = HTTPBodyReader(response.body)
+        // One iterator for the first bytes and the rest: the body, read by one task at a time.
+        var iterator = response.body.makeAsyncIterator()
+        let body = UpstreamBodyRest { try await iterator.next() }
         let wanted = scanBytes(UpstreamResponse(status: status, headers: headers))
         var head = ByteBuffer()
         var ended = false
-        do {
-            while head.readableBytes < wanted {
-                guard var chunk = try await reader.next() else {
-                    ended = true
-                    break
-                }
-                head.writeBuffer(&chunk)
+        while head.readableBytes < wanted {
+            guard var chunk = try await body.next() else {
+                ended = true
+                break
             }
-        } catch {
-            throw UpstreamTransportError(reason: "the answer body failed: \(error)", requestSent: true)
+            head.writeBuffer(&chunk)
         }
-        let rest = ended ? nil : UpstreamBodyRest { try await reader.next() }
-        return UpstreamStreamedResponse(status: status, headers: headers, head: head, rest: rest, scannedBytes: wanted)
+        return UpstreamStreamedResponse(status: status, headers: headers, head: head, rest: ended ? nil : body, scannedBytes: wanted)
     }
 
     /// Whether the site may have received the request when `error` ended it.
@@ -256,20 +253,5 @@ final class HTTPUpstreamSession: UpstreamSessionConnection {
 
     func close() async {
         self.jar.withLock { $0 = CookieJar() }
-    }
-}
-
-/// Reads an answer body, by one task at a time. Dropping it before the end closes the site's
-/// connection instead of draining it.
-final class HTTPBodyReader: @unchecked Sendable {
-    // Used by one reader at a time, in sequence (the proxy's response writer): never concurrently.
-    private var iterator: HTTPClientResponse.Body.AsyncIterator
-
-    init(_ body: HTTPClientResponse.Body) {
-        self.iterator = body.makeAsyncIterator()
-    }
-
-    func next() async throws -> ByteBuffer? {
-        try await self.iterator.next()
     }
 }

@@ -86,7 +86,7 @@ extension UpstreamPool {
             case .failure(let error):
                 let sent = (error as? UpstreamTransportError)?.requestSent ?? true
                 await self.finish(lease, verdict: .transient, error: "\(error)")
-                guard attempt < 2, request.isReplayable, request.isIdempotent || !sent else {
+                guard mayRetry, request.isIdempotent || !sent else {
                     throw TesseraError.upstreamUnavailable(upstream: self.name)
                 }
                 await self.count { $0.retries += 1 }

@@ -52,7 +52,12 @@ public struct UpstreamResponse: Sendable {
 
     /// The first value of a header field, by case-insensitive name.
     public func header(_ name: String) -> String? {
-        self.headers.first { asciiCaseInsensitiveEquals($0.name, name) }?.value
+        Self.header(name, in: self.headers)
+    }
+
+    /// The first value of the field `name` among `headers`, by case-insensitive name.
+    static func header(_ name: String, in headers: [(name: String, value: String)]) -> String? {
+        headers.first { asciiCaseInsensitiveEquals($0.name, name) }?.value
     }
 
     /// Every value of a header field, by case-insensitive name.
@@ -103,7 +108,7 @@ public struct UpstreamStreamedResponse: Sendable {
 
     /// The body's length when the site declared it.
     public var contentLength: Int? {
-        self.prefix.header("content-length").flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }.flatMap { $0 >= 0 ? $0 : nil }
+        UpstreamResponse.header("content-length", in: self.headers).flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }.flatMap { $0 >= 0 ? $0 : nil }
     }
 
     /// The whole answer, reading the rest up to `limit` bytes; throws ``UpstreamTransportError``
@@ -173,16 +178,8 @@ public struct AnyAsyncSequence<Element: Sendable>: AsyncSequence, Sendable {
 /// Whether two field names are equal ignoring the case of ASCII letters (field names are ASCII),
 /// byte by byte: no Foundation string comparison, which looks up a locale.
 func asciiCaseInsensitiveEquals(_ a: String, _ b: String) -> Bool {
-    var a = a
-    var b = b
-    return a.withUTF8 { x in
-        b.withUTF8 { y in
-            guard x.count == y.count else { return false }
-            for index in 0..<x.count where x[index] != y[index] {
-                let lower = x[index] | 0x20
-                guard lower == y[index] | 0x20, (0x61...0x7A).contains(lower) else { return false }
-            }
-            return true
+    a.utf8.count == b.utf8.count
+        && zip(a.utf8, b.utf8).allSatisfy { x, y in
+            x == y || (x | 0x20 == y | 0x20 && (0x61...0x7A).contains(x | 0x20))
         }
-    }
 }
