@@ -235,6 +235,15 @@ public final class PostgresSessionStore: SessionStore, SessionChangeNotifier, Se
         }.first
     }
 
+    /// One statement, `token_hash = ANY($1)`, one round trip for all of them.
+    public func sessions(tokenHashes: [TokenHash]) async throws -> [Session] {
+        guard !tokenHashes.isEmpty else { return [] }
+        let hashes = tokenHashes.map { ByteBuffer(bytes: $0.bytes) }
+        return try await self.rows("SELECT \(unescaped: Self.sessionColumns) FROM sessions WHERE token_hash = ANY(\(hashes))") {
+            try Self.session(from: $0)
+        }
+    }
+
     public func session(id: String) async throws -> Session? {
         try await self.rows("SELECT \(unescaped: Self.sessionColumns) FROM sessions WHERE id = \(id)") { try Self.session(from: $0) }.first
     }

@@ -65,7 +65,7 @@ extension SQLiteSessionStore {
         }
         arguments += [limit]
         let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-        let sql = "SELECT * FROM sessions \(filter) ORDER BY created_at DESC, id DESC LIMIT ?"
+        let sql = "SELECT \(Self.sessionColumns) FROM sessions \(filter) ORDER BY created_at DESC, id DESC LIMIT ?"
         let values = arguments
         return try await self.read { db in
             try Row.fetchAll(db, sql: sql, arguments: values).map(Self.session(from:))

@@ -33,6 +33,13 @@ public final class CountingStore: SessionStore {
         return try await self.base.session(tokenHash: tokenHash)
     }
 
+    /// Counted as `sessionsByTokenHashes`, and the hashes asked for as `tokenHashesInBatches`.
+    public func sessions(tokenHashes: [TokenHash]) async throws -> [Session] {
+        self.record("sessionsByTokenHashes")
+        self.counts.withLock { $0["tokenHashesInBatches", default: 0] += tokenHashes.count }
+        return try await self.base.sessions(tokenHashes: tokenHashes)
+    }
+
     public func session(id: String) async throws -> Session? { try await self.base.session(id: id) }
 
     public func touchSession(id: String, lastSeenAt: Date, idleExpiresAt: Date) async throws -> Bool {

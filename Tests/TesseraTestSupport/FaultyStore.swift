@@ -71,6 +71,11 @@ public final class FaultyStore: SessionStore {
         return try await self.base.session(tokenHash: tokenHash)
     }
 
+    public func sessions(tokenHashes: [TokenHash]) async throws -> [Session] {
+        try await self.gate()
+        return try await self.base.sessions(tokenHashes: tokenHashes)
+    }
+
     public func session(id: String) async throws -> Session? {
         try await self.gate()
         return try await self.base.session(id: id)

@@ -23,6 +23,8 @@ public struct SessionManager: Sendable {
     public let cache: SessionCache?
     /// Group commit of new sessions; `nil` writes each on its own.
     public let insertBatcher: SessionInsertBatcher?
+    /// Validations that missed the cache together are read from the store together.
+    public let lookups: SessionLookupBatcher
     /// What this manager, its logins, token service, authenticators and sweeper count.
     public let metrics: SessionMetrics
     let coalescer: ActivityCoalescer
@@ -56,6 +58,7 @@ public struct SessionManager: Sendable {
         self.activityBuffer = activityBuffer
         self.cache = cache
         self.insertBatcher = groupCommit ? SessionInsertBatcher(store: store) : nil
+        self.lookups = SessionLookupBatcher(store: store)
         self.coalescer = ActivityCoalescer(granularity: policy.activityGranularity)
     }
 
@@ -166,7 +169,7 @@ public struct SessionManager: Sendable {
     /// Reads a session from the store, and keeps it in the cache.
     private func read(tokenHash hash: TokenHash) async throws -> Session {
         let marker = self.cache?.readMarker
-        guard let session = try await self.store.session(tokenHash: hash), session.tokenHash.constantTimeEquals(hash) else {
+        guard let session = try await self.lookups.session(tokenHash: hash), session.tokenHash.constantTimeEquals(hash) else {
             throw TesseraError.tokenInvalid
         }
         if let cache = self.cache, let marker {

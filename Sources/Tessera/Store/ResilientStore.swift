@@ -199,6 +199,9 @@ public final class ResilientStore: SessionStore {
     public func session(tokenHash: TokenHash) async throws -> Session? {
         try await self.run("sessionByTokenHash") { try await $0.session(tokenHash: tokenHash) }
     }
+    public func sessions(tokenHashes: [TokenHash]) async throws -> [Session] {
+        try await self.run("sessionsByTokenHashes") { try await $0.sessions(tokenHashes: tokenHashes) }
+    }
     public func session(id: String) async throws -> Session? { try await self.run("sessionByID") { try await $0.session(id: id) } }
 
     public func touchSession(id: String, lastSeenAt: Date, idleExpiresAt: Date) async throws -> Bool {

@@ -19,6 +19,11 @@ public protocol SessionStore: Sendable {
     /// The session whose token hashes to `tokenHash`, whatever its state.
     func session(tokenHash: TokenHash) async throws -> Session?
 
+    /// The sessions whose tokens hash to any of `tokenHashes`, whatever their state, in no
+    /// particular order; hashes no session has are left out. One read for all of them (one
+    /// statement, one round trip), for validations that missed the cache together.
+    func sessions(tokenHashes: [TokenHash]) async throws -> [Session]
+
     /// The session with the public id `id`, whatever its state.
     func session(id: String) async throws -> Session?
 
@@ -182,6 +187,16 @@ public protocol SessionStore: Sendable {
 }
 
 extension SessionStore {
+    /// Reads each hash with ``session(tokenHash:)``, one after the other: for stores that have
+    /// no read of several.
+    public func sessions(tokenHashes: [TokenHash]) async throws -> [Session] {
+        var sessions: [Session] = []
+        for hash in tokenHashes {
+            if let session = try await self.session(tokenHash: hash) { sessions.append(session) }
+        }
+        return sessions
+    }
+
     /// Inserts one new session: ``insertSessions(_:)`` with a batch of one.
     public func insertSession(_ session: Session) async throws {
         try await self.insertSessions([session])
