@@ -19,7 +19,7 @@ extension PostgresSessionStore {
         ) { row in
             let (hash, sessionID, created, rotated, sealed) = try row.decode((ByteBuffer, String, Int64, Int64?, ByteBuffer?).self)
             return RefreshTokenRecord(
-                tokenHash: TokenHash(bytes: Array(hash.readableBytesView)),
+                tokenHash: hash.withUnsafeReadableBytes(TokenHash.init(bytes:)),
                 sessionID: sessionID,
                 createdAt: Date(millisecondsSince1970: created),
                 rotatedAt: rotated.map(Date.init(millisecondsSince1970:)),

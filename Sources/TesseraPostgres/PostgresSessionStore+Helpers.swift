@@ -110,7 +110,7 @@ extension PostgresSessionStore {
         let data = try [String: JSONValue](storedJSON: try cells["data"].decode(String.self))
         return Session(
             id: try cells["id"].decode(String.self),
-            tokenHash: TokenHash(bytes: Array(tokenHash.readableBytesView)),
+            tokenHash: tokenHash.withUnsafeReadableBytes(TokenHash.init(bytes:)),
             userID: try cells["user_id"].decode(String.self),
             createdAt: Date(millisecondsSince1970: try cells["created_at"].decode(Int64.self)),
             lastSeenAt: Date(millisecondsSince1970: try cells["last_seen_at"].decode(Int64.self)),

@@ -51,7 +51,7 @@ extension SQLiteSessionStore {
         let sealed: Data? = try row.decode(forColumn: "sealed_successor")
         let rotated: Int64? = try row.decode(forColumn: "rotated_at")
         return RefreshTokenRecord(
-            tokenHash: TokenHash(bytes: Array(hash)),
+            tokenHash: hash.withUnsafeBytes(TokenHash.init(bytes:)),
             sessionID: try row.decode(forColumn: "session_id"),
             createdAt: Date(millisecondsSince1970: try row.decode(forColumn: "created_at")),
             rotatedAt: rotated.map(Date.init(millisecondsSince1970:)),

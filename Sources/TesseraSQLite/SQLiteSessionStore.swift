@@ -349,7 +349,7 @@ public final class SQLiteSessionStore: SessionStore {
         let tokenHash: Data = try row.decode(atIndex: 1)
         return Session(
             id: try row.decode(atIndex: 0),
-            tokenHash: TokenHash(bytes: tokenHash),
+            tokenHash: tokenHash.withUnsafeBytes(TokenHash.init(bytes:)),
             userID: try row.decode(atIndex: 2),
             createdAt: Date(millisecondsSince1970: try row.decode(atIndex: 3)),
             lastSeenAt: Date(millisecondsSince1970: try row.decode(atIndex: 4)),

@@ -64,6 +64,15 @@ public struct TokenHash: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// A hash as a store keeps it, from the bytes a store's row points at: as the generic
+    /// `init(bytes:)`, without going through a generic collection (stores decode a hash with
+    /// every session they read).
+    public init(bytes: UnsafeRawBufferPointer) {
+        self.init(count: bytes.count) { words in
+            words.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes.prefix(32)))
+        }
+    }
+
     /// The SHA-256 of the UTF-8 bytes of `text`.
     public init(hashing text: String) {
         var text = text
