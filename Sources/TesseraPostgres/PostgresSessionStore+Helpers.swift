@@ -7,10 +7,7 @@ public import Tessera
 extension PostgresSessionStore {
     // MARK: Helpers
 
-    static let sessionColumns = """
-        id, token_hash, user_id, created_at, last_seen_at, idle_expires_at, absolute_expires_at, revoked_at, \
-        revocation_reason, data, data_version, ip_address, user_agent, label, csrf_token
-        """
+    static let sessionColumns = Session.storedColumns
 
     /// One row of a multi-row `VALUES`: `($base+1, …, $base+columns)`.
     static func placeholders(after base: Int, columns: Int) -> String {

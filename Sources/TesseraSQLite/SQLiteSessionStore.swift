@@ -104,13 +104,7 @@ public final class SQLiteSessionStore: SessionStore {
     }
 
     public func session(tokenHash: TokenHash) async throws -> Session? {
-        try await self.read { db in
-            try Row.fetchOne(
-                try db.cachedStatement(sql: "SELECT \(Self.sessionColumns) FROM sessions WHERE token_hash = ?"),
-                arguments: [Data(tokenHash.bytes)]
-            )
-            .map(Self.session(from:))
-        }
+        try await self.sessions(tokenHashes: [tokenHash]).first
     }
 
     /// One reader for all of them; each hash is a lookup in the token-hash index with the same
@@ -338,10 +332,7 @@ public final class SQLiteSessionStore: SessionStore {
 
     /// The columns ``session(from:)`` reads, in the order it reads them by index (a name lookup
     /// folds the name's case on every read).
-    static let sessionColumns = """
-        id, token_hash, user_id, created_at, last_seen_at, idle_expires_at, absolute_expires_at, revoked_at, \
-        revocation_reason, data, data_version, ip_address, user_agent, label, csrf_token
-        """
+    static let sessionColumns = Session.storedColumns
 
     /// A session from a row that selected ``sessionColumns``.
     static func session(from row: Row) throws -> Session {

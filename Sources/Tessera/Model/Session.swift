@@ -30,6 +30,13 @@ public struct SessionMetadata: Sendable, Hashable, Codable {
 ///
 /// The token itself is never part of it: only its SHA-256 is.
 public struct Session: Sendable, Hashable {
+    /// A session's columns in the stores' `sessions` table, in the order both stores select and
+    /// insert them.
+    package static let storedColumns = """
+        id, token_hash, user_id, created_at, last_seen_at, idle_expires_at, absolute_expires_at, revoked_at, \
+        revocation_reason, data, data_version, ip_address, user_agent, label, csrf_token
+        """
+
     /// The public id, for listing and revoking. Never a credential.
     public var id: String
     /// SHA-256 of the session token.

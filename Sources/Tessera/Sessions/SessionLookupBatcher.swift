@@ -91,27 +91,27 @@ public final class SessionLookupBatcher: Sendable {
         } catch {
             result = .failure(error)
         }
-        let cancelled = Task.isCancelled
-        if case .failure = result, cancelled {
-            // This caller's cancellation is not the others' failure: they wait for the next read.
-            self.state.withLock { $0.waiting.insert(contentsOf: batch, at: 0) }
-        }
-        self.handOver()
         switch result {
         case .success(let found):
+            self.handOver()
             for waiter in batch { waiter.continuation.resume(returning: .found(found[waiter.hash])) }
             return found[own]
+        case .failure(let error) where Task.isCancelled:
+            // This caller's cancellation is not the others' failure: they wait for the next read.
+            self.handOver(requeueing: batch)
+            throw error
         case .failure(let error):
-            if !cancelled {
-                for waiter in batch { waiter.continuation.resume(throwing: error) }
-            }
+            self.handOver()
+            for waiter in batch { waiter.continuation.resume(throwing: error) }
             throw error
         }
     }
 
-    /// Lets the first waiting caller read next, or ends reading when none waits.
-    private func handOver() {
+    /// Lets the first waiting caller (`requeued` first) read next, or ends reading when none
+    /// waits.
+    private func handOver(requeueing requeued: [Waiter] = []) {
         let next = self.state.withLock { state -> Waiter? in
+            state.waiting.insert(contentsOf: requeued, at: 0)
             guard !state.waiting.isEmpty else {
                 state.reading = false
                 return nil
