@@ -211,8 +211,13 @@ public struct TokenService: Sendable {
     /// Whether `token` looks like an access token (a JWT: three dot-separated parts) rather than
     /// a session token.
     public static func isAccessToken(_ token: some StringProtocol) -> Bool {
-        // On the bytes: the authenticator asks this of every bearer token.
-        var text = String(token)
+        self.isAccessToken(String(token))
+    }
+
+    /// Whether `token` looks like an access token: as the generic form, without converting a
+    /// string (the authenticator asks this of every bearer token).
+    public static func isAccessToken(_ token: String) -> Bool {
+        var text = token
         return text.withUTF8 { bytes in
             // Not a session token, and three dot-separated parts.
             guard !bytes.starts(with: SessionToken.prefix.utf8) else { return false }
@@ -227,18 +232,37 @@ public struct TokenService: Sendable {
     /// - Throws: `AUTH_1003` for a token that does not verify, `AUTH_1010` when it has expired,
     ///   `AUTH_1002` when its session has ended.
     public func authenticate(accessToken: String) async throws -> Session {
-        let claims = try await self.verifiedClaims(accessToken)
-        let session = try await self.sessions.authenticate(tokenHash: TokenHash(tokenModeSessionID: claims.sid))
-        guard session.userID == claims.sub else { throw TesseraError.tokenInvalid }
+        let now = Int64(self.now.timeIntervalSince1970.rounded(.down))
+        // A remembered token is checked without another suspension point: most tokens are.
+        let verified: VerifiedAccessToken
+        if let remembered = self.verified.token(accessToken) {
+            verified = remembered
+        } else {
+            verified = try await self.verify(accessToken, now: now)
+        }
+        guard now < verified.claims.exp else { throw TesseraError.accessTokenExpired }
+        let session = try await self.sessions.authenticate(tokenHash: verified.sessionHash)
+        guard session.userID == verified.claims.sub else { throw TesseraError.tokenInvalid }
         return session
     }
 
+    /// The claims of `accessToken` when its signature verifies, its issuer is this service's and
+    /// it has not expired.
     private func verifiedClaims(_ accessToken: String) async throws -> AccessTokenClaims {
         let now = Int64(self.now.timeIntervalSince1970.rounded(.down))
-        if let claims = self.verified.claims(of: accessToken) {
-            guard now < claims.exp else { throw TesseraError.accessTokenExpired }
-            return claims
+        let verified: VerifiedAccessToken
+        if let remembered = self.verified.token(accessToken) {
+            verified = remembered
+        } else {
+            verified = try await self.verify(accessToken, now: now)
         }
+        guard now < verified.claims.exp else { throw TesseraError.accessTokenExpired }
+        return verified.claims
+    }
+
+    /// Verifies a token that is not remembered, and remembers it when it verifies and has not
+    /// expired (expiry is checked again on every use).
+    private func verify(_ accessToken: String, now: Int64) async throws -> VerifiedAccessToken {
         let claims: AccessTokenClaims
         do {
             claims = try await self.keys.verify(accessToken)
@@ -246,9 +270,9 @@ public struct TokenService: Sendable {
             throw TesseraError.tokenInvalid
         }
         guard claims.iss == self.configuration.issuer else { throw TesseraError.tokenInvalid }
-        guard now < claims.exp else { throw TesseraError.accessTokenExpired }
-        self.verified.insert(accessToken, claims: claims, now: now)
-        return claims
+        let verified = VerifiedAccessToken(claims: claims)
+        if now < claims.exp { self.verified.insert(accessToken, verified, now: now) }
+        return verified
     }
 
     // MARK: Introspection

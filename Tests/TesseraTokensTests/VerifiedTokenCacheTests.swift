@@ -42,20 +42,44 @@ import TesseraTestSupport
     }
 
     @Test func theCacheStaysWithinItsCapacity() async throws {
+        let live = VerifiedAccessToken(claims: AccessTokenClaims(iss: "tessera", sub: "u", sid: "s", iat: 0, exp: 100, jti: "j"))
         let cache = VerifiedTokenCache(capacity: 2)
-        let claims = AccessTokenClaims(iss: "tessera", sub: "u", sid: "s", iat: 0, exp: 100, jti: "j")
-        cache.insert("a", claims: claims, now: 10)
-        cache.insert("b", claims: claims, now: 10)
+        cache.insert("a", live, now: 10)
+        cache.insert("b", live, now: 10)
         #expect(cache.count == 2)
-        cache.insert("c", claims: claims, now: 10)
-        #expect(cache.count <= 2 && cache.claims(of: "c") == claims)
+        cache.insert("c", live, now: 10)
+        #expect(cache.count <= 2 && cache.token("c") === live)
         // Full of expired entries: they go first.
-        let expired = AccessTokenClaims(iss: "tessera", sub: "u", sid: "s", iat: 0, exp: 5, jti: "j")
+        let expired = VerifiedAccessToken(claims: AccessTokenClaims(iss: "tessera", sub: "u", sid: "s", iat: 0, exp: 5, jti: "j"))
         let other = VerifiedTokenCache(capacity: 2)
-        other.insert("old1", claims: expired, now: 1)
-        other.insert("live", claims: claims, now: 1)
-        other.insert("new", claims: claims, now: 10)
-        #expect(other.claims(of: "old1") == nil && other.claims(of: "live") == claims && other.claims(of: "new") == claims)
-        #expect(VerifiedTokenCache(capacity: 0).claims(of: "a") == nil)
+        other.insert("old1", expired, now: 1)
+        other.insert("live", live, now: 1)
+        other.insert("new", live, now: 10)
+        #expect(other.token("old1") == nil && other.token("live") === live && other.token("new") === live)
+        #expect(VerifiedTokenCache(capacity: 0).token("a") == nil)
+    }
+
+    @Test func aLargeCacheInPartsStaysWithinItsCapacityAndFindsEveryToken() {
+        let verified = VerifiedAccessToken(claims: AccessTokenClaims(iss: "tessera", sub: "u", sid: "s", iat: 0, exp: 100, jti: "j"))
+        let cache = VerifiedTokenCache(capacity: 1024)
+        let tokens = (0..<1024).map { _ in "h.p." + Base64URL.encode(secureRandomBytes(count: 64)) }
+        for token in tokens { cache.insert(token, verified, now: 10) }
+        #expect(cache.count <= 1024)
+        // Whatever a full part dropped, the token inserted last is there.
+        #expect(cache.token(tokens[1023]) === verified)
+        for token in tokens.shuffled().prefix(3000) { cache.insert(token, verified, now: 10) }
+        #expect(cache.count <= 1024)
+    }
+
+    @Test func aTokenMatchesOnlyWhenEveryCharacterDoes() {
+        let verified = VerifiedAccessToken(claims: AccessTokenClaims(iss: "tessera", sub: "u", sid: "s", iat: 0, exp: 100, jti: "j"))
+        let cache = VerifiedTokenCache(capacity: 10)
+        let signature = Base64URL.encode(secureRandomBytes(count: 64))
+        cache.insert("header.claims." + signature, verified, now: 10)
+        // The same signature under other claims hashes alike (by the signature's tail) and is
+        // still another key.
+        #expect(cache.token("header.claimz." + signature) == nil)
+        #expect(cache.token("header.claims." + signature) === verified)
+        #expect(verified.sessionHash == TokenHash(tokenModeSessionID: "s"))
     }
 }
