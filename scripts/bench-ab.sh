@@ -43,9 +43,9 @@ done
 
 run() { # side
     local before after out="$work/$1.wrk"
-    before=$(awk '{print $14 + $15}' "/proc/${pid[$1]}/stat")
+    before=$(cpu_ticks "${pid[$1]}")
     wrk -t"$threads" -c"$connections" -d"$duration" -s "$work/$1.lua" "http://127.0.0.1:${port[$1]}/v1/session" >"$out"
-    after=$(awk '{print $14 + $15}' "/proc/${pid[$1]}/stat")
+    after=$(cpu_ticks "${pid[$1]}")
     python3 - "$out" "$before" "$after" "$(getconf CLK_TCK)" "$1" >>"$work/results" <<'PY'
 import re, sys
 text = open(sys.argv[1]).read()

@@ -1,4 +1,4 @@
-# Shared by scripts/bench-http.sh and scripts/profile-http.sh (sourced, not run): builds the
+# Shared by the bench-*.sh and profile-http.sh scripts (sourced, not run): builds the
 # release binaries, makes a work directory that is removed on exit with every server started
 # (append their pids to `pids`), and waits for a server's "listening on" line.
 
@@ -35,6 +35,10 @@ wait_for_port() { # file prefix: prints the port once the server named `prefix` 
     done
     echo "server did not start: $(cat "$1" "$1.err" 2>/dev/null | tail -5)" >&2
     exit 1
+}
+
+cpu_ticks() { # pid: user + system time of the process, in clock ticks
+    awk '{print $14 + $15}' "/proc/$1/stat"
 }
 
 create_sessions() { # port key count mode: creates `count` sessions through the API on 8

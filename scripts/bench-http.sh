@@ -111,10 +111,6 @@ request = function()
 end
 LUA
 
-cpu_ticks() { # pid: user + system time of the process, in clock ticks
-    awk '{print $14 + $15}' "/proc/$1/stat"
-}
-
 run() { # key label url script pid
     local out="$work/$1.wrk"
     local before after

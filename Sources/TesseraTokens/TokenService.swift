@@ -232,23 +232,15 @@ public struct TokenService: Sendable {
     /// - Throws: `AUTH_1003` for a token that does not verify, `AUTH_1010` when it has expired,
     ///   `AUTH_1002` when its session has ended.
     public func authenticate(accessToken: String) async throws -> Session {
-        let now = Int64(self.now.timeIntervalSince1970.rounded(.down))
-        // A remembered token is checked without another suspension point: most tokens are.
-        let verified: VerifiedAccessToken
-        if let remembered = self.verified.token(accessToken) {
-            verified = remembered
-        } else {
-            verified = try await self.verify(accessToken, now: now)
-        }
-        guard now < verified.claims.exp else { throw TesseraError.accessTokenExpired }
+        let verified = try await self.verifiedToken(accessToken)
         let session = try await self.sessions.authenticate(tokenHash: verified.sessionHash)
         guard session.userID == verified.claims.sub else { throw TesseraError.tokenInvalid }
         return session
     }
 
-    /// The claims of `accessToken` when its signature verifies, its issuer is this service's and
-    /// it has not expired.
-    private func verifiedClaims(_ accessToken: String) async throws -> AccessTokenClaims {
+    /// `accessToken`, remembered or verified now, when its signature verifies, its issuer is
+    /// this service's and it has not expired.
+    private func verifiedToken(_ accessToken: String) async throws -> VerifiedAccessToken {
         let now = Int64(self.now.timeIntervalSince1970.rounded(.down))
         let verified: VerifiedAccessToken
         if let remembered = self.verified.token(accessToken) {
@@ -257,7 +249,7 @@ public struct TokenService: Sendable {
             verified = try await self.verify(accessToken, now: now)
         }
         guard now < verified.claims.exp else { throw TesseraError.accessTokenExpired }
-        return verified.claims
+        return verified
     }
 
     /// Verifies a token that is not remembered, and remembers it when it verifies and has not
@@ -306,7 +298,7 @@ public struct TokenService: Sendable {
                 issuer: self.configuration.issuer
             )
         }
-        guard Self.isAccessToken(token), let claims = try? await self.verifiedClaims(token),
+        guard Self.isAccessToken(token), let claims = try? await self.verifiedToken(token).claims,
             let session = try await self.sessions.activeSession(tokenHash: TokenHash(tokenModeSessionID: claims.sid)),
             session.userID == claims.sub
         else { return .inactive }

@@ -59,7 +59,7 @@ import TesseraTestSupport
         #expect(VerifiedTokenCache(capacity: 0).token("a") == nil)
     }
 
-    @Test func aLargeCacheInPartsStaysWithinItsCapacityAndFindsEveryToken() {
+    @Test func aLargeCacheInPartsStaysWithinItsCapacityAndKeepsTheTokenInsertedLast() {
         let verified = VerifiedAccessToken(claims: AccessTokenClaims(iss: "tessera", sub: "u", sid: "s", iat: 0, exp: 100, jti: "j"))
         let cache = VerifiedTokenCache(capacity: 1024)
         let tokens = (0..<1024).map { _ in "h.p." + Base64URL.encode(secureRandomBytes(count: 64)) }
