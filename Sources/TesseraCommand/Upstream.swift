@@ -54,6 +54,7 @@ struct Upstream: AsyncParsableCommand {
                     failed = failed || !result.passed
                 }
                 if let browsers = factory as? BrowserUpstreamSessionFactory { await browsers.closeAll() }
+                await factory.shutdown()
             }
             try await client.shutdown()
             if failed { throw ExitCode.failure }

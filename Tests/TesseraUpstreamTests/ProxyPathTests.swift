@@ -49,12 +49,11 @@ import Testing
                     pool: .init(min: 1, max: 1),
                     keepAlive: .init(path: "/ping", interval: 20)
                 )
-                let client = HTTPUpstreamSessionFactory.makeHTTPClient()
                 var logger = Logger(label: "tessera.proxy-tests")
                 logger.logLevel = .error
                 let pool = UpstreamPool(
                     configuration: configuration,
-                    factory: try HTTPUpstreamSessionFactory(configuration: configuration, client: client),
+                    factory: try HTTPUpstreamSessionFactory(configuration: configuration),
                     logger: logger
                 )
                 let directory = TemporaryDirectory()
@@ -71,7 +70,6 @@ import Testing
                     }
                 }) {
                     await pool.shutdown()
-                    try? await client.shutdown()
                 }
             }
         }

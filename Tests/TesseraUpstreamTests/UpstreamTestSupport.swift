@@ -69,7 +69,7 @@ struct PoolFixture: Sendable {
             logger.logLevel = .error
             let pool = UpstreamPool(
                 configuration: configuration,
-                factory: try HTTPUpstreamSessionFactory(configuration: configuration, client: client, clock: clock, environment: Self.environment),
+                factory: try HTTPUpstreamSessionFactory(configuration: configuration, clock: clock, environment: Self.environment),
                 clock: clock,
                 random: random,
                 logger: logger

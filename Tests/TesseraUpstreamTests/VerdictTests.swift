@@ -16,6 +16,18 @@ import TesseraUpstream
         self.reader.verdict(on: UpstreamResponse(status: status, headers: headers, body: ByteBuffer(string: body)))
     }
 
+    /// Phrases are looked for in text answers only, whatever the case of their content type.
+    @Test func phrasesAreReadInTextAnswersOnly() {
+        let phrase = "your session has expired"
+        for type in ["text/html; charset=utf-8", "TEXT/PLAIN", "application/json", "application/problem+JSON", "application/xhtml+xml", "application/javascript", "Text/"] {
+            #expect(self.verdict(200, phrase, headers: [("Content-Type", type)]) == .expired(.phrase), "\(type)")
+        }
+        for type in ["application/octet-stream", "image/png", "text", "application/pdf", "jso", ""] {
+            #expect(self.verdict(200, phrase, headers: [("Content-Type", type)]) == .ok, "\(type)")
+        }
+        #expect(self.verdict(200, phrase, headers: []) == .expired(.phrase))
+    }
+
     @Test func answersGetTheirTypedVerdicts() {
         #expect(self.verdict(200, "<h1>Your bookings</h1>") == .ok)
         #expect(self.verdict(401) == .expired(.status))

@@ -62,7 +62,7 @@ final class BrowserUpstreamSession: UpstreamBrowserConnection {
         let settings = factory.configuration.browser
         let driver = WebDriver(
             url: chromedriver.url,
-            httpClient: factory.http.client,
+            httpClient: factory.client,
             commandTimeout: .milliseconds(Int64(settings.commandTimeout * 1000))
         )
         do {
@@ -142,7 +142,7 @@ final class BrowserUpstreamSession: UpstreamBrowserConnection {
         if !ended {
             // Ending the WebDriver session closes the browser; a browser that does not answer
             // within 5 s is killed with the rest.
-            let quick = WebDriver(url: self.chromedriver.url, httpClient: self.factory.http.client, commandTimeout: .seconds(5))
+            let quick = WebDriver(url: self.chromedriver.url, httpClient: self.factory.client, commandTimeout: .seconds(5))
             try? await WebDriverSession(driver: quick, id: self.browser.id).delete()
         }
         await self.chromedriver.stop()
@@ -238,7 +238,7 @@ final class BrowserUpstreamSession: UpstreamBrowserConnection {
         let now = self.factory.http.clock.now
         let wall = Date()
         let cookies = try await self.browser.cookies().map { cookie in
-            let domain = (cookie.domain ?? self.factory.http.baseURL.host ?? "").lowercased()
+            let domain = (cookie.domain ?? self.factory.http.origin.host).lowercased()
             return UpstreamCookie(
                 name: cookie.name,
                 value: cookie.value,

@@ -17,6 +17,8 @@ import TesseraWebDriver
 public final class BrowserUpstreamSessionFactory: UpstreamSessionFactory {
     let configuration: UpstreamConfiguration
     let http: HTTPUpstreamSessionFactory
+    /// The client of WebDriver commands.
+    let client: HTTPClient
     let environment: [String: String]
     let reader: UpstreamVerdictReader
     /// The marker every process of this factory's browsers carries (``MarkedProcess``), followed by a number.
@@ -33,8 +35,8 @@ public final class BrowserUpstreamSessionFactory: UpstreamSessionFactory {
 
     /// - Parameters:
     ///   - configuration: the upstream (validated, of the browser kind)
-    ///   - client: the `HTTPClient` of plain requests with the session's cookies (see
-    ///     ``HTTPUpstreamSessionFactory/makeHTTPClient()``) and of WebDriver commands
+    ///   - client: the `HTTPClient` of WebDriver commands (see
+    ///     ``HTTPUpstreamSessionFactory/makeHTTPClient()``)
     ///   - clock: the clock cookie expiry is read on
     ///   - environment: where `env` login fields are read
     public init(
@@ -44,7 +46,8 @@ public final class BrowserUpstreamSessionFactory: UpstreamSessionFactory {
         environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws {
         self.configuration = configuration
-        self.http = try HTTPUpstreamSessionFactory(configuration: configuration, client: client, clock: clock, environment: environment)
+        self.http = try HTTPUpstreamSessionFactory(configuration: configuration, clock: clock, environment: environment)
+        self.client = client
         self.environment = environment
         self.reader = UpstreamVerdictReader(configuration: configuration)
         self.markerPrefix = "tessera-\(getpid())-\(configuration.name)-\(UUID().uuidString.prefix(8).lowercased())-"
@@ -119,6 +122,11 @@ public final class BrowserUpstreamSessionFactory: UpstreamSessionFactory {
             if let error = error as? UpstreamLoginError { throw error }
             throw UpstreamLoginError(.unreachable, reason: "the login failed in the browser: \(Self.describe(error))")
         }
+    }
+
+    /// Closes the connections of plain requests to the site.
+    public func shutdown() async {
+        await self.http.shutdown()
     }
 
     /// Closes every browser still open (at shutdown, after the pool has closed its sessions,

@@ -39,7 +39,13 @@ public struct CookieJar: Sendable {
     /// Stores the cookies of an answer's `Set-Cookie` lines, received for `url` at `now`.
     public mutating func store(setCookie lines: [String], from url: URL, now: Date) {
         guard let host = url.host?.lowercased(), !host.isEmpty else { return }
-        let secureChannel = url.scheme?.lowercased() == "https"
+        self.store(setCookie: lines, host: host, path: url.path, secure: url.scheme?.lowercased() == "https", now: now)
+    }
+
+    /// Stores the cookies of an answer's `Set-Cookie` lines, received at `now` for a request to
+    /// `path` on `host` (lowercased), over HTTPS when `secure`.
+    mutating func store(setCookie lines: [String], host: String, path requestPath: String, secure secureChannel: Bool, now: Date) {
+        guard !host.isEmpty else { return }
         for line in lines {
             guard let parsed = HTTPClient.Cookie(header: line, defaultDomain: host) else { continue }
             let attributes = Self.attributeNames(of: line)
@@ -54,7 +60,7 @@ public struct CookieJar: Sendable {
             }
             // §5.3 step 12 (as browsers do it): a Secure cookie is only accepted over HTTPS.
             if parsed.secure && !secureChannel { continue }
-            let path = attributes.contains("path") ? parsed.path : Self.defaultPath(of: url)
+            let path = attributes.contains("path") ? parsed.path : Self.defaultPath(of: requestPath)
             var expires: Date?
             if let maxAge = parsed.maxAge {
                 expires = now.addingTimeInterval(TimeInterval(maxAge))
@@ -81,25 +87,41 @@ public struct CookieJar: Sendable {
     /// The `Cookie` header for a request to `url` at `now` (RFC 6265 §5.4), or `nil` when no
     /// cookie applies. Longer paths come first.
     public func header(for url: URL, now: Date) -> String? {
-        let matching = self.matching(url, now: now)
-        guard !matching.isEmpty else { return nil }
+        guard let host = url.host?.lowercased() else { return nil }
+        return self.header(host: host, path: url.path, secure: url.scheme?.lowercased() == "https", now: now)
+    }
+
+    /// The `Cookie` header for a request to `path` on `host` (lowercased) at `now`, over HTTPS
+    /// when `secure`, or `nil` when no cookie applies.
+    func header(host: String, path: String, secure: Bool, now: Date) -> String? {
+        let matching = self.matching(host: host, path: path, secure: secure, now: now)
+        guard let first = matching.first else { return nil }
+        if matching.count == 1 { return "\(first.name)=\(first.value)" }
         return matching.map { "\($0.name)=\($0.value)" }.joined(separator: "; ")
     }
 
     /// The cookies that would go with a request to `url` at `now`.
     public func matching(_ url: URL, now: Date) -> [UpstreamCookie] {
         guard let host = url.host?.lowercased() else { return [] }
-        let secureChannel = url.scheme?.lowercased() == "https"
-        let path = url.path.isEmpty ? "/" : url.path
-        return self.cookies.enumerated()
-            .filter { _, cookie in
-                if let expires = cookie.expires, expires <= now { return false }
-                if cookie.secure && !secureChannel { return false }
-                let domainOK = cookie.hostOnly ? host == cookie.domain : Self.domainMatches(host: host, domain: cookie.domain)
-                return domainOK && Self.pathMatches(requestPath: path, cookiePath: cookie.path)
-            }
-            .sorted { ($0.element.path.count, -$0.offset) > ($1.element.path.count, -$1.offset) }
-            .map(\.element)
+        return self.matching(host: host, path: url.path, secure: url.scheme?.lowercased() == "https", now: now)
+    }
+
+    /// The cookies that would go with a request to `path` on `host` at `now`: longer paths
+    /// first, then those stored first.
+    func matching(host: String, path: String, secure secureChannel: Bool, now: Date) -> [UpstreamCookie] {
+        let path = path.isEmpty ? "/" : path
+        var matching: [UpstreamCookie] = []
+        for cookie in self.cookies {
+            if let expires = cookie.expires, expires <= now { continue }
+            if cookie.secure && !secureChannel { continue }
+            let domainOK = cookie.hostOnly ? host == cookie.domain : Self.domainMatches(host: host, domain: cookie.domain)
+            if domainOK && Self.pathMatches(requestPath: path, cookiePath: cookie.path) { matching.append(cookie) }
+        }
+        if matching.count > 1 {
+            // Stable: of equal paths, the one stored first stays first.
+            matching = matching.enumerated().sorted { ($0.element.path.utf8.count, -$0.offset) > ($1.element.path.utf8.count, -$1.offset) }.map(\.element)
+        }
+        return matching
     }
 
     /// Every unexpired cookie.
@@ -138,8 +160,7 @@ public struct CookieJar: Sendable {
     }
 
     /// RFC 6265 §5.1.4's default path: the request path up to its last `/`.
-    static func defaultPath(of url: URL) -> String {
-        let path = url.path
+    static func defaultPath(of path: String) -> String {
         guard path.hasPrefix("/"), let slash = path.lastIndex(of: "/"), slash != path.startIndex else { return "/" }
         return String(path[..<slash])
     }

@@ -1,49 +1,59 @@
 public import AsyncHTTPClient
 public import Foundation
 import NIOCore
-import NIOHTTP1
 import Synchronization
+import NIOHTTP1
+public import NIOSSL
 public import Tessera
 
 /// The HTTP kind of upstream session: a login request with the recipe's fields, then a cookie
-/// jar per session. Every session shares one `HTTPClient` (connections are reused; cookies are
-/// not shared). Redirects are never followed, so a redirect to the login page is seen.
+/// jar per session. Every session of the upstream shares its connections
+/// (``UpstreamConnectionPool``: kept open between requests; cookies are not shared). Redirects
+/// are never followed, so a redirect to the login page is seen.
 public struct HTTPUpstreamSessionFactory: UpstreamSessionFactory {
     let configuration: UpstreamConfiguration
-    let baseURL: URL
-    let client: HTTPClient
+    let origin: UpstreamOrigin
+    /// The base URL's path without its trailing `/`: the prefix of every request's path.
+    let basePath: String
+    let connections: UpstreamConnectionPool
     let clock: any WallClock
     let environment: [String: String]
     let reader: UpstreamVerdictReader
 
     /// - Parameters:
     ///   - configuration: the upstream (validated)
-    ///   - client: an `HTTPClient` that does not follow redirects (see ``makeHTTPClient()``)
+    ///   - tlsConfiguration: how an `https` site is trusted; by default the system's trust roots
+    ///     and the site's name checked
     ///   - clock: the clock cookie expiry is read on
     ///   - environment: where `env` login fields are read
     public init(
         configuration: UpstreamConfiguration,
-        client: HTTPClient,
+        tlsConfiguration: TLSConfiguration? = nil,
         clock: any WallClock = SystemClock(),
         environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws {
-        guard let baseURL = URL(string: configuration.baseURL) else {
-            throw UpstreamConfigurationError(upstream: configuration.name, message: "baseURL is not a URL")
+        guard let baseURL = URL(string: configuration.baseURL), let scheme = baseURL.scheme?.lowercased(), scheme == "http" || scheme == "https",
+            let host = baseURL.host?.lowercased(), !host.isEmpty
+        else {
+            throw UpstreamConfigurationError(upstream: configuration.name, message: "baseURL is not an http or https URL")
         }
+        let tls = scheme == "https"
+        // A bracketed IPv6 host comes without its brackets.
+        let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        self.origin = UpstreamOrigin(host: bare, port: baseURL.port ?? (tls ? 443 : 80), tls: tls)
+        let path = baseURL.path
+        self.basePath = path.hasSuffix("/") ? String(path.dropLast()) : path
+        self.connections = try UpstreamConnectionPool(origin: self.origin, tlsConfiguration: tlsConfiguration)
         self.configuration = configuration
-        self.baseURL = baseURL
-        self.client = client
         self.clock = clock
         self.environment = environment
         self.reader = UpstreamVerdictReader(configuration: configuration)
     }
 
-    /// An `HTTPClient` as the pool needs it: no redirects followed, bounded connect time, and
-    /// up to 256 connections per site (a pool's largest size), so that sessions do not queue
-    /// behind each other for a connection.
+    /// An `HTTPClient` for what is not a request to the site in a session (WebDriver commands
+    /// of the browser kind): no redirects followed, bounded connect time.
     ///
-    /// `readTimeout` ends an answer whose site sends no byte for that long (the pools' longest
-    /// `requestTimeout`): the deadline of a request covers its answer's head, this its body.
+    /// `readTimeout` ends an answer that sends no byte for that long.
     public static func makeHTTPClient(readTimeout: Double = 30) -> HTTPClient {
         var configuration = HTTPClient.Configuration(
             redirectConfiguration: .disallow,
@@ -52,6 +62,11 @@ public struct HTTPUpstreamSessionFactory: UpstreamSessionFactory {
         configuration.httpVersion = .http1Only
         configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 256)
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
+    /// Closes the connections to the site.
+    public func shutdown() async {
+        await self.connections.shutdown()
     }
 
     public func logIn(account: UpstreamConfiguration.Account) async throws -> any UpstreamSessionConnection {
@@ -159,99 +174,5 @@ public struct HTTPUpstreamSessionFactory: UpstreamSessionFactory {
         allowed.insert(charactersIn: "-._*")
         let encoded = string.addingPercentEncoding(withAllowedCharacters: allowed) ?? ""
         return encoded.replacingOccurrences(of: "%20", with: "+")
-    }
-}
-
-/// One HTTP session: the shared client and its own cookie jar.
-final class HTTPUpstreamSession: UpstreamSessionConnection {
-    let factory: HTTPUpstreamSessionFactory
-    let jar = Mutex(CookieJar())
-
-    init(factory: HTTPUpstreamSessionFactory) {
-        self.factory = factory
-    }
-
-    func send(_ request: UpstreamRequest) async throws -> UpstreamResponse {
-        let limit = self.factory.configuration.maxBodyBytes
-        // The whole body is read (for the verdict, a login's phrases), up to the limit.
-        let answer = try await self.stream(request) { _ in limit + 1 }
-        return try await answer.collected(upTo: limit)
-    }
-
-    func stream(_ request: UpstreamRequest, scanBytes: @Sendable (UpstreamResponse) -> Int) async throws -> UpstreamStreamedResponse {
-        let base =
-            self.factory.configuration.baseURL.hasSuffix("/")
-            ? String(self.factory.configuration.baseURL.dropLast()) : self.factory.configuration.baseURL
-        guard let url = URL(string: base + request.pathAndQuery) else {
-            throw UpstreamTransportError(reason: "the request path is not a valid URL", requestSent: false)
-        }
-        var outgoing = HTTPClientRequest(url: url.absoluteString)
-        outgoing.method = HTTPMethod(rawValue: request.method)
-        for (name, value) in request.headers where !asciiCaseInsensitiveEquals(name, "cookie") && !asciiCaseInsensitiveEquals(name, "traceparent") {
-            outgoing.headers.add(name: name, value: value)
-        }
-        // The request served now belongs to a caller's trace: this call is a child in it.
-        if let trace = TraceContext.current {
-            outgoing.headers.add(name: "traceparent", value: trace.child())
-        }
-        if let cookie = self.jar.withLock({ $0.header(for: url, now: self.factory.clock.now) }) {
-            outgoing.headers.add(name: "cookie", value: cookie)
-        }
-        if let stream = request.bodyStream {
-            outgoing.body = .stream(stream.chunks, length: stream.length.map { .known(Int64($0)) } ?? .unknown)
-        } else if let body = request.body {
-            outgoing.body = .bytes(body)
-        }
-        // The deadline covers the answer's head; the body's chunks are bounded by the client's
-        // read timeout (no byte for that long ends it).
-        let timeout = TimeAmount.milliseconds(Int64(self.factory.configuration.requestTimeout * 1000))
-        let response: HTTPClientResponse
-        do {
-            response = try await self.factory.client.execute(outgoing, timeout: timeout)
-        } catch let error as TesseraError {
-            // The client's streamed body failed (past its limit): its error, as it is.
-            throw error
-        } catch let error as HTTPClientError {
-            throw UpstreamTransportError(reason: "\(error)", requestSent: Self.maySend(error))
-        } catch {
-            // Connection refused and name resolution fail before any byte is sent.
-            throw UpstreamTransportError(reason: "\(error)", requestSent: false)
-        }
-        let headers = response.headers.map { (name: $0.name, value: $0.value) }
-        let setCookie = response.headers["set-cookie"]
-        if !setCookie.isEmpty {
-            self.jar.withLock { $0.store(setCookie: setCookie, from: url, now: self.factory.clock.now) }
-        }
-        let status = Int(response.status.code)
-        // One iterator for the first bytes and the rest: the body, read by one task at a time.
-        var iterator = response.body.makeAsyncIterator()
-        let body = UpstreamBodyRest { try await iterator.next() }
-        let wanted = scanBytes(UpstreamResponse(status: status, headers: headers))
-        var head = ByteBuffer()
-        var ended = false
-        while head.readableBytes < wanted {
-            guard var chunk = try await body.next() else {
-                ended = true
-                break
-            }
-            head.writeBuffer(&chunk)
-        }
-        return UpstreamStreamedResponse(status: status, headers: headers, head: head, rest: ended ? nil : body, scannedBytes: wanted)
-    }
-
-    /// Whether the site may have received the request when `error` ended it.
-    static func maySend(_ error: HTTPClientError) -> Bool {
-        switch error {
-        case .connectTimeout, .invalidURL, .emptyHost, .emptyScheme: return false
-        default: return true
-        }
-    }
-
-    func cookies() -> [UpstreamCookie] {
-        self.jar.withLock { $0.all(now: self.factory.clock.now) }
-    }
-
-    func close() async {
-        self.jar.withLock { $0 = CookieJar() }
     }
 }

@@ -91,6 +91,7 @@ extension UpstreamPool {
         let connections = self.slots.values.compactMap(\.connection)
         self.slots = [:]
         for connection in connections { await connection.close() }
+        await self.factory.shutdown()
     }
 
     // MARK: Reporting

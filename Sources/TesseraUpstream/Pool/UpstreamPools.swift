@@ -52,7 +52,7 @@ public struct UpstreamPools: Sendable {
     ) throws -> any UpstreamSessionFactory {
         switch configuration.kind {
         case .http:
-            try HTTPUpstreamSessionFactory(configuration: configuration, client: client, clock: clock, environment: environment)
+            try HTTPUpstreamSessionFactory(configuration: configuration, clock: clock, environment: environment)
         case .browser:
             try BrowserUpstreamSessionFactory(configuration: configuration, client: client, clock: clock, environment: environment)
         }

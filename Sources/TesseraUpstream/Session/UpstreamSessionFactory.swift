@@ -9,6 +9,13 @@ public protocol UpstreamSessionFactory: Sendable {
     /// Logs in as `account` and returns the session, or throws ``UpstreamLoginError`` when the
     /// site refuses or cannot be reached.
     func logIn(account: UpstreamConfiguration.Account) async throws -> any UpstreamSessionConnection
+    /// Ends what the factory holds for its sessions (connections to the site), once its pool has
+    /// closed them.
+    func shutdown() async
+}
+
+extension UpstreamSessionFactory {
+    public func shutdown() async {}
 }
 
 /// One logged-in session with an upstream site.
@@ -19,7 +26,7 @@ public protocol UpstreamSessionConnection: Sendable {
     /// Sends a request and returns the answer once its head and the first `scanBytes(head)`
     /// bytes of its body are in (0: none); the rest streams from ``UpstreamStreamedResponse/rest``.
     /// Cookies the answer sets are kept. Throws ``UpstreamTransportError`` when no answer came.
-    func stream(_ request: UpstreamRequest, scanBytes: @Sendable (UpstreamResponse) -> Int) async throws -> UpstreamStreamedResponse
+    func stream(_ request: UpstreamRequest, scanBytes: @escaping @Sendable (UpstreamResponse) -> Int) async throws -> UpstreamStreamedResponse
     /// The session's cookies now, for lending them to a client that drives the site itself.
     func cookies() -> [UpstreamCookie]
     /// Ends the session's local resources (not a logout at the site).
@@ -35,7 +42,7 @@ public protocol UpstreamSessionConnection: Sendable {
 
 extension UpstreamSessionConnection {
     /// A session that cannot stream (a browser's) sends the request whole and answers whole.
-    public func stream(_ request: UpstreamRequest, scanBytes: @Sendable (UpstreamResponse) -> Int) async throws -> UpstreamStreamedResponse {
+    public func stream(_ request: UpstreamRequest, scanBytes: @escaping @Sendable (UpstreamResponse) -> Int) async throws -> UpstreamStreamedResponse {
         var request = request
         if let stream = request.bodyStream {
             // The client's body throws its own errors (past its limit: a 413), as they are.

@@ -105,8 +105,29 @@ public struct UpstreamVerdictReader: Sendable {
     }
 
     func isText(_ response: UpstreamResponse) -> Bool {
-        guard let type = response.header("content-type")?.lowercased() else { return true }
-        return type.hasPrefix("text/") || type.contains("json") || type.contains("xml") || type.contains("javascript")
+        guard let type = response.header("content-type") else { return true }
+        return Self.isTextType(type)
+    }
+
+    static let textTypeMarks = ["json", "xml", "javascript"].map { Array($0.utf8) }
+
+    /// Whether a content type is text: `text/…`, or one that names JSON, XML or JavaScript (ASCII
+    /// case ignored; read byte by byte, with no Foundation string search).
+    static func isTextType(_ type: String) -> Bool {
+        var type = type
+        return type.withUTF8 { bytes in
+            if Self.range(bytes, startsWith: Array("text/".utf8)) { return true }
+            return Self.textTypeMarks.contains { mark in
+                bytes.count >= mark.count && (0...(bytes.count - mark.count)).contains { Self.range(UnsafeBufferPointer(rebasing: bytes[$0...]), startsWith: mark) }
+            }
+        }
+    }
+
+    /// Whether `bytes` starts with the lowercase ASCII `prefix`, ignoring the case of ASCII letters.
+    static func range(_ bytes: UnsafeBufferPointer<UInt8>, startsWith prefix: [UInt8]) -> Bool {
+        guard bytes.count >= prefix.count else { return false }
+        for index in 0..<prefix.count where PhraseSet.lowercased(bytes[index]) != prefix[index] { return false }
+        return true
     }
 
     static func normalized(_ path: String) -> String {

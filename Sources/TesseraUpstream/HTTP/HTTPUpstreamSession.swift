@@ -1,0 +1,130 @@
+import NIOCore
+import NIOHTTP1
+import Synchronization
+import Tessera
+
+/// One HTTP session: the upstream's shared connections and its own cookie jar.
+final class HTTPUpstreamSession: UpstreamSessionConnection {
+    let factory: HTTPUpstreamSessionFactory
+    let jar = Mutex(CookieJar())
+
+    /// An answer whose declared length is at most this is read whole before it is handed over,
+    /// so that a small answer costs no streaming.
+    static let smallAnswerBytes = 16 * 1024
+
+    /// Request fields the session sets itself.
+    static let ownFields = ["host", "cookie", "traceparent", "content-length", "transfer-encoding", "connection"]
+
+    init(factory: HTTPUpstreamSessionFactory) {
+        self.factory = factory
+    }
+
+    func send(_ request: UpstreamRequest) async throws -> UpstreamResponse {
+        let limit = self.factory.configuration.maxBodyBytes
+        // The whole body is read (for the verdict, a login's phrases), up to the limit.
+        let answer = try await self.stream(request) { _ in limit + 1 }
+        return try await answer.collected(upTo: limit)
+    }
+
+    func stream(_ request: UpstreamRequest, scanBytes: @escaping @Sendable (UpstreamResponse) -> Int) async throws -> UpstreamStreamedResponse {
+        let factory = self.factory
+        let origin = factory.origin
+        let target = factory.basePath + request.pathAndQuery
+        guard Self.isRequestTarget(target) else {
+            throw UpstreamTransportError(reason: "the request path is not a valid URL", requestSent: false)
+        }
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(request.headers.count + 4)
+        headers.add(name: "host", value: origin.authority)
+        for (name, value) in request.headers where !Self.isOwnField(name) {
+            headers.add(name: name, value: value)
+        }
+        // The request served now belongs to a caller's trace: this call is a child in it.
+        if let trace = TraceContext.current {
+            headers.add(name: "traceparent", value: trace.child())
+        }
+        let path = target.firstIndex(of: "?").map { String(target[..<$0]) } ?? target
+        if let cookie = self.jar.withLock({ $0.header(host: origin.host, path: path, secure: origin.tls, now: factory.clock.now) }) {
+            headers.add(name: "cookie", value: cookie)
+        }
+        if let stream = request.bodyStream {
+            if let length = stream.length {
+                headers.add(name: "content-length", value: String(length))
+            } else {
+                headers.add(name: "transfer-encoding", value: "chunked")
+            }
+        } else if let body = request.body {
+            headers.add(name: "content-length", value: String(body.readableBytes))
+        } else if ["POST", "PUT", "PATCH"].contains(request.method) {
+            headers.add(name: "content-length", value: "0")
+        }
+        let wire = UpstreamConnectionPool.WireRequest(
+            head: HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: request.method), uri: target, headers: headers),
+            body: request.body,
+            bodyStream: request.bodyStream,
+            isIdempotent: request.isIdempotent
+        )
+        // The deadline covers the answer's head; a body that sends nothing for as long fails.
+        let timeout = TimeAmount.milliseconds(Int64(factory.configuration.requestTimeout * 1000))
+        let start: UpstreamAnswerStart
+        do {
+            start = try await factory.connections.send(
+                wire,
+                wanted: { head in max(scanBytes(Self.answer(head)), Self.smallLength(of: head)) },
+                headTimeout: timeout,
+                readTimeout: timeout
+            )
+        } catch let error as TesseraError {
+            // The client's streamed body failed (past its limit): its error, as it is.
+            throw error
+        } catch let failure as UpstreamExchangeFailure {
+            let sent: Bool
+            if case .failed(_, _, let handshake) = failure, handshake { sent = false } else { sent = true }
+            throw UpstreamTransportError(reason: failure.description, requestSent: sent)
+        } catch {
+            // The connection could not be opened: nothing was sent.
+            throw UpstreamTransportError(reason: "the site could not be reached: \(error)", requestSent: false)
+        }
+        let answer = Self.answer(start.head)
+        let setCookie = start.head.headers["set-cookie"]
+        if !setCookie.isEmpty {
+            self.jar.withLock { $0.store(setCookie: setCookie, host: origin.host, path: path, secure: origin.tls, now: factory.clock.now) }
+        }
+        let rest = start.rest.map { sequence in
+            let iterator = sequence.makeAsyncIterator()
+            return UpstreamBodyRest { try await iterator.next() }
+        }
+        return UpstreamStreamedResponse(status: answer.status, headers: answer.headers, head: start.prefix, rest: rest, scannedBytes: scanBytes(answer))
+    }
+
+    /// The head of an answer as the pool reads it.
+    static func answer(_ head: HTTPResponseHead) -> UpstreamResponse {
+        UpstreamResponse(status: Int(head.status.code), headers: head.headers.map { (name: $0.name, value: $0.value) })
+    }
+
+    /// The declared length of a small answer, or 0.
+    static func smallLength(of head: HTTPResponseHead) -> Int {
+        guard let declared = head.headers.first(name: "content-length").flatMap({ Int($0) }), declared >= 0, declared <= Self.smallAnswerBytes else {
+            return 0
+        }
+        return declared
+    }
+
+    static func isOwnField(_ name: String) -> Bool {
+        Self.ownFields.contains { asciiCaseInsensitiveEquals($0, name) }
+    }
+
+    /// Whether `target` is an origin-form request target: `/`, then visible ASCII only (no
+    /// space, no control character, no `#`).
+    static func isRequestTarget(_ target: String) -> Bool {
+        target.utf8.first == UInt8(ascii: "/") && target.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "#") }
+    }
+
+    func cookies() -> [UpstreamCookie] {
+        self.jar.withLock { $0.all(now: self.factory.clock.now) }
+    }
+
+    func close() async {
+        self.jar.withLock { $0 = CookieJar() }
+    }
+}
