@@ -172,6 +172,12 @@ for round in $(seq 1 "$rounds"); do
     fi
 done
 if [[ $sweep == 1 ]]; then echo "expired sessions left after the validation rounds: $(expired)"; fi
+if [[ -z $store ]] && command -v sqlite3 >/dev/null; then
+    # Activity is written at most once per session per granularity window (a minute by
+    # default): rounds that run a minute after the sessions were created write it for each.
+    echo "sessions whose activity was written since their creation: $(sqlite3 "$db" \
+        "SELECT count(*) FROM sessions WHERE last_seen_at > created_at AND id NOT LIKE 'ses_pre%'") of $sessions"
+fi
 rss_validated=$(rss_mib "$tessera_pid")
 run create "tessera POST /v1/sessions (durable)" "http://127.0.0.1:$tessera_port/v1/sessions" "$work/create.lua" "$tessera_pid"
 

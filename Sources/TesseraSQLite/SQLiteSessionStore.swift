@@ -14,6 +14,11 @@ public final class SQLiteSessionStore: SessionStore {
         public var busyTimeout: Duration
         /// How many connections read concurrently.
         public var maximumReaderCount: Int
+        /// The most the writing connection keeps of the database's pages in memory, in KiB
+        /// (default 64 MiB; SQLite's own default is 2 MiB). Activity writes touch the pages of
+        /// every active session: with a cache smaller than those, each write reads its pages
+        /// from the file again.
+        public var writerCacheKiB: Int
 
         /// The name this process gives itself in the events it records.
         public var node: String
@@ -24,11 +29,13 @@ public final class SQLiteSessionStore: SessionStore {
         public init(
             busyTimeout: Duration = .seconds(5),
             maximumReaderCount: Int = 4,
+            writerCacheKiB: Int = 64 * 1024,
             node: String = SessionEvent.defaultNode,
             recordsEvents: Bool = true
         ) {
             self.busyTimeout = busyTimeout
             self.maximumReaderCount = maximumReaderCount
+            self.writerCacheKiB = max(writerCacheKiB, 0)
             self.node = node
             self.recordsEvents = recordsEvents
         }
@@ -47,8 +54,13 @@ public final class SQLiteSessionStore: SessionStore {
         config.busyMode = .timeout(configuration.busyTimeout.timeInterval)
         config.maximumReaderCount = configuration.maximumReaderCount
         config.label = "tessera"
+        let writerCacheKiB = configuration.writerCacheKiB
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
+            // A negative size is in KiB; the readers keep SQLite's default.
+            if !db.configuration.readonly, writerCacheKiB > 0 {
+                try db.execute(sql: "PRAGMA cache_size = -\(writerCacheKiB)")
+            }
         }
         self.path = path
         self.node = configuration.node

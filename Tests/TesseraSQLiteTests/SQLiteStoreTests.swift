@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 import Testing
 import Tessera
-import TesseraSQLite
+@testable import TesseraSQLite
 import TesseraTestSupport
 
 @Suite(.heavy) struct SQLiteStoreTests {
@@ -20,6 +20,19 @@ import TesseraTestSupport
         // Opening again applies nothing twice.
         let again = try self.directory.sqliteStore()
         #expect(try await again.appliedMigrations().count == 6)
+    }
+
+    /// The writing connection keeps the configured share of the file in memory (activity writes
+    /// touch every active session's pages); the readers keep SQLite's default.
+    @Test func theWriterKeepsItsConfiguredPageCache() async throws {
+        for kib in [64 * 1024, 1234] {
+            let store = try SQLiteSessionStore(
+                path: self.directory.url.appendingPathComponent("cache-\(kib).sqlite").path,
+                configuration: .init(writerCacheKiB: kib)
+            )
+            #expect(try await store.pool.write { db in try Int.fetchOne(db, sql: "PRAGMA cache_size") } == -kib)
+            #expect(try await store.pool.read { db in try Int.fetchOne(db, sql: "PRAGMA cache_size") } == -2000)
+        }
     }
 
     /// An upgrade to session events reports no expiry of a session that had ended before it: only

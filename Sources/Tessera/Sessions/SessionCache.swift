@@ -193,10 +193,10 @@ public final class SessionCache: Sendable {
     /// Moves a cached session's activity forward (never back), after this node slid it.
     public func recordActivity(tokenHash hash: TokenHash, lastSeenAt: Date, idleExpiresAt: Date) {
         self.shard(for: hash).withLock { shard in
-            guard var session = shard.entries[hash] else { return }
-            session.lastSeenAt = max(session.lastSeenAt, lastSeenAt)
-            session.idleExpiresAt = max(session.idleExpiresAt, idleExpiresAt)
-            shard.entries[hash] = session
+            // In place: no copy of the session (and of its strings' references).
+            guard let index = shard.entries.index(forKey: hash) else { return }
+            shard.entries.values[index].lastSeenAt = max(shard.entries.values[index].lastSeenAt, lastSeenAt)
+            shard.entries.values[index].idleExpiresAt = max(shard.entries.values[index].idleExpiresAt, idleExpiresAt)
         }
     }
 

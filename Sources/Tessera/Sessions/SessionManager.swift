@@ -146,7 +146,7 @@ public struct SessionManager: Sendable {
             fromCache = false
         }
         let now = self.now
-        var reason = self.endReason(of: &session, now: now)
+        var reason = self.endReason(of: &session, now: now, cached: fromCache)
         if fromCache, reason == .idle {
             // Another node may have seen activity this one has not: ask the store before refusing.
             session = try await self.read(tokenHash: hash)
@@ -180,7 +180,16 @@ public struct SessionManager: Sendable {
 
     /// Why `session` has ended at `now`, if it has, counting activity this node recorded and has
     /// not written yet as much as stored activity.
-    private func endReason(of session: inout Session, now: Date) -> SessionEndReason? {
+    ///
+    /// A `cached` session already carries the activity this node slid it by
+    /// (``SessionCache/recordActivity(tokenHash:lastSeenAt:idleExpiresAt:)``), so the activity
+    /// still being written is looked up only when it looks idle: a validation that finds its
+    /// session alive takes no lock but its cache shard's.
+    private func endReason(of session: inout Session, now: Date, cached: Bool = false) -> SessionEndReason? {
+        if cached {
+            let reason = session.endReason(at: now)
+            guard reason == .idle else { return reason }
+        }
         if let pending = self.coalescer.pendingActivity(sessionID: session.id, now: now), pending > session.lastSeenAt {
             self.apply(activity: pending, to: &session)
         }

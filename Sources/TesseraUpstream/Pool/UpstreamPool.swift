@@ -180,8 +180,23 @@ public actor UpstreamPool {
     /// Takes back the session `slotID` under `leaseID` (ignored when that lease has ended) with
     /// what its answer said.
     func finish(slotID: Int, leaseID: UInt64, verdict: UpstreamVerdict, use: Use, error: String?) {
-        guard var slot = self.slots[slotID], slot.leaseID == leaseID else { return }
+        guard let index = self.slots.index(forKey: slotID), self.slots.values[index].leaseID == leaseID else { return }
         let now = self.clock.now
+        if verdict == .ok, self.slots.values[index].replacedBy == nil,
+            self.configuration.maxUses.map({ self.slots.values[index].uses + (use == .request ? 1 : 0) < $0 }) ?? true
+        {
+            // The common case, in place (a copy of the slot retains its every reference): the
+            // session is fine and goes back idle, as `release` would put it.
+            if use == .request { self.slots.values[index].uses += 1 }
+            self.slots.values[index].lastVerdict = "ok"
+            self.slots.values[index].lastActivityAt = now
+            self.slots.values[index].lastCheckedAt = now
+            self.slots.values[index].leaseID = nil
+            self.slots.values[index].state = .idle
+            self.signal()
+            return
+        }
+        var slot = self.slots.values[index]
         if use == .request { slot.uses += 1 }
         slot.lastVerdict = Self.describe(verdict)
         switch verdict {
@@ -221,13 +236,18 @@ public actor UpstreamPool {
     }
 
     func pickIdle(now: Date) -> Int? {
-        // Prefer sessions not waiting for replacement, then the least used: one pass, no copy
-        // of the slots (this runs on every borrow).
+        // Prefer sessions not waiting for replacement, then the least used: one pass that reads
+        // the slots in place (this runs on every borrow; a copy of a slot retains its references).
         var chosen: (id: Int, old: Int, uses: Int, retireAt: Date)?
-        for (id, slot) in self.slots where slot.state == .idle {
-            let old = slot.replacedBy != nil ? 1 : 0
-            if let best = chosen, (old, slot.uses, id) >= (best.old, best.uses, best.id) { continue }
-            chosen = (id, old, slot.uses, slot.retireAt)
+        var index = self.slots.startIndex
+        while index != self.slots.endIndex {
+            defer { index = self.slots.index(after: index) }
+            guard self.slots.values[index].state == .idle else { continue }
+            let id = self.slots.keys[index]
+            let old = self.slots.values[index].replacedBy != nil ? 1 : 0
+            let uses = self.slots.values[index].uses
+            if let best = chosen, (old, uses, id) >= (best.old, best.uses, best.id) { continue }
+            chosen = (id, old, uses, self.slots.values[index].retireAt)
         }
         if let chosen, now >= chosen.retireAt, chosen.old == 0 {
             self.requestReplacement(of: chosen.id, reason: .maxAge)
@@ -238,14 +258,13 @@ public actor UpstreamPool {
     /// Lends the idle slot `id`; `nil` when it has no session (``pickIdle(now:)`` picks only
     /// slots that have one).
     func lendSlot(_ id: Int, now: Date) -> UpstreamLease? {
-        guard var slot = self.slots[id], let connection = slot.connection else { return nil }
+        guard let index = self.slots.index(forKey: id), let connection = self.slots.values[index].connection else { return nil }
         let leaseID = self.nextLeaseID
         self.nextLeaseID += 1
         let until = now.addingTimeInterval(self.configuration.leaseTimeout)
-        slot.state = .lent
-        slot.leaseID = leaseID
-        slot.leaseUntil = until
-        self.slots[id] = slot
+        self.slots.values[index].state = .lent
+        self.slots.values[index].leaseID = leaseID
+        self.slots.values[index].leaseUntil = until
         self.counters.borrows += 1
         return UpstreamLease(slotID: id, leaseID: leaseID, connection: connection, until: until)
     }
