@@ -121,9 +121,18 @@ download() { # label curl-options...
     printf '%s MB answer, %-22s status %s, %s bytes in %.2f s; resident before %d KiB, peak %d KiB: grew %d KiB\n' \
         "${BIG_MB:-50}" "$label:" "$status" "$size" "$seconds" "$before" "$peak" $((peak - before))
 }
+idle() { # seconds: the same reading over a pause with no download, for comparison
+    local before peak
+    before=$(kib "$tessera_pid" VmRSS)
+    echo 5 >"/proc/$tessera_pid/clear_refs"
+    sleep "$1"
+    peak=$(kib "$tessera_pid" VmHWM)
+    printf 'no download, %s s:                resident before %d KiB, peak %d KiB: grew %d KiB\n' "$1" "$before" "$peak" $((peak - before))
+}
 download "client at full speed"
 download "client at 20 MB/s" --limit-rate 20M
 download "client at full speed"
+idle 2.5
 if [[ ${MEMORY_ONLY:-0} == 1 ]]; then exit 0; fi
 
 cat >"$work/small.lua" <<LUA

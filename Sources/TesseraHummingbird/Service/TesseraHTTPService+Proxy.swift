@@ -24,6 +24,10 @@ extension TesseraHTTPService {
         "content-length", "date", "server",
     ]
 
+    /// How much of a streamed answer is handed to the client's connection before the handler
+    /// waits for the connection's event loop to have taken it.
+    static let unconfirmedWriteBytes = 256 * 1024
+
     /// Request bodies up to this size are read whole, so that a request that met an ended
     /// session can be sent again on another; larger or chunked bodies stream, and are sent once.
     static let replayableBodyBytes = 64 * 1024
@@ -58,11 +62,21 @@ extension TesseraHTTPService {
             return Response(status: status, headers: fields, body: .init(byteBuffer: answer.head))
         }
         // The rest streams: each chunk is read from the site when the client's connection has
-        // taken the one before (the writer waits while it is not writable).
+        // taken the one before. The writer waits while the connection is not writable, but it
+        // learns so from the connection's event loop, which may not have taken the chunks
+        // handed to it yet: every `unconfirmedWriteBytes`, the handler waits for the loop to
+        // take them, so that a fast site and a slow client cannot pile chunks up in between.
         let head = answer.head
+        let eventLoop = context.channel.eventLoop
         let body = ResponseBody(contentLength: answer.contentLength) { writer in
+            var unconfirmed = head.readableBytes
             if head.readableBytes > 0 { try await writer.write(head) }
             while let chunk = try await rest.next() {
+                if unconfirmed >= Self.unconfirmedWriteBytes {
+                    try await eventLoop.submit {}.get()
+                    unconfirmed = 0
+                }
+                unconfirmed += chunk.readableBytes
                 try await writer.write(chunk)
             }
             try await writer.finish(nil)
