@@ -21,6 +21,7 @@ import Synchronization
 /// - `/stall`: 200 with a length of 1,000 and 10 bytes of it, then nothing.
 /// - `/garbage`: bytes that are not an answer.
 /// - `/echo`: 200, the request's body, kept alive.
+/// - any path with a `/target/` segment: 200, the request target as the site received it.
 final class ScriptedSite: Sendable {
     struct Stats: Sendable, Equatable {
         var connections = 0
@@ -146,6 +147,8 @@ final class ScriptHandler: ChannelInboundHandler {
             write("SURPRISE\r\n\r\n")
         case "/echo":
             write("HTTP/1.1 200 OK\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+        case _ where path.contains("/target/"):
+            write("HTTP/1.1 200 OK\r\nContent-Length: \(path.utf8.count)\r\n\r\n\(path)")
         default:
             write("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
         }

@@ -158,6 +158,19 @@ import Testing
         }
     }
 
+    /// Requests go below the base URL's path as it is written, percent-encoding included.
+    @Test func requestsGoBelowTheBasePathAsWritten() async throws {
+        try await Self.withSite { site in
+            for base in ["/my%20app", "/my%20app/", ""] {
+                let factory = try HTTPUpstreamSessionFactory(configuration: fakeConfiguration(baseURL: "http://127.0.0.1:\(site.port)\(base)"))
+                let answer = try await HTTPUpstreamSession(factory: factory).send(UpstreamRequest(method: "GET", pathAndQuery: "/target/a%2Bb?q=%ff"))
+                let expected = (base.hasSuffix("/") ? String(base.dropLast()) : base) + "/target/a%2Bb?q=%ff"
+                #expect(answer.text == expected, "\(base)")
+                await factory.shutdown()
+            }
+        }
+    }
+
     /// Requests go below the base path with the session's cookies and a `Host` of the site.
     @Test func requestTargetsAndFieldsAreTheSessionsOwn() async throws {
         #expect(HTTPUpstreamSession.isRequestTarget("/app/a%2Bb/c+d?x=%ff&y=1"))

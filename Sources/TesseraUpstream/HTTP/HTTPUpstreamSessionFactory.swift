@@ -41,7 +41,8 @@ public struct HTTPUpstreamSessionFactory: UpstreamSessionFactory {
         // A bracketed IPv6 host comes without its brackets.
         let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
         self.origin = UpstreamOrigin(host: bare, port: baseURL.port ?? (tls ? 443 : 80), tls: tls)
-        let path = baseURL.path
+        // The path as written (still percent-encoded): requests go below it byte for byte.
+        let path = URLComponents(string: configuration.baseURL)?.percentEncodedPath ?? ""
         self.basePath = path.hasSuffix("/") ? String(path.dropLast()) : path
         self.connections = try UpstreamConnectionPool(origin: self.origin, tlsConfiguration: tlsConfiguration)
         self.configuration = configuration
