@@ -2,7 +2,6 @@ public import AsyncHTTPClient
 public import Foundation
 import NIOCore
 import Synchronization
-import NIOHTTP1
 public import NIOSSL
 public import Tessera
 
@@ -38,7 +37,7 @@ public struct HTTPUpstreamSessionFactory: UpstreamSessionFactory {
             throw UpstreamConfigurationError(upstream: configuration.name, message: "baseURL is not an http or https URL")
         }
         let tls = scheme == "https"
-        // A bracketed IPv6 host comes without its brackets.
+        // An IPv6 host may come bracketed: the brackets go (the Host field puts them back).
         let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
         self.origin = UpstreamOrigin(host: bare, port: baseURL.port ?? (tls ? 443 : 80), tls: tls)
         // The path as written (still percent-encoded): requests go below it byte for byte.
