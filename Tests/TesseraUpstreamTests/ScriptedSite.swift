@@ -7,8 +7,8 @@ import Synchronization
 /// A site on a loopback port that answers each request by its path, byte by byte as written
 /// here, so that the upstream connections meet what real servers do to them: keep-alive and
 /// `Connection: close`, a keep-alive connection closed as a request arrives, chunked and
-/// close-delimited bodies, a head that never comes, a body that stops, and bytes that are not
-/// HTTP. With a TLS context it speaks HTTPS.
+/// close-delimited bodies, and bytes that are not HTTP. With a TLS context it speaks HTTPS.
+/// (Deadlines are tested on a testing event loop instead: `UpstreamDeadlineTests`.)
 ///
 /// Paths:
 /// - `/ok`: 200, `ok`, kept alive.
@@ -17,8 +17,6 @@ import Synchronization
 ///   connection closed without an answer (the race of a keep-alive timeout).
 /// - `/chunked`: 200, `one-two-three` in three chunks.
 /// - `/until-close`: 200 with no length, `to the end`, then closes.
-/// - `/silent`: no answer.
-/// - `/stall`: 200 with a length of 1,000 and 10 bytes of it, then nothing.
 /// - `/garbage`: bytes that are not an answer.
 /// - `/echo`: 200, the request's body, kept alive.
 /// - any path with a `/target/` segment: 200, the request target as the site received it.
@@ -139,10 +137,6 @@ final class ScriptHandler: ChannelInboundHandler {
             write("6\r\n-three\r\n0\r\n\r\n")
         case "/until-close":
             write("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nto the end", thenClose: true)
-        case "/silent":
-            break
-        case "/stall":
-            write("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789")
         case "/garbage":
             write("SURPRISE\r\n\r\n")
         case "/echo":

@@ -42,7 +42,7 @@ import Testing
         if let rest = start.rest {
             for try await var chunk in rest { body.writeBuffer(&chunk) }
         }
-        return (Int(start.head.status.code), String(buffer: body))
+        return (start.answer.status, String(buffer: body))
     }
 
     @Test func aConnectionCarriesRequestAfterRequest() async throws {

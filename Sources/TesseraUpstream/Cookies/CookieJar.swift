@@ -95,8 +95,7 @@ public struct CookieJar: Sendable {
     /// when `secure`, or `nil` when no cookie applies.
     func header(host: String, path: String, secure: Bool, now: Date) -> String? {
         let matching = self.matching(host: host, path: path, secure: secure, now: now)
-        guard let first = matching.first else { return nil }
-        if matching.count == 1 { return "\(first.name)=\(first.value)" }
+        guard !matching.isEmpty else { return nil }
         return matching.map { "\($0.name)=\($0.value)" }.joined(separator: "; ")
     }
 

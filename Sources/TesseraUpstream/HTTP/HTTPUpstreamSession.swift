@@ -70,7 +70,7 @@ final class HTTPUpstreamSession: UpstreamSessionConnection {
         do {
             start = try await factory.connections.send(
                 wire,
-                wanted: { head in max(scanBytes(Self.answer(head)), Self.smallLength(of: head)) },
+                wanted: { answer in max(scanBytes(answer), Self.smallLength(of: answer)) },
                 headTimeout: timeout,
                 readTimeout: timeout
             )
@@ -85,8 +85,8 @@ final class HTTPUpstreamSession: UpstreamSessionConnection {
             // The connection could not be opened: nothing was sent.
             throw UpstreamTransportError(reason: "the site could not be reached: \(error)", requestSent: false)
         }
-        let answer = Self.answer(start.head)
-        let setCookie = start.head.headers["set-cookie"]
+        let answer = start.answer
+        let setCookie = answer.headers("set-cookie")
         if !setCookie.isEmpty {
             self.jar.withLock { $0.store(setCookie: setCookie, host: origin.host, path: path, secure: origin.tls, now: factory.clock.now) }
         }
@@ -97,16 +97,9 @@ final class HTTPUpstreamSession: UpstreamSessionConnection {
         return UpstreamStreamedResponse(status: answer.status, headers: answer.headers, head: start.prefix, rest: rest, scannedBytes: scanBytes(answer))
     }
 
-    /// The head of an answer as the pool reads it.
-    static func answer(_ head: HTTPResponseHead) -> UpstreamResponse {
-        UpstreamResponse(status: Int(head.status.code), headers: head.headers.map { (name: $0.name, value: $0.value) })
-    }
-
     /// The declared length of a small answer, or 0.
-    static func smallLength(of head: HTTPResponseHead) -> Int {
-        guard let declared = head.headers.first(name: "content-length").flatMap({ Int($0) }), declared >= 0, declared <= Self.smallAnswerBytes else {
-            return 0
-        }
+    static func smallLength(of answer: UpstreamResponse) -> Int {
+        guard let declared = answer.contentLength, declared <= Self.smallAnswerBytes else { return 0 }
         return declared
     }
 

@@ -15,7 +15,7 @@ extension UpstreamConnectionPool {
     }
 
     /// Sends `request` and returns the start of its answer, once the answer's head and its first
-    /// `wanted(head)` body bytes are in.
+    /// `wanted(answer)` body bytes are in.
     ///
     /// A reused connection the site had closed (its keep-alive ended as the request went out)
     /// fails before any answer; such a request is sent once more on a new connection when that
@@ -25,7 +25,7 @@ extension UpstreamConnectionPool {
     /// the streamed body's own error.
     func send(
         _ request: WireRequest,
-        wanted: @escaping @Sendable (HTTPResponseHead) -> Int,
+        wanted: @escaping @Sendable (UpstreamResponse) -> Int,
         headTimeout: TimeAmount,
         readTimeout: TimeAmount
     ) async throws -> UpstreamAnswerStart {
@@ -53,7 +53,7 @@ extension UpstreamConnection {
     /// One request and the start of its answer on this connection.
     func exchange(
         _ request: UpstreamConnectionPool.WireRequest,
-        wanted: @escaping @Sendable (HTTPResponseHead) -> Int,
+        wanted: @escaping @Sendable (UpstreamResponse) -> Int,
         headTimeout: TimeAmount,
         readTimeout: TimeAmount
     ) async throws -> UpstreamAnswerStart {

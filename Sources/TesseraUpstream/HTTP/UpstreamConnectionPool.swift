@@ -66,6 +66,8 @@ final class UpstreamConnectionPool: Sendable {
         self.maxIdle = maxIdle
     }
 
+    static let shutDown = UpstreamExchangeFailure.failed("the upstream's connections are shut down", answerBegun: false, handshake: false)
+
     /// How many connections are open, and how many of them idle.
     var counts: (open: Int, idle: Int) {
         self.state.withLock { ($0.open.count, $0.idle.count) }
@@ -79,7 +81,7 @@ final class UpstreamConnectionPool: Sendable {
         let now = NIODeadline.now()
         var expired: [UpstreamConnection] = []
         let idle: UpstreamConnection? = try self.state.withLock { state in
-            guard !state.isShutDown else { throw UpstreamExchangeFailure.failed("the upstream's connections are shut down", answerBegun: false, handshake: false) }
+            guard !state.isShutDown else { throw Self.shutDown }
             while let last = state.idle.popLast() {
                 if last.connection.channel.isActive, now - last.since < self.idleTimeout { return last.connection }
                 expired.append(last.connection)
@@ -117,7 +119,7 @@ final class UpstreamConnectionPool: Sendable {
         }
         guard admitted else {
             connection.channel.close(promise: nil)
-            throw UpstreamExchangeFailure.failed("the upstream's connections are shut down", answerBegun: false, handshake: false)
+            throw Self.shutDown
         }
         connection.channel.closeFuture.whenComplete { [weak self] _ in
             self?.state.withLock { _ = $0.open.removeValue(forKey: id) }

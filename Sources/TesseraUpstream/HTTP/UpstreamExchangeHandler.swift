@@ -5,7 +5,8 @@ import NIOSSL
 /// The start of a site's answer: its head, the first bytes of its body, and the rest as the site
 /// sends it.
 struct UpstreamAnswerStart: Sendable {
-    var head: HTTPResponseHead
+    /// The status and fields.
+    var answer: UpstreamResponse
     /// The body's first bytes: all of it when ``rest`` is `nil`.
     var prefix: ByteBuffer
     /// The rest of the body, read from the connection only as fast as it is consumed.
@@ -32,14 +33,6 @@ enum UpstreamExchangeFailure: Error, CustomStringConvertible {
         }
     }
 
-    /// Whether any of the answer had arrived.
-    var answerBegun: Bool {
-        switch self {
-        case .closed(let begun), .failed(_, let begun, _): begun
-        case .headTimeout: false
-        case .readTimeout: true
-        }
-    }
 }
 
 /// One request and its answer at a time on one connection to a site, on the connection's event
@@ -66,7 +59,7 @@ final class UpstreamExchangeHandler: ChannelDuplexHandler {
         let id: UInt64
         let promise: EventLoopPromise<UpstreamAnswerStart>
         /// How many of the body's first bytes to collect before handing the answer over.
-        let wanted: @Sendable (HTTPResponseHead) -> Int
+        let wanted: @Sendable (UpstreamResponse) -> Int
         let headDeadline: NIODeadline
         let readTimeout: TimeAmount
     }
@@ -74,7 +67,7 @@ final class UpstreamExchangeHandler: ChannelDuplexHandler {
     enum State {
         case idle
         case awaitingHead(Exchange)
-        case collecting(Exchange, HTTPResponseHead, prefix: ByteBuffer, wanted: Int)
+        case collecting(Exchange, UpstreamResponse, keepAlive: Bool, prefix: ByteBuffer, wanted: Int)
         case streaming(Exchange, Rest.Source, keepAlive: Bool)
         case closed
     }
@@ -116,7 +109,7 @@ final class UpstreamExchangeHandler: ChannelDuplexHandler {
         head: HTTPRequestHead,
         body: ByteBuffer?,
         endsRequest: Bool,
-        wanted: @escaping @Sendable (HTTPResponseHead) -> Int,
+        wanted: @escaping @Sendable (UpstreamResponse) -> Int,
         headTimeout: TimeAmount,
         readTimeout: TimeAmount,
         promise: EventLoopPromise<UpstreamAnswerStart>
@@ -163,11 +156,13 @@ final class UpstreamExchangeHandler: ChannelDuplexHandler {
                 return self.failAndClose(context, .failed("the site answered without a request", answerBegun: true, handshake: false))
             }
             self.lastProgress = context.eventLoop.now
-            self.state = .collecting(exchange, head, prefix: ByteBuffer(), wanted: exchange.wanted(head))
+            // The fields are converted once, here, for the verdict and for the reader.
+            let answer = UpstreamResponse(status: Int(head.status.code), headers: head.headers.map { (name: $0.name, value: $0.value) })
+            self.state = .collecting(exchange, answer, keepAlive: head.isKeepAlive, prefix: ByteBuffer(), wanted: exchange.wanted(answer))
         case .body(let chunk):
             self.lastProgress = context.eventLoop.now
             switch self.state {
-            case .collecting(let exchange, let head, var prefix, let wanted):
+            case .collecting(let exchange, let answer, let keepAlive, var prefix, let wanted):
                 self.state = .idle  // no second reference to the prefix while it grows
                 if prefix.readableBytes == 0 {
                     prefix = chunk
@@ -175,7 +170,7 @@ final class UpstreamExchangeHandler: ChannelDuplexHandler {
                     var chunk = chunk
                     prefix.writeBuffer(&chunk)
                 }
-                self.state = .collecting(exchange, head, prefix: prefix, wanted: wanted)
+                self.state = .collecting(exchange, answer, keepAlive: keepAlive, prefix: prefix, wanted: wanted)
             case .streaming(_, let source, _):
                 switch source.yield(chunk) {
                 case .produceMore: break
@@ -189,9 +184,9 @@ final class UpstreamExchangeHandler: ChannelDuplexHandler {
             switch self.state {
             // The connection is back in its pool before the answer's reader hears of the end,
             // so that the reader's next request finds it there.
-            case .collecting(let exchange, let head, let prefix, _):
-                self.answerEnded(context, keepAlive: head.isKeepAlive)
-                exchange.promise.succeed(UpstreamAnswerStart(head: head, prefix: prefix, rest: nil))
+            case .collecting(let exchange, let answer, let keepAlive, let prefix, _):
+                self.answerEnded(context, keepAlive: keepAlive)
+                exchange.promise.succeed(UpstreamAnswerStart(answer: answer, prefix: prefix, rest: nil))
             case .streaming(_, let source, let keepAlive):
                 self.answerEnded(context, keepAlive: keepAlive)
                 source.finish()
@@ -204,15 +199,15 @@ final class UpstreamExchangeHandler: ChannelDuplexHandler {
     /// At the end of a read: an answer whose wanted first bytes are in is handed over with a
     /// stream for the rest.
     func channelReadComplete(context: ChannelHandlerContext) {
-        if case .collecting(let exchange, let head, let prefix, let wanted) = self.state, prefix.readableBytes >= wanted {
+        if case .collecting(let exchange, let answer, let keepAlive, let prefix, let wanted) = self.state, prefix.readableBytes >= wanted {
             let delegate = RestDelegate(handler: NIOLoopBound(self, eventLoop: context.eventLoop), id: exchange.id)
             let rest = Rest.makeSequence(
                 backPressureStrategy: .init(lowWatermark: 1, highWatermark: 2),
                 finishOnDeinit: false,
                 delegate: delegate
             )
-            self.state = .streaming(exchange, rest.source, keepAlive: head.isKeepAlive)
-            exchange.promise.succeed(UpstreamAnswerStart(head: head, prefix: prefix, rest: rest.sequence))
+            self.state = .streaming(exchange, rest.source, keepAlive: keepAlive)
+            exchange.promise.succeed(UpstreamAnswerStart(answer: answer, prefix: prefix, rest: rest.sequence))
         }
         context.fireChannelReadComplete()
     }
@@ -288,7 +283,7 @@ final class UpstreamExchangeHandler: ChannelDuplexHandler {
         let state = self.state
         self.state = .closed
         switch state {
-        case .awaitingHead(let exchange), .collecting(let exchange, _, _, _):
+        case .awaitingHead(let exchange), .collecting(let exchange, _, _, _, _):
             exchange.promise.fail(failure)
         case .streaming(_, let source, _):
             source.finish(failure)
@@ -317,7 +312,7 @@ final class UpstreamExchangeHandler: ChannelDuplexHandler {
         case .awaitingHead(let exchange):
             guard now < exchange.headDeadline else { return self.failAndClose(context, .headTimeout) }
             self.ensureTimer(by: exchange.headDeadline)
-        case .collecting(let exchange, _, _, _), .streaming(let exchange, _, _):
+        case .collecting(let exchange, _, _, _, _), .streaming(let exchange, _, _):
             // A consumer that reads nothing holds the site back; only a site that sends nothing
             // while it is being read is late.
             let waitingForSite: Bool

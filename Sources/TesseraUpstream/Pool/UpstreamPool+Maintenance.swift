@@ -21,9 +21,8 @@ extension UpstreamPool {
             if let until = slot.leaseUntil, until <= now {
                 self.counters.reclaimed += 1
                 self.logger.warning("Reclaimed an upstream session lent too long", metadata: ["upstream_session": .stringConvertible(id)])
-                var reclaimed = slot
-                reclaimed.lastCheckedAt = .distantPast
-                self.release(slotID: id, slot: reclaimed, checkedOK: false)
+                self.slots[id]?.lastCheckedAt = .distantPast
+                self.release(slotID: id, checkedOK: false)
             }
         }
 

@@ -89,8 +89,8 @@ public actor UpstreamPool {
 
     /// Ends a lease taken with ``lend()`` early. Unknown or ended leases are ignored.
     public func giveBack(leaseID: UInt64) {
-        guard let (id, slot) = self.slots.first(where: { $0.value.leaseID == leaseID }) else { return }
-        self.release(slotID: id, slot: slot, checkedOK: false)
+        guard let id = self.slots.first(where: { $0.value.leaseID == leaseID })?.key else { return }
+        self.release(slotID: id, checkedOK: false)
     }
 
     // MARK: Borrowing
@@ -107,7 +107,7 @@ public actor UpstreamPool {
                 throw TesseraError.upstreamRateLimited(upstream: self.name, retryAfter: Self.seconds(until.timeIntervalSince(now)))
             }
             if let id = self.pickIdle(now: now), let lease = self.lendSlot(id, now: now) {
-                if now.timeIntervalSince(self.slots[id]?.lastCheckedAt ?? .distantPast) <= freshness {
+                if now.timeIntervalSince(self.slots.index(forKey: id).map { self.slots.values[$0].lastCheckedAt } ?? .distantPast) <= freshness {
                     return lease
                 }
                 if try await self.healthCheck(lease) { return lease }
@@ -158,7 +158,7 @@ public actor UpstreamPool {
             return false
         case .rateLimited(let retryAfter):
             self.slots[lease.slotID] = slot
-            self.release(slotID: lease.slotID, slot: slot, checkedOK: false)
+            self.release(slotID: lease.slotID, checkedOK: false)
             self.backOffRateLimited(retryAfter: retryAfter, now: now)
             throw TesseraError.upstreamRateLimited(upstream: self.name, retryAfter: Self.seconds(retryAfter ?? self.configuration.backoff.initial))
         }
@@ -178,58 +178,48 @@ public actor UpstreamPool {
     }
 
     /// Takes back the session `slotID` under `leaseID` (ignored when that lease has ended) with
-    /// what its answer said.
+    /// what its answer said. The slot is changed where it is: a copy retains its every reference.
     func finish(slotID: Int, leaseID: UInt64, verdict: UpstreamVerdict, use: Use, error: String?) {
         guard let index = self.slots.index(forKey: slotID), self.slots.values[index].leaseID == leaseID else { return }
         let now = self.clock.now
-        if verdict == .ok, self.slots.values[index].replacedBy == nil,
-            self.configuration.maxUses.map({ self.slots.values[index].uses + (use == .request ? 1 : 0) < $0 }) ?? true
-        {
-            // The common case, in place (a copy of the slot retains its every reference): the
-            // session is fine and goes back idle, as `release` would put it.
-            if use == .request { self.slots.values[index].uses += 1 }
-            self.slots.values[index].lastVerdict = "ok"
-            self.slots.values[index].lastActivityAt = now
-            self.slots.values[index].lastCheckedAt = now
-            self.slots.values[index].leaseID = nil
-            self.slots.values[index].state = .idle
-            self.signal()
-            return
+        switch verdict {
+        case .expired(let evidence):
+            return self.retire(slotID, reason: evidence == .browserEnded ? .browserEnded : use == .request ? .expiredOnUse : .expiredOnKeepAlive)
+        case .blocked:
+            return self.retire(slotID, reason: .blocked)
+        case .ok, .rateLimited, .transient:
+            break
         }
-        var slot = self.slots.values[index]
-        if use == .request { slot.uses += 1 }
-        slot.lastVerdict = Self.describe(verdict)
+        if use == .request { self.slots.values[index].uses += 1 }
+        self.slots.values[index].lastVerdict = Self.describe(verdict)
         switch verdict {
         case .ok:
-            slot.lastActivityAt = now
-            self.release(slotID: slotID, slot: slot, checkedOK: true)
-        case .expired(let evidence):
-            self.retire(slotID, reason: evidence == .browserEnded ? .browserEnded : use == .request ? .expiredOnUse : .expiredOnKeepAlive)
-        case .blocked:
-            self.retire(slotID, reason: .blocked)
+            self.slots.values[index].lastActivityAt = now
+            self.release(slotID: slotID, checkedOK: true)
         case .rateLimited(let retryAfter):
-            self.release(slotID: slotID, slot: slot, checkedOK: false)
+            self.release(slotID: slotID, checkedOK: false)
             self.backOffRateLimited(retryAfter: retryAfter, now: now)
         case .transient:
-            self.noteError("\(use == .request ? "request" : "keep-alive"): \(error ?? "transient answer")", now: now)
             // Not the session's fault, but check it before the next lend.
-            slot.lastCheckedAt = .distantPast
-            self.release(slotID: slotID, slot: slot, checkedOK: false)
+            self.slots.values[index].lastCheckedAt = .distantPast
+            self.noteError("\(use == .request ? "request" : "keep-alive"): \(error ?? "transient answer")", now: now)
+            self.release(slotID: slotID, checkedOK: false)
+        case .expired, .blocked:
+            break
         }
     }
 
-    func release(slotID: Int, slot: Slot, checkedOK: Bool) {
-        var slot = slot
-        slot.leaseID = nil
-        if checkedOK { slot.lastCheckedAt = self.clock.now }
-        if slot.replacedBy == .done {
-            self.slots[slotID] = slot
-            self.retire(slotID, reason: slot.retireReason ?? .maxAge)
-            return
+    /// Puts the lent session `slotID` back idle, in place, or retires it when its replacement
+    /// is ready; asks for a replacement when it has served `maxUses`.
+    func release(slotID: Int, checkedOK: Bool) {
+        guard let index = self.slots.index(forKey: slotID) else { return }
+        self.slots.values[index].leaseID = nil
+        if checkedOK { self.slots.values[index].lastCheckedAt = self.clock.now }
+        if self.slots.values[index].replacedBy == .done {
+            return self.retire(slotID, reason: self.slots.values[index].retireReason ?? .maxAge)
         }
-        slot.state = .idle
-        self.slots[slotID] = slot
-        if let maxUses = self.configuration.maxUses, slot.uses >= maxUses, slot.replacedBy == nil {
+        self.slots.values[index].state = .idle
+        if let maxUses = self.configuration.maxUses, self.slots.values[index].uses >= maxUses, self.slots.values[index].replacedBy == nil {
             self.requestReplacement(of: slotID, reason: .maxUses)
         }
         self.signal()

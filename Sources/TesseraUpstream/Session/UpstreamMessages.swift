@@ -60,6 +60,14 @@ public struct UpstreamResponse: Sendable {
         headers.first { asciiCaseInsensitiveEquals($0.name, name) }?.value
     }
 
+    /// The body's length when the site declared it.
+    public var contentLength: Int? { Self.contentLength(in: self.headers) }
+
+    /// The length `headers` declare, if any.
+    static func contentLength(in headers: [(name: String, value: String)]) -> Int? {
+        Self.header("content-length", in: headers).flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }.flatMap { $0 >= 0 ? $0 : nil }
+    }
+
     /// Every value of a header field, by case-insensitive name.
     public func headers(_ name: String) -> [String] {
         self.headers.filter { asciiCaseInsensitiveEquals($0.name, name) }.map(\.value)
@@ -107,9 +115,7 @@ public struct UpstreamStreamedResponse: Sendable {
     }
 
     /// The body's length when the site declared it.
-    public var contentLength: Int? {
-        UpstreamResponse.header("content-length", in: self.headers).flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }.flatMap { $0 >= 0 ? $0 : nil }
-    }
+    public var contentLength: Int? { UpstreamResponse.contentLength(in: self.headers) }
 
     /// The whole answer, reading the rest up to `limit` bytes; throws ``UpstreamTransportError``
     /// past it.

@@ -109,25 +109,17 @@ public struct UpstreamVerdictReader: Sendable {
         return Self.isTextType(type)
     }
 
-    static let textTypeMarks = ["json", "xml", "javascript"].map { Array($0.utf8) }
+    static let textTypeMarks = PhraseSet(["json", "xml", "javascript"])
 
     /// Whether a content type is text: `text/…`, or one that names JSON, XML or JavaScript (ASCII
     /// case ignored; read byte by byte, with no Foundation string search).
     static func isTextType(_ type: String) -> Bool {
         var type = type
         return type.withUTF8 { bytes in
-            if Self.range(bytes, startsWith: Array("text/".utf8)) { return true }
-            return Self.textTypeMarks.contains { mark in
-                bytes.count >= mark.count && (0...(bytes.count - mark.count)).contains { Self.range(UnsafeBufferPointer(rebasing: bytes[$0...]), startsWith: mark) }
-            }
+            let text = "text/".utf8
+            let isTextSlash = bytes.count >= text.count && zip(bytes, text).allSatisfy { PhraseSet.lowercased($0) == $1 }
+            return isTextSlash || Self.textTypeMarks.isFound(in: UnsafeRawBufferPointer(bytes))
         }
-    }
-
-    /// Whether `bytes` starts with the lowercase ASCII `prefix`, ignoring the case of ASCII letters.
-    static func range(_ bytes: UnsafeBufferPointer<UInt8>, startsWith prefix: [UInt8]) -> Bool {
-        guard bytes.count >= prefix.count else { return false }
-        for index in 0..<prefix.count where PhraseSet.lowercased(bytes[index]) != prefix[index] { return false }
-        return true
     }
 
     static func normalized(_ path: String) -> String {
@@ -173,25 +165,27 @@ struct PhraseSet: Sendable {
 
     func isFound(in body: ByteBuffer) -> Bool {
         guard !self.isEmpty else { return false }
-        return body.withUnsafeReadableBytes { raw in
-            guard let base = raw.baseAddress else { return false }
-            let bytes = base.assumingMemoryBound(to: UInt8.self)
-            let count = raw.count
-            return self.starts.withUnsafeBufferPointer { starts in
-                var index = 0
-                while index < count {
-                    let byte = Self.lowercased(bytes[index])
-                    if starts[Int(byte)] {
-                        for phrase in self.byFirstByte[byte] ?? [] where phrase.count <= count - index {
-                            var matched = 1
-                            while matched < phrase.count && Self.lowercased(bytes[index + matched]) == phrase[matched] { matched += 1 }
-                            if matched == phrase.count { return true }
-                        }
+        return body.withUnsafeReadableBytes { self.isFound(in: $0) }
+    }
+
+    func isFound(in raw: UnsafeRawBufferPointer) -> Bool {
+        guard !self.isEmpty, let base = raw.baseAddress else { return false }
+        let bytes = base.assumingMemoryBound(to: UInt8.self)
+        let count = raw.count
+        return self.starts.withUnsafeBufferPointer { starts in
+            var index = 0
+            while index < count {
+                let byte = Self.lowercased(bytes[index])
+                if starts[Int(byte)] {
+                    for phrase in self.byFirstByte[byte] ?? [] where phrase.count <= count - index {
+                        var matched = 1
+                        while matched < phrase.count && Self.lowercased(bytes[index + matched]) == phrase[matched] { matched += 1 }
+                        if matched == phrase.count { return true }
                     }
-                    index += 1
                 }
-                return false
+                index += 1
             }
+            return false
         }
     }
 
