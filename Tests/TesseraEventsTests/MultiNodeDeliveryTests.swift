@@ -42,8 +42,12 @@ import TesseraTestSupport
                 }
                 let events = try await nodes[0].sessionEvents(after: 0, filter: .all, limit: 10_000)
                 #expect(events.count == 640)
+                // Until every event is received and counted: the receiver accepts an event before
+                // the node that sent it hears the answer and counts the delivery.
                 let deadline = ContinuousClock.now + .seconds(60)
-                while Set(receiver.accepted.map(\.id)).count < events.count, ContinuousClock.now < deadline {
+                while Set(receiver.accepted.map(\.id)).count < events.count || dispatchers.map(\.statistics.delivered).reduce(0, +) < events.count,
+                    ContinuousClock.now < deadline
+                {
                     try await Task.sleep(for: .milliseconds(50))
                 }
                 for run in runs { run.cancel() }
