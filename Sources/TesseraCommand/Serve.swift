@@ -330,7 +330,7 @@ struct Serve: AsyncParsableCommand {
                 let limits = try self.connections.limits(maxBodyBytes: upstreamsFile?.upstreams.map(\.maxBodyBytes).max() ?? 0)
                 let app = Application(
                     router: service.buildRouter(),
-                    server: .tessera(limits: limits),
+                    server: .tessera(limits: limits, express: service.upstreamExpressLane(serverName: "Tessera", logger: logger)),
                     configuration: .init(address: .hostname(host, port: port), serverName: "Tessera"),
                     // Shut down in reverse order: the server first, then the flusher's last flush.
                     services: services,

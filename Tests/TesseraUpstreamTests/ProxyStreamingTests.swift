@@ -32,9 +32,10 @@ import Testing
         return (Int(response.status.code), response.headers, offset, mismatches)
     }
 
-    @Test func aLargeBinaryAnswerStreamsThroughWholeWithItsLength() async throws {
+    /// By the express path and by the router.
+    @Test(arguments: [true, false]) func aLargeBinaryAnswerStreamsThroughWholeWithItsLength(express: Bool) async throws {
         try await PoolFixture.with { f in
-            try await UpstreamHTTPTests.withService(f) { baseURL in
+            try await UpstreamHTTPTests.withService(f, express: express) { baseURL in
                 let size = 24 << 20
                 let answer = try await Self.stream(f.client, "\(baseURL)/v1/upstreams/fake/proxy/files/\(size)") { UInt8($0 % 251) }
                 #expect(answer.status == 200)
@@ -79,9 +80,10 @@ import Testing
         }
     }
 
-    @Test func aClientThatStopsReadingHoldsTheSiteBackInsteadOfFillingMemory() async throws {
+    /// By the express path and by the router.
+    @Test(arguments: [true, false]) func aClientThatStopsReadingHoldsTheSiteBackInsteadOfFillingMemory(express: Bool) async throws {
         try await PoolFixture.with { f in
-            try await UpstreamHTTPTests.withService(f) { baseURL in
+            try await UpstreamHTTPTests.withService(f, express: express) { baseURL in
                 let size = 512 << 20
                 var request = HTTPClientRequest(url: "\(baseURL)/v1/upstreams/fake/proxy/files/\(size)")
                 request.headers.add(name: "authorization", value: "Bearer \(UpstreamHTTPTests.serviceKey)")
@@ -134,9 +136,12 @@ import Testing
         return UpstreamHTTPTests.Answer(status: Int(response.status.code), headers: response.headers, body: String(buffer: buffer))
     }
 
+    /// On Hummingbird's plain server, so that the route itself refuses the declared body past the
+    /// limit (Tessera's server refuses it before routing, at once, and closes: an HTTP client
+    /// still uploading may report the closed connection instead of the answer).
     @Test func largeAndChunkedUploadsStreamToTheSiteAndOneOverTheLimitIsRefused() async throws {
         try await PoolFixture.with { f in
-            try await UpstreamHTTPTests.withService(f) { baseURL in
+            try await UpstreamHTTPTests.withService(f, express: false) { baseURL in
                 let url = "\(baseURL)/v1/upstreams/fake/proxy/api/upload"
                 for (size, declared) in [(3 << 20, false), (200_000, true), (1000, false)] {
                     let (body, digest) = Self.upload(size, declared: declared)

@@ -1,10 +1,12 @@
 import AsyncHTTPClient
+import CoreMetrics
 import Foundation
+import HummingbirdCore
 import Logging
 import NIOCore
 import NIOHTTP1
 import Tessera
-import TesseraHummingbird
+@testable import TesseraHummingbird
 import TesseraTestSupport
 import TesseraUpstream
 import Testing
@@ -14,10 +16,23 @@ import Testing
 @Suite(.heavy) struct UpstreamHTTPTests {
     static let serviceKey = ServiceAPIKey.generate()
 
-    /// Tessera's service with `fixture`'s pool, served on loopback while `body` runs.
+    /// Tessera's service with `fixture`'s pool, served on loopback while `body` runs, by
+    /// Tessera's server with the proxy's express path (`express`), or by Hummingbird's plain
+    /// HTTP/1.1 server, where every request goes through the router.
     static func withService<Value: Sendable>(
         _ fixture: PoolFixture,
+        express: Bool = true,
         _ body: @Sendable (_ baseURL: String) async throws -> Value
+    ) async throws -> Value {
+        try await Self.withService(fixture, express: express) { baseURL, _ in try await body(baseURL) }
+    }
+
+    /// ``withService(_:express:_:)`` that also hands `body` the express path (`nil` without it).
+    static func withService<Value: Sendable>(
+        _ fixture: PoolFixture,
+        express: Bool = true,
+        metrics: (any MetricsFactory)? = nil,
+        _ body: @Sendable (_ baseURL: String, _ lane: UpstreamExpressLane?) async throws -> Value
     ) async throws -> Value {
         let directory = TemporaryDirectory()
         let sessions = SessionManager(store: try directory.sqliteStore(), clock: fixture.clock)
@@ -25,9 +40,16 @@ import Testing
         let service = TesseraHTTPService(
             login: login,
             serviceKey: ServiceAPIKey(key: Self.serviceKey),
-            upstreams: UpstreamPools(pools: [fixture.pool])
+            upstreams: UpstreamPools(pools: [fixture.pool]),
+            admin: AdminSettings(requestMetrics: metrics)
         )
-        return try await serve(service.buildRouter(), body)
+        var logger = Logger(label: "tessera.tests")
+        logger.logLevel = .warning
+        let lane = express ? service.upstreamExpressLane(serverName: nil, logger: logger) : nil
+        // The largest body a route takes is the pool's, as `tessera serve` sets it.
+        var limits = HTTPLimits()
+        limits.maxBodyBytes = max(limits.maxBodyBytes, fixture.pool.configuration.maxBodyBytes)
+        return try await serve(service.buildRouter(), server: lane.map { .tessera(limits: limits, express: $0) } ?? .http1()) { try await body($0, lane) }
     }
 
     struct Answer: Sendable {
@@ -58,13 +80,14 @@ import Testing
         return Answer(status: Int(response.status.code), headers: response.headers, body: String(buffer: buffer))
     }
 
-    @Test func oneThousandProxiedRequestsAtConcurrencyTwentyMeetNoExpiry() async throws {
+    /// By the express path (most requests) and by the router (all of them).
+    @Test(arguments: [true, false]) func oneThousandProxiedRequestsAtConcurrencyTwentyMeetNoExpiry(express: Bool) async throws {
         try await PoolFixture.with(configure: { fakeConfiguration(baseURL: $0, pool: .init(min: 2, max: 4)) }) { f in
             // The site ends each session at a random moment 10 to 60 s after its login, and after
             // 60 s idle; expired sessions get the three answers real sites give, at random.
             f.fake.randomLifetime = 10...60
             f.fake.expiredStyle = .random
-            try await Self.withService(f) { baseURL in
+            try await Self.withService(f, express: express) { baseURL, lane in
                 var failures: [String] = []
                 // 50 rounds of 20 concurrent requests; between rounds the clock moves 3 s (150 s in
                 // all, past the pool's 2 min maximum age) and the keeper runs, as it would every second.
@@ -88,7 +111,7 @@ import Testing
                 let site = f.fake.stats
                 print(
                     """
-                    1,000 proxied requests at concurrency 20: \(1000 - failures.count) answered 200 with their item
+                    1,000 proxied requests at concurrency 20 (\(express ? "express path" : "router only")): \(1000 - failures.count) answered 200 with their item
                       site: \(site.logins) logins, \(site.expiredAnswers) answers to ended sessions \
                     (\(site.expiredByStyle.map { "\($0.key): \($0.value)" }.sorted().joined(separator: ", "))), \
                     \(site.pings) keep-alive pings
@@ -103,6 +126,10 @@ import Testing
                 #expect(site.expiredByStyle.count == 3)
                 #expect(snapshot.counters.logins > 2)
                 #expect(snapshot.counters.retirements.values.reduce(0, +) > 0)
+                if express {
+                    let answered = try #require(lane).counts.answeredCount
+                    #expect(answered > 0 && answered <= 1000)
+                }
             }
         }
     }

@@ -22,6 +22,11 @@ public struct ErrorMiddleware<Context: CorrelatedRequestContext>: RouterMiddlewa
     }
 
     static func response(for error: any Error, correlationID: String, logger: Logger) throws -> Response {
+        Self.logged(error, logger: logger).response(correlationID: correlationID)
+    }
+
+    /// `error` as Tessera's error, logged as the service logs what it answers with it.
+    static func logged(_ error: any Error, logger: Logger) -> TesseraError {
         let tesseraError = Self.tesseraError(for: error)
         if tesseraError.statusCode >= 500 {
             // Only errors that promise a safe description are described: others (a driver's, a
@@ -38,7 +43,7 @@ public struct ErrorMiddleware<Context: CorrelatedRequestContext>: RouterMiddlewa
         } else {
             logger.debug("Request refused", metadata: ["code": .string(tesseraError.code)])
         }
-        return tesseraError.response(correlationID: correlationID)
+        return tesseraError
     }
 
     static func tesseraError(for error: any Error) -> TesseraError {
@@ -76,6 +81,11 @@ extension TesseraError: HTTPResponseError {
 
     /// The error as an HTTP response in the one JSON shape.
     public func response(correlationID: String) -> Response {
+        Response(status: .init(code: self.statusCode), headers: self.headerFields, body: .init(byteBuffer: self.body(correlationID: correlationID)))
+    }
+
+    /// The fields of the error's response, but its length.
+    var headerFields: HTTPFields {
         var headers: HTTPFields = [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"]
         if let retryAfter = self.retryAfter {
             headers[.retryAfter] = String(retryAfter)
@@ -86,7 +96,7 @@ extension TesseraError: HTTPResponseError {
                 ? #"Bearer realm="tessera""#
                 : #"Bearer realm="tessera", error="invalid_token""#
         }
-        return Response(status: .init(code: self.statusCode), headers: headers, body: .init(byteBuffer: self.body(correlationID: correlationID)))
+        return headers
     }
 
     /// The error's JSON: `{"error":{"code","correlationId","message","reason"?}}`.

@@ -17,10 +17,13 @@ public struct TesseraHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
 
     public let responder: HTTPChannelHandler.Responder
     public let limits: HTTPLimits
+    /// The proxy's express path, served below the router (``UpstreamExpressHandler``).
+    public let express: UpstreamExpressLane?
 
-    public init(responder: @escaping HTTPChannelHandler.Responder, limits: HTTPLimits) {
+    public init(responder: @escaping HTTPChannelHandler.Responder, limits: HTTPLimits, express: UpstreamExpressLane? = nil) {
         self.responder = responder
         self.limits = limits
+        self.express = express
     }
 
     public func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
@@ -43,6 +46,11 @@ public struct TesseraHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
             try operations.addHandler(boundary)
             start.boundaryContext = try operations.context(handler: boundary)
             try operations.addHandler(HTTPConnectionStateHandler(idleTimeout: nil, logger: logger))
+            // After the connection's state handler, which then sees express answers as the
+            // router's (a graceful shutdown waits for them).
+            if let express = self.express {
+                try operations.addHandler(UpstreamExpressHandler(lane: express))
+            }
             return try NIOAsyncChannel(wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
         }
     }
@@ -53,8 +61,9 @@ public struct TesseraHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
 }
 
 extension HTTPServerBuilder {
-    /// An HTTP/1.1 server guarded by ``TesseraHTTP1Channel``.
-    public static func tessera(limits: HTTPLimits = .init()) -> HTTPServerBuilder {
-        .init { responder in TesseraHTTP1Channel(responder: responder, limits: limits) }
+    /// An HTTP/1.1 server guarded by ``TesseraHTTP1Channel``, with the proxy's express path
+    /// when `express` is given (``TesseraHTTPService/upstreamExpressLane(serverName:logger:)``).
+    public static func tessera(limits: HTTPLimits = .init(), express: UpstreamExpressLane? = nil) -> HTTPServerBuilder {
+        .init { responder in TesseraHTTP1Channel(responder: responder, limits: limits, express: express) }
     }
 }

@@ -1,5 +1,6 @@
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 import NIOCore
 import Tessera
 import TesseraUpstream
@@ -34,29 +35,11 @@ extension TesseraHTTPService {
 
     @Sendable func proxyUpstream(_ request: Request, context: TesseraRequestContext) async throws -> Response {
         let pool = try self.pool(context)
-        // From the raw request target, never the router's decoded parameters: the path is
-        // checked so that it stays below the upstream's base URL (`UpstreamPath`).
-        let pathAndQuery: String
-        do {
-            let segments = UpstreamPath.segments(of: request.uri.path, after: Self.proxyPrefixSegments) ?? []
-            pathAndQuery = try UpstreamPath(basePath: "", segments: segments, query: request.uri.query.map { Substring($0) }).pathAndQuery
-        } catch let error as UpstreamPathError {
-            throw TesseraError.invalidField(error.description)
-        }
-        var headers: [(name: String, value: String)] = []
-        for field in request.headers where !Self.unforwardedRequestFields.contains(field.name.canonicalName) {
-            headers.append((field.name.canonicalName, field.value))
-        }
-        var upstreamRequest = UpstreamRequest(method: request.method.rawValue, pathAndQuery: pathAndQuery, headers: headers)
+        var upstreamRequest = try Self.upstreamRequest(method: request.method, uri: request.uri, fields: request.headers)
         try await Self.attachBody(of: request, to: &upstreamRequest, limit: pool.configuration.maxBodyBytes)
 
-        let answer = try await pool.forward(upstreamRequest)
-        var fields = HTTPFields()
-        for (name, value) in answer.headers {
-            guard let fieldName = HTTPField.Name(name), !Self.unforwardedResponseFields.contains(fieldName.canonicalName) else { continue }
-            fields.append(HTTPField(name: fieldName, value: value))
-        }
-        fields[.cacheControl] = "no-store"
+        let answer = try await Self.forward(upstreamRequest, through: pool)
+        let fields = Self.responseFields(of: answer)
         let status = HTTPResponse.Status(code: answer.status)
         guard let rest = answer.rest else {
             return Response(status: status, headers: fields, body: .init(byteBuffer: answer.head))
@@ -82,6 +65,51 @@ extension TesseraHTTPService {
             try await writer.finish(nil)
         }
         return Response(status: status, headers: fields, body: body)
+    }
+
+    /// Forwards `request` through `pool`: on the pool's event loop when it can be, from lending
+    /// the session to taking it back (two hops between threads instead of one per step), else
+    /// the ordinary way. A request that carries a caller's trace goes the ordinary way, which
+    /// passes the trace on.
+    static func forward(_ request: UpstreamRequest, through pool: UpstreamPool) async throws -> UpstreamStreamedResponse {
+        if request.bodyStream == nil, pool.servesExpress, TraceContext.current == nil {
+            switch try await pool.forwardExpress(request).get() {
+            case .answered(let answer): return answer
+            case .failed(let error): throw error
+            case .declined: break
+            }
+        }
+        return try await pool.forward(request)
+    }
+
+    /// The request to send below the upstream's base URL, without its body: the path from the
+    /// raw request target, never the router's decoded parameters, checked so that it stays below
+    /// the base URL (``UpstreamPath``), and the fields that are forwarded.
+    static func upstreamRequest(method: HTTPRequest.Method, uri: URI, fields: HTTPFields) throws -> UpstreamRequest {
+        let pathAndQuery: String
+        do {
+            let segments = UpstreamPath.segments(of: uri.path, after: Self.proxyPrefixSegments) ?? []
+            pathAndQuery = try UpstreamPath(basePath: "", segments: segments, query: uri.query.map { Substring($0) }).pathAndQuery
+        } catch let error as UpstreamPathError {
+            throw TesseraError.invalidField(error.description)
+        }
+        var headers: [(name: String, value: String)] = []
+        for field in fields where !Self.unforwardedRequestFields.contains(field.name.canonicalName) {
+            headers.append((field.name.canonicalName, field.value))
+        }
+        return UpstreamRequest(method: method.rawValue, pathAndQuery: pathAndQuery, headers: headers)
+    }
+
+    /// The answer's fields as passed back: without hop-by-hop fields and the session's cookies,
+    /// and never to be cached.
+    static func responseFields(of answer: UpstreamStreamedResponse) -> HTTPFields {
+        var fields = HTTPFields()
+        for (name, value) in answer.headers {
+            guard let fieldName = HTTPField.Name(name), !Self.unforwardedResponseFields.contains(fieldName.canonicalName) else { continue }
+            fields.append(HTTPField(name: fieldName, value: value))
+        }
+        fields[.cacheControl] = "no-store"
+        return fields
     }
 
     /// Gives `upstreamRequest` the client's body: none, read whole when it is declared small

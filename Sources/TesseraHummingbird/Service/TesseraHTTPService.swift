@@ -82,6 +82,9 @@ public struct TesseraHTTPService: Sendable {
     /// The admin API and console: who may use them and the figures they show.
     public let admin: AdminSettings
     let usernames = UsernameCache()
+    /// Requests counted by route (when ``AdminSettings/requestMetrics`` is set): one set of series
+    /// for the router and the proxy's express path.
+    let requestMetricSeries: HTTPMetricSeries?
 
     /// - Parameters:
     ///   - login: checks passwords and creates sessions (its ``PasswordLogin/sessions`` serve the rest)
@@ -102,6 +105,7 @@ public struct TesseraHTTPService: Sendable {
         admin: AdminSettings = .init()
     ) {
         self.admin = admin
+        self.requestMetricSeries = admin.requestMetrics.map(HTTPMetricSeries.init(factory:))
         self.events = events
         self.sessions = login.sessions
         self.login = login
@@ -162,7 +166,7 @@ public struct TesseraHTTPService: Sendable {
             middleware: CorrelationIDMiddleware(
                 logging: self.configuration.correlationIDLogging,
                 allowedMethods: Self.allowedMethods,
-                requestMetrics: self.admin.requestMetrics.map(HTTPMetricSeries.init(factory:))
+                requestMetrics: self.requestMetricSeries
             )
         )
         if let level = self.configuration.requestLogLevel {

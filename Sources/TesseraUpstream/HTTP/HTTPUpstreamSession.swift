@@ -27,6 +27,57 @@ final class HTTPUpstreamSession: UpstreamSessionConnection {
     }
 
     func stream(_ request: UpstreamRequest, scanBytes: @escaping @Sendable (UpstreamResponse) -> Int) async throws -> UpstreamStreamedResponse {
+        let (wire, path) = try self.wireRequest(for: request)
+        let timeout = self.requestTimeout
+        let start: UpstreamAnswerStart
+        do {
+            start = try await self.factory.connections.send(
+                wire,
+                wanted: { answer in max(scanBytes(answer), Self.smallLength(of: answer)) },
+                headTimeout: timeout,
+                readTimeout: timeout
+            )
+        } catch {
+            throw Self.transportError(error)
+        }
+        return self.response(from: start, path: path, scanBytes: scanBytes)
+    }
+
+    /// ``stream(_:scanBytes:)`` without a task, for a request whose body is held whole: the
+    /// answer once its head and first bytes are in, on its connection's event loop. A new
+    /// connection opens on `eventLoop`.
+    func streamNow(
+        _ request: UpstreamRequest,
+        scanBytes: @escaping @Sendable (UpstreamResponse) -> Int,
+        on eventLoop: any EventLoop
+    ) -> EventLoopFuture<UpstreamStreamedResponse> {
+        let wire: UpstreamConnectionPool.WireRequest
+        let path: String
+        do {
+            (wire, path) = try self.wireRequest(for: request)
+        } catch {
+            return eventLoop.makeFailedFuture(error)
+        }
+        let timeout = self.requestTimeout
+        return self.factory.connections.sendNow(
+            wire,
+            wanted: { answer in max(scanBytes(answer), Self.smallLength(of: answer)) },
+            headTimeout: timeout,
+            readTimeout: timeout,
+            on: eventLoop
+        )
+        .flatMapErrorThrowing { throw Self.transportError($0) }
+        .map { self.response(from: $0, path: path, scanBytes: scanBytes) }
+    }
+
+    /// The deadline of an answer's head; a body that sends nothing for as long fails.
+    private var requestTimeout: TimeAmount {
+        TimeAmount.milliseconds(Int64(self.factory.configuration.requestTimeout * 1000))
+    }
+
+    /// `request` as it goes on the wire, with the session's cookies, and the path they were
+    /// chosen for.
+    private func wireRequest(for request: UpstreamRequest) throws -> (UpstreamConnectionPool.WireRequest, path: String) {
         let factory = self.factory
         let origin = factory.origin
         let target = factory.basePath + request.pathAndQuery
@@ -64,31 +115,33 @@ final class HTTPUpstreamSession: UpstreamSessionConnection {
             bodyStream: request.bodyStream,
             isIdempotent: request.isIdempotent
         )
-        // The deadline covers the answer's head; a body that sends nothing for as long fails.
-        let timeout = TimeAmount.milliseconds(Int64(factory.configuration.requestTimeout * 1000))
-        let start: UpstreamAnswerStart
-        do {
-            start = try await factory.connections.send(
-                wire,
-                wanted: { answer in max(scanBytes(answer), Self.smallLength(of: answer)) },
-                headTimeout: timeout,
-                readTimeout: timeout
-            )
-        } catch let error as TesseraError {
+        return (wire, path)
+    }
+
+    /// What a failed exchange means for the pool: the client's own error as it is, or whether
+    /// the request may have reached the site.
+    private static func transportError(_ error: any Error) -> any Error {
+        switch error {
+        case let error as TesseraError:
             // The client's streamed body failed (past its limit): its error, as it is.
-            throw error
-        } catch let failure as UpstreamExchangeFailure {
+            return error
+        case let failure as UpstreamExchangeFailure:
             let sent: Bool
             if case .failed(_, _, let handshake) = failure, handshake { sent = false } else { sent = true }
-            throw UpstreamTransportError(reason: failure.description, requestSent: sent)
-        } catch {
+            return UpstreamTransportError(reason: failure.description, requestSent: sent)
+        default:
             // The connection could not be opened: nothing was sent.
-            throw UpstreamTransportError(reason: "the site could not be reached: \(error)", requestSent: false)
+            return UpstreamTransportError(reason: "the site could not be reached: \(error)", requestSent: false)
         }
+    }
+
+    /// The answer's start as the pool's answer; its cookies go into the jar.
+    private func response(from start: UpstreamAnswerStart, path: String, scanBytes: (UpstreamResponse) -> Int) -> UpstreamStreamedResponse {
+        let origin = self.factory.origin
         let answer = start.answer
         let setCookie = answer.headers("set-cookie")
         if !setCookie.isEmpty {
-            self.jar.withLock { $0.store(setCookie: setCookie, host: origin.host, path: path, secure: origin.tls, now: factory.clock.now) }
+            self.jar.withLock { $0.store(setCookie: setCookie, host: origin.host, path: path, secure: origin.tls, now: self.factory.clock.now) }
         }
         let rest = start.rest.map { sequence in
             let iterator = sequence.makeAsyncIterator()

@@ -37,6 +37,36 @@ extension UpstreamConnectionPool {
             return try await fresh.exchange(request, wanted: wanted, headTimeout: headTimeout, readTimeout: readTimeout)
         }
     }
+
+    /// ``send(_:wanted:headTimeout:readTimeout:)`` without a task, for a request whose body is
+    /// held whole: the start of the answer, completed on the connection's event loop. A new
+    /// connection opens on `eventLoop`.
+    func sendNow(
+        _ request: WireRequest,
+        wanted: @escaping @Sendable (UpstreamResponse) -> Int,
+        headTimeout: TimeAmount,
+        readTimeout: TimeAmount,
+        on eventLoop: any EventLoop
+    ) -> EventLoopFuture<UpstreamAnswerStart> {
+        guard request.bodyStream == nil else {
+            return eventLoop.makeFailedFuture(UpstreamExchangeFailure.failed("a streamed body needs a task", answerBegun: false, handshake: true))
+        }
+        let idle: UpstreamConnection?
+        do {
+            idle = try self.takeIdle(preferring: eventLoop)
+        } catch {
+            return eventLoop.makeFailedFuture(error)
+        }
+        guard let idle else {
+            return self.connect(on: eventLoop).flatMap { $0.start(request, endsRequest: true, wanted: wanted, headTimeout: headTimeout, readTimeout: readTimeout) }
+        }
+        return idle.start(request, endsRequest: true, wanted: wanted, headTimeout: headTimeout, readTimeout: readTimeout).flatMapError { error in
+            guard let failure = error as? UpstreamExchangeFailure, failure.isStaleConnection, request.isIdempotent else {
+                return idle.channel.eventLoop.makeFailedFuture(error)
+            }
+            return self.connect(on: eventLoop).flatMap { $0.start(request, endsRequest: true, wanted: wanted, headTimeout: headTimeout, readTimeout: readTimeout) }
+        }
+    }
 }
 
 extension UpstreamExchangeFailure {
@@ -58,28 +88,46 @@ extension UpstreamConnection {
         readTimeout: TimeAmount
     ) async throws -> UpstreamAnswerStart {
         let channel = self.channel
+        let answer = self.start(request, endsRequest: request.bodyStream == nil, wanted: wanted, headTimeout: headTimeout, readTimeout: readTimeout)
+        return try await withTaskCancellationHandler {
+            if let stream = request.bodyStream {
+                try await self.upload(stream)
+            }
+            return try await answer.get()
+        } onCancel: {
+            channel.close(promise: nil)
+        }
+    }
+
+    /// Writes `request`'s head (and its body held whole, and its end when `endsRequest`) and
+    /// returns the start of the answer, completed on the connection's event loop.
+    func start(
+        _ request: UpstreamConnectionPool.WireRequest,
+        endsRequest: Bool,
+        wanted: @escaping @Sendable (UpstreamResponse) -> Int,
+        headTimeout: TimeAmount,
+        readTimeout: TimeAmount
+    ) -> EventLoopFuture<UpstreamAnswerStart> {
         let handler = self.handler
-        let promise = channel.eventLoop.makePromise(of: UpstreamAnswerStart.self)
-        let streams = request.bodyStream != nil
-        channel.eventLoop.execute {
+        let eventLoop = self.channel.eventLoop
+        let promise = eventLoop.makePromise(of: UpstreamAnswerStart.self)
+        let start = {
             handler.value.start(
                 head: request.head,
                 body: request.body,
-                endsRequest: !streams,
+                endsRequest: endsRequest,
                 wanted: wanted,
                 headTimeout: headTimeout,
                 readTimeout: readTimeout,
                 promise: promise
             )
         }
-        return try await withTaskCancellationHandler {
-            if let stream = request.bodyStream {
-                try await self.upload(stream)
-            }
-            return try await promise.futureResult.get()
-        } onCancel: {
-            channel.close(promise: nil)
+        if eventLoop.inEventLoop {
+            start()
+        } else {
+            eventLoop.execute(start)
         }
+        return promise.futureResult
     }
 
     /// Writes a streamed body as it comes, each chunk once the connection has taken the one

@@ -66,6 +66,10 @@ final class UpstreamConnectionPool: Sendable {
         self.maxIdle = maxIdle
     }
 
+    /// How many of the most recently used idle connections are searched for one on the loop
+    /// asked for.
+    static let preferenceDepth = 8
+
     static let shutDown = UpstreamExchangeFailure.failed("the upstream's connections are shut down", answerBegun: false, handshake: false)
 
     /// How many connections are open, and how many of them idle.
@@ -77,11 +81,28 @@ final class UpstreamConnectionPool: Sendable {
     /// `reused` says which: a reused connection the site closed a moment ago fails before any
     /// answer.
     func connection(fresh: Bool = false) async throws -> (connection: UpstreamConnection, reused: Bool) {
-        if fresh { return (try await self.connect(), false) }
+        if !fresh, let idle = try self.takeIdle() { return (idle, true) }
+        return (try await self.connect(on: nil).get(), false)
+    }
+
+    /// The most recently used idle connection that is still open, if any, one of
+    /// `eventLoop` first when one of the last few is; closes the ones found expired on the way.
+    func takeIdle(preferring eventLoop: (any EventLoop)? = nil) throws -> UpstreamConnection? {
         let now = NIODeadline.now()
         var expired: [UpstreamConnection] = []
         let idle: UpstreamConnection? = try self.state.withLock { state in
             guard !state.isShutDown else { throw Self.shutDown }
+            if let eventLoop {
+                var index = state.idle.endIndex
+                while index > max(state.idle.startIndex, state.idle.endIndex - Self.preferenceDepth) {
+                    index -= 1
+                    guard state.idle[index].connection.channel.eventLoop === eventLoop else { continue }
+                    let candidate = state.idle.remove(at: index)
+                    if candidate.connection.channel.isActive, now - candidate.since < self.idleTimeout { return candidate.connection }
+                    expired.append(candidate.connection)
+                    break
+                }
+            }
             while let last = state.idle.popLast() {
                 if last.connection.channel.isActive, now - last.since < self.idleTimeout { return last.connection }
                 expired.append(last.connection)
@@ -89,28 +110,37 @@ final class UpstreamConnectionPool: Sendable {
             return nil
         }
         for connection in expired { connection.channel.close(promise: nil) }
-        if let idle { return (idle, true) }
-        return (try await self.connect(), false)
+        return idle
     }
 
-    private func connect() async throws -> UpstreamConnection {
+    /// Opens a connection, on `eventLoop` when given (else on any of the group's loops).
+    func connect(on eventLoop: (any EventLoop)?) -> EventLoopFuture<UpstreamConnection> {
         let sslContext = self.sslContext
         let serverName = self.origin.hostIsAddress ? nil : self.origin.host
-        let connection = try await ClientBootstrap(group: self.group)
+        return ClientBootstrap(group: eventLoop ?? self.group)
             .connectTimeout(self.connectTimeout)
-            .connect(host: self.origin.host, port: self.origin.port) { channel in
+            .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if let sslContext {
                         try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: sslContext, serverHostname: serverName))
                     }
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    let handler = UpstreamExchangeHandler()
-                    try channel.pipeline.syncOperations.addHandler(handler)
-                    let connection = UpstreamConnection(channel: channel, handler: NIOLoopBound(handler, eventLoop: channel.eventLoop))
-                    handler.onReusable = { [weak self] in self?.giveBack(connection) }
-                    return connection
+                    try channel.pipeline.syncOperations.addHandler(UpstreamExchangeHandler())
                 }
             }
+            .connect(host: self.origin.host, port: self.origin.port)
+            .flatMapThrowing { channel in
+                let handler = try channel.pipeline.syncOperations.handler(type: UpstreamExchangeHandler.self)
+                let connection = UpstreamConnection(channel: channel, handler: NIOLoopBound(handler, eventLoop: channel.eventLoop))
+                handler.onReusable = { [weak self] in self?.giveBack(connection) }
+                try self.admit(connection)
+                return connection
+            }
+    }
+
+    /// Counts a new connection as open (so that ``shutdown()`` closes it), or closes it when the
+    /// pool has shut down.
+    private func admit(_ connection: UpstreamConnection) throws {
         let id = ObjectIdentifier(connection.channel)
         let admitted = self.state.withLock { state in
             guard !state.isShutDown else { return false }
@@ -124,7 +154,6 @@ final class UpstreamConnectionPool: Sendable {
         connection.channel.closeFuture.whenComplete { [weak self] _ in
             self?.state.withLock { _ = $0.open.removeValue(forKey: id) }
         }
-        return connection
     }
 
     /// Takes back a connection whose answer has ended (on its event loop).

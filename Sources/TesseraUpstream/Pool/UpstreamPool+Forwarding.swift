@@ -41,22 +41,32 @@ extension UpstreamPool {
         }
     }
 
+    /// The retry loop of ``forward(_:)``. `first`, when given, is the first attempt, already
+    /// made (by ``forwardExpress(_:)``) and not yet judged: its lease is still lent.
     nonisolated func forward(
         _ request: UpstreamRequest,
-        scanBytes: @escaping @Sendable (UpstreamResponse) -> Int
+        scanBytes: @escaping @Sendable (UpstreamResponse) -> Int,
+        first: (lease: UpstreamLease, outcome: Result<UpstreamStreamedResponse, any Error>)? = nil
     ) async throws -> UpstreamStreamedResponse {
         var attempt = 0
+        var first = first
         while true {
             attempt += 1
             let mayRetry = attempt < 2 && request.isReplayable
-            // A retry goes to a session seen logged in at this instant: just logged in, or probed
-            // now. Another session may have ended unnoticed at the same moment as the first.
-            let lease = try await self.borrow(freshness: attempt == 1 ? self.configuration.healthFreshness : 0)
+            let lease: UpstreamLease
             let outcome: Result<UpstreamStreamedResponse, any Error>
-            do {
-                outcome = .success(try await lease.connection.stream(request, scanBytes: scanBytes))
-            } catch {
-                outcome = .failure(error)
+            if let made = first.take() {
+                (lease, outcome) = made
+            } else {
+                // A retry goes to a session seen logged in at this instant: just logged in, or
+                // probed now. Another session may have ended unnoticed at the same moment as the
+                // first.
+                lease = try await self.borrow(freshness: attempt == 1 ? self.configuration.healthFreshness : 0)
+                do {
+                    outcome = .success(try await lease.connection.stream(request, scanBytes: scanBytes))
+                } catch {
+                    outcome = .failure(error)
+                }
             }
             switch outcome {
             case .success(let response):

@@ -1,5 +1,7 @@
 public import Foundation
 public import Logging
+public import NIOCore
+import NIOPosix
 public import Tessera
 
 /// Logged-in sessions with one upstream site, kept healthy so that clients never meet the
@@ -19,9 +21,15 @@ public import Tessera
 ///
 /// Every deadline is read on the injected clock; only a borrower's wait for a busy pool is
 /// measured in real time.
+///
+/// The pool runs on one event loop (``eventLoop``, its executor), so that a request served on
+/// that loop can borrow and give back a session without a task (``forwardExpress(_:)``).
 public actor UpstreamPool {
     /// The upstream's settings.
     public nonisolated let configuration: UpstreamConfiguration
+    /// The event loop the pool's state lives on: the actor's executor.
+    public nonisolated let eventLoop: any EventLoop
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { self.eventLoop.executor.asUnownedSerialExecutor() }
     /// The pool's name (the upstream's).
     public nonisolated var name: String { self.configuration.name }
 
@@ -49,14 +57,18 @@ public actor UpstreamPool {
     ///   - clock: the clock of every age, freshness, lease and back-off deadline
     ///   - random: a source of numbers in `0..<1` for jitter (tests pass a fixed one)
     ///   - logger: where logins, retirements and failures are logged (never a credential or cookie)
+    ///   - eventLoop: the loop the pool runs on (by default one of NIO's shared loops, which
+    ///     Hummingbird's server uses too)
     public init(
         configuration: UpstreamConfiguration,
         factory: any UpstreamSessionFactory,
         clock: any WallClock = SystemClock(),
         random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
-        logger: Logger = Logger(label: "tessera.upstream")
+        logger: Logger = Logger(label: "tessera.upstream"),
+        eventLoop: (any EventLoop)? = nil
     ) {
         self.configuration = configuration
+        self.eventLoop = eventLoop ?? MultiThreadedEventLoopGroup.singleton.next()
         self.factory = factory
         self.clock = clock
         self.reader = UpstreamVerdictReader(configuration: configuration)

@@ -1,0 +1,239 @@
+import Foundation
+import HTTPTypes
+import Logging
+import NIOCore
+import NIOHTTPTypes
+import Synchronization
+import Tessera
+import TesseraUpstream
+
+/// Serves the proxy's express requests (``UpstreamExpressLane``) on the connection's event loop,
+/// below the router: the request goes to the pool from here, and the answer is written from
+/// here, with no task in between when a session can be lent at once and the answer is fine.
+/// What the express path declines (no session ready) goes up to the router as if it had just
+/// arrived; everything the lane does not take goes up untouched.
+///
+/// Answers go out in the order their requests came: a request is taken only when the router
+/// owes no answer on the connection, and while an express answer is being made, what the
+/// client sends next waits here (and no more is read).
+final class UpstreamExpressHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    enum State {
+        /// Passing parts up to the router.
+        case routing
+        /// An express request's head arrived; its end has not.
+        case reading(UpstreamExpressLane.Express)
+        /// An express request is being answered.
+        case answering
+    }
+
+    /// How much of a streamed answer is written before the handler waits for the connection to
+    /// have taken it.
+    static let unconfirmedWriteBytes = 256 * 1024
+
+    let lane: UpstreamExpressLane
+    private var state = State.routing
+    /// Requests passed up to the router whose answers have not ended.
+    private var routed = 0
+    /// Parts that arrived while an express answer was being made: a pipelining client's.
+    private var waiting = CircularBuffer<HTTPRequestPart>()
+    /// Whether a read was asked for while an express answer was being made.
+    private var readAsked = false
+    /// The `Date` field, made once a second.
+    private var date = (second: 0, value: "")
+
+    init(lane: UpstreamExpressLane) {
+        self.lane = lane
+    }
+
+    // MARK: Inbound
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = self.unwrapInboundIn(data)
+        if case .answering = self.state {
+            self.waiting.append(part)
+            return
+        }
+        self.take(part, context: context)
+    }
+
+    private func take(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
+        switch part {
+        case .head(let head):
+            if self.routed == 0, let express = self.lane.express(for: head) {
+                self.state = .reading(express)
+                return
+            }
+            self.routed += 1
+            context.fireChannelRead(self.wrapInboundOut(part))
+        case .body:
+            if case .reading(let express) = self.state {
+                // A body after all: the router's.
+                self.state = .routing
+                self.routed += 1
+                context.fireChannelRead(self.wrapInboundOut(.head(express.head)))
+            }
+            context.fireChannelRead(self.wrapInboundOut(part))
+        case .end:
+            guard case .reading(let express) = self.state else {
+                context.fireChannelRead(self.wrapInboundOut(part))
+                return
+            }
+            self.state = .answering
+            self.forward(express, context: context)
+        }
+    }
+
+    /// Takes the parts that waited, until one starts another express answer; then reads on.
+    private func resume(context: ChannelHandlerContext) {
+        self.state = .routing
+        guard context.channel.isActive else {
+            self.waiting.removeAll()
+            return
+        }
+        let hadWaiting = !self.waiting.isEmpty
+        while case .routing = self.state, let part = self.waiting.popFirst() {
+            self.take(part, context: context)
+        }
+        if hadWaiting { context.fireChannelReadComplete() }
+        if case .answering = self.state { return }
+        if self.readAsked {
+            self.readAsked = false
+            context.read()
+        }
+    }
+
+    // MARK: Outbound
+
+    func read(context: ChannelHandlerContext) {
+        if case .answering = self.state {
+            self.readAsked = true
+        } else {
+            context.read()
+        }
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = self.unwrapOutboundIn(data), self.routed > 0 {
+            self.routed -= 1
+        }
+        context.write(data, promise: promise)
+    }
+
+    // MARK: Answering
+
+    private func forward(_ express: UpstreamExpressLane.Express, context: ChannelHandlerContext) {
+        let bound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
+        express.pool.forwardExpress(express.request)
+            .hop(to: context.eventLoop)
+            .whenComplete { result in
+                let (handler, context) = bound.value
+                switch result {
+                case .success(.declined):
+                    handler.lane.counts.declined.add(1, ordering: .relaxed)
+                    handler.route(express, context: context)
+                case .success(.answered(let answer)):
+                    handler.write(answer, for: express, context: context)
+                case .success(.failed(let error)), .failure(let error):
+                    handler.write(error, for: express, context: context)
+                }
+            }
+    }
+
+    /// No session could be lent at once: the router serves the request, as if it had just come.
+    private func route(_ express: UpstreamExpressLane.Express, context: ChannelHandlerContext) {
+        self.routed += 1
+        context.fireChannelRead(self.wrapInboundOut(.head(express.head)))
+        context.fireChannelRead(self.wrapInboundOut(.end(nil)))
+        context.fireChannelReadComplete()
+        self.resume(context: context)
+    }
+
+    private func write(_ answer: UpstreamStreamedResponse, for express: UpstreamExpressLane.Express, context: ChannelHandlerContext) {
+        var fields = TesseraHTTPService.responseFields(of: answer)
+        let status = HTTPResponse.Status(code: answer.status)
+        guard let rest = answer.rest else {
+            fields[.contentLength] = String(answer.head.readableBytes)
+            self.writeHead(status, fields: &fields, for: express, context: context)
+            if answer.head.readableBytes > 0 { context.write(self.wrapOutboundOut(.body(answer.head)), promise: nil) }
+            self.end(context: context)
+            return
+        }
+        if let length = answer.contentLength { fields[.contentLength] = String(length) }
+        self.writeHead(status, fields: &fields, for: express, context: context)
+        if answer.head.readableBytes > 0 { context.write(self.wrapOutboundOut(.body(answer.head)), promise: nil) }
+        context.flush()
+        // The rest streams from a task, each chunk read from the site once the connection has
+        // taken enough of the ones before.
+        let bound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
+        let eventLoop = context.eventLoop
+        let first = answer.head.readableBytes
+        Task {
+            var unconfirmed = first
+            do {
+                while let chunk = try await rest.next() {
+                    let written = eventLoop.flatSubmit {
+                        let (handler, context) = bound.value
+                        return context.writeAndFlush(handler.wrapOutboundOut(.body(chunk)))
+                    }
+                    unconfirmed += chunk.readableBytes
+                    if unconfirmed >= UpstreamExpressHandler.unconfirmedWriteBytes {
+                        try await written.get()
+                        unconfirmed = 0
+                    }
+                }
+                eventLoop.execute {
+                    let (handler, context) = bound.value
+                    handler.end(context: context)
+                }
+            } catch {
+                // The site or the client broke off mid-answer: the client cannot be told in
+                // the answer, so the connection closes.
+                eventLoop.execute {
+                    let (handler, context) = bound.value
+                    context.close(promise: nil)
+                    handler.resume(context: context)
+                }
+            }
+        }
+    }
+
+    private func write(_ error: any Error, for express: UpstreamExpressLane.Express, context: ChannelHandlerContext) {
+        var logger = self.lane.logger
+        logger[metadataKey: "correlation_id"] = .string(express.correlationID)
+        let tesseraError = ErrorMiddleware<TesseraRequestContext>.logged(error, logger: logger)
+        let body = tesseraError.body(correlationID: express.correlationID)
+        var fields = tesseraError.headerFields
+        fields[.contentLength] = String(body.readableBytes)
+        let status = HTTPResponse.Status(code: tesseraError.statusCode)
+        self.writeHead(status, fields: &fields, for: express, context: context)
+        context.write(self.wrapOutboundOut(.body(body)), promise: nil)
+        self.end(context: context)
+    }
+
+    /// Writes the answer's head. The request is counted here, as the router counts it when its
+    /// response is ready to be written (a streamed body's time is not counted).
+    private func writeHead(_ status: HTTPResponse.Status, fields: inout HTTPFields, for express: UpstreamExpressLane.Express, context: ChannelHandlerContext) {
+        self.lane.counts.answered.add(1, ordering: .relaxed)
+        self.lane.metrics?.record(route: UpstreamExpressLane.route, method: .get, status: status.code, since: express.started)
+        fields[.correlationID] = express.correlationID
+        fields[.date] = self.currentDate()
+        if let serverName = self.lane.serverName { fields[.server] = serverName }
+        context.write(self.wrapOutboundOut(.head(HTTPResponse(status: status, headerFields: fields))), promise: nil)
+    }
+
+    private func end(context: ChannelHandlerContext) {
+        context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
+        self.resume(context: context)
+    }
+
+    private func currentDate() -> String {
+        let now = Int(Date().timeIntervalSince1970)
+        if now != self.date.second { self.date = (now, HTTPDate.string(secondsSince1970: now)) }
+        return self.date.value
+    }
+}

@@ -1,0 +1,122 @@
+import Foundation
+public import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+public import Logging
+import Synchronization
+public import Tessera
+public import TesseraUpstream
+
+/// What the proxy's express path needs of the service: which requests it may take, and how the
+/// router would have answered them (the service key, the request metrics, the server's name).
+///
+/// A `GET …/v1/upstreams/{name}/proxy/{path}` with the service key, no body and no trace of
+/// a caller, to an upstream whose sessions speak HTTP, is served on the connection's event loop
+/// by ``UpstreamExpressHandler`` instead of the router, when a session can be lent at once.
+/// Everything else (another method, a body, a wrong key, a browser upstream, a pool with no
+/// session ready) goes to the router as before. The answer is the one the router would give.
+public struct UpstreamExpressLane: Sendable {
+    let upstreams: UpstreamPools
+    let serviceKey: ServiceAPIKey
+    let metrics: HTTPMetricSeries?
+    let serverName: String?
+    let logger: Logger
+    /// How many requests the express path answered, and how many it handed to the router
+    /// because no session could be lent at once.
+    let counts = Counts()
+
+    final class Counts: Sendable {
+        let answered = Atomic<Int>(0)
+        let declined = Atomic<Int>(0)
+        var answeredCount: Int { self.answered.load(ordering: .relaxed) }
+        var declinedCount: Int { self.declined.load(ordering: .relaxed) }
+    }
+
+    /// The route the router names the proxy by, for the request metrics.
+    static let route = "/v1/upstreams/{name}/proxy/**"
+    static let prefix = "/v1/upstreams/"
+
+    /// A request the express path takes, ready to send.
+    struct Express: Sendable {
+        var pool: UpstreamPool
+        var head: HTTPRequest
+        var request: UpstreamRequest
+        var correlationID: String
+        var started: ContinuousClock.Instant
+    }
+
+    /// `head` as an express request, or `nil` when the router is to serve it.
+    func express(for head: HTTPRequest) -> Express? {
+        guard head.method == .get, let path = head.path, path.utf8.starts(with: Self.prefix.utf8) else { return nil }
+        let afterPrefix = path.utf8.index(path.utf8.startIndex, offsetBy: Self.prefix.utf8.count)
+        guard let slash = path.utf8[afterPrefix...].firstIndex(of: UInt8(ascii: "/")),
+            path.utf8[slash...].starts(with: "/proxy/".utf8),
+            let pool = self.upstreams.pool(named: String(path[afterPrefix..<slash])),
+            pool.servesExpress
+        else { return nil }
+        let fields = head.headerFields
+        // A body, a caller's trace or an expectation: the router's.
+        if let length = fields[.contentLength], length != "0" { return nil }
+        if fields[.transferEncoding] != nil || fields[.traceparent] != nil || fields[.expect] != nil { return nil }
+        guard let token = fields.bearerToken, self.serviceKey.matches(token) else { return nil }
+        let uri = URI(path)
+        guard let segments = UpstreamPath.segments(of: uri.path, after: TesseraHTTPService.proxyPrefixSegments), !segments.isEmpty,
+            let request = try? TesseraHTTPService.upstreamRequest(method: .get, uri: uri, fields: fields)
+        else { return nil }
+        return Express(
+            pool: pool,
+            head: head,
+            request: request,
+            correlationID: fields.usableCorrelationID ?? makeCorrelationID(),
+            started: ContinuousClock.now
+        )
+    }
+}
+
+extension TesseraHTTPService {
+    /// The proxy's express path for this service, or `nil` when it has none to serve: no
+    /// upstream whose sessions speak HTTP, no service key, or request lines that `logger` would
+    /// write (the express path writes none).
+    ///
+    /// ```swift
+    /// let app = Application(
+    ///     router: service.buildRouter(),
+    ///     server: .tessera(limits: limits, express: service.upstreamExpressLane(serverName: "Tessera", logger: logger))
+    /// )
+    /// ```
+    public func upstreamExpressLane(serverName: String?, logger: Logger) -> UpstreamExpressLane? {
+        if let level = self.configuration.requestLogLevel, logger.logLevel <= level { return nil }
+        guard let serviceKey = self.serviceKey, self.upstreams.ordered.contains(where: \.servesExpress) else { return nil }
+        return UpstreamExpressLane(
+            upstreams: self.upstreams,
+            serviceKey: serviceKey,
+            metrics: self.requestMetricSeries,
+            serverName: serverName,
+            logger: logger
+        )
+    }
+}
+
+/// The `Date` field's value (RFC 9110 §5.6.7): `Mon, 07 Dec 2026 18:15:51 GMT`.
+enum HTTPDate {
+    static let days = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"]
+    static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+    static func string(secondsSince1970 seconds: Int) -> String {
+        let (dayNumber, secondOfDay) = seconds.quotientAndRemainder(dividingBy: 86_400)
+        // Days to a civil date (Howard Hinnant's algorithm), for dates after 1970.
+        let z = dayNumber + 719_468
+        let era = z / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let mp = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        func two(_ value: Int) -> String { value < 10 ? "0\(value)" : String(value) }
+        let (hour, rest) = secondOfDay.quotientAndRemainder(dividingBy: 3600)
+        let (minute, second) = rest.quotientAndRemainder(dividingBy: 60)
+        return "\(Self.days[dayNumber % 7]), \(two(day)) \(Self.months[month - 1]) \(year) \(two(hour)):\(two(minute)):\(two(second)) GMT"
+    }
+}

@@ -1,0 +1,82 @@
+import Foundation
+public import NIOCore
+import Tessera
+
+/// What ``UpstreamPool/forwardExpress(_:)`` came to.
+public enum UpstreamExpressOutcome: Sendable {
+    /// No session could be lent at once (or the upstream's sessions are a browser's): nothing
+    /// was sent. Forward the request with ``UpstreamPool/forward(_:)``.
+    case declined
+    /// The answer, as ``UpstreamPool/forward(_:)`` would have returned it.
+    case answered(UpstreamStreamedResponse)
+    /// The error ``UpstreamPool/forward(_:)`` would have thrown.
+    case failed(any Error)
+}
+
+/// Requests forwarded without a task.
+extension UpstreamPool {
+    /// Whether ``forwardExpress(_:)`` can serve this upstream: its sessions speak HTTP.
+    public nonisolated var servesExpress: Bool { self.factory is HTTPUpstreamSessionFactory }
+
+    /// ``forward(_:)`` without a task, when a session can be lent at once: an idle one seen
+    /// logged in within `healthFreshness`. The session is lent on the pool's event loop, the
+    /// request goes out from there, and the answer is judged there; when it is fine (the common
+    /// case) the session is taken back and the answer returned with no task at all. Anything
+    /// else (an ended session, a failure) is judged and retried as ``forward(_:)`` does, in a
+    /// task. When no session can be lent at once, nothing is sent:
+    /// ``UpstreamExpressOutcome/declined``.
+    ///
+    /// For requests whose body, if any, is held whole; one that streams is declined.
+    public nonisolated func forwardExpress(_ request: UpstreamRequest) -> EventLoopFuture<UpstreamExpressOutcome> {
+        if self.eventLoop.inEventLoop {
+            return self.assumeIsolated { $0.startExpress(request) }
+        }
+        return self.eventLoop.flatSubmit { self.assumeIsolated { $0.startExpress(request) } }
+    }
+
+    private func startExpress(_ request: UpstreamRequest) -> EventLoopFuture<UpstreamExpressOutcome> {
+        let now = self.clock.now
+        guard !self.isShutDown, request.bodyStream == nil, self.rateLimitedUntil.map({ $0 <= now }) ?? true,
+            let id = self.pickIdle(now: now),
+            let index = self.slots.index(forKey: id),
+            let session = self.slots.values[index].connection as? HTTPUpstreamSession,
+            now.timeIntervalSince(self.slots.values[index].lastCheckedAt) <= self.configuration.healthFreshness,
+            let lease = self.lendSlot(id, now: now)
+        else {
+            return self.eventLoop.makeSucceededFuture(.declined)
+        }
+        let reader = self.reader
+        let scanLimit = self.configuration.scanBytes
+        let scanBytes: @Sendable (UpstreamResponse) -> Int = { reader.bytesToScan(of: $0, upTo: scanLimit) }
+        let promise = self.eventLoop.makePromise(of: UpstreamExpressOutcome.self)
+        session.streamNow(request, scanBytes: scanBytes, on: self.eventLoop)
+            .hop(to: self.eventLoop)
+            .whenComplete { result in
+                self.assumeIsolated { $0.settleExpress(result, lease: lease, request: request, scanBytes: scanBytes, promise: promise) }
+            }
+        return promise.futureResult
+    }
+
+    private func settleExpress(
+        _ result: Result<UpstreamStreamedResponse, any Error>,
+        lease: UpstreamLease,
+        request: UpstreamRequest,
+        scanBytes: @escaping @Sendable (UpstreamResponse) -> Int,
+        promise: EventLoopPromise<UpstreamExpressOutcome>
+    ) {
+        if case .success(let response) = result, case .ok = self.reader.verdict(on: response.prefix) {
+            self.finish(lease, verdict: .ok)
+            promise.succeed(.answered(response))
+            return
+        }
+        // An ended session, a transient answer, a failure: the retry rule of forward(_:), with
+        // this attempt as its first.
+        promise.completeWithTask {
+            do {
+                return .answered(try await self.forward(request, scanBytes: scanBytes, first: (lease, result)))
+            } catch {
+                return .failed(error)
+            }
+        }
+    }
+}

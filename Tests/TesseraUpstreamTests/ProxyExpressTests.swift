@@ -1,0 +1,188 @@
+import AsyncHTTPClient
+import Foundation
+import MetricsTestKit
+import NIOCore
+import NIOHTTP1
+import Tessera
+@testable import TesseraHummingbird
+import TesseraTestSupport
+import TesseraUpstream
+import Testing
+
+/// The proxy's express path (``UpstreamExpressLane``): `GET`s served on the connection's event
+/// loop, below the router, over real HTTP on loopback. It answers what the router would, in
+/// the order requests came, and hands the router what it does not take.
+@Suite(.heavy) struct ProxyExpressTests {
+    typealias Answer = UpstreamHTTPTests.Answer
+
+    static func get(_ f: PoolFixture, _ url: String, headers: [(String, String)] = []) async throws -> Answer {
+        try await UpstreamHTTPTests.request(f.client, url, headers: headers)
+    }
+
+    /// The fields an answer carries, names lower-cased, with the values that differ by the
+    /// instant (`date`) left out.
+    static func fields(_ answer: Answer) -> [String: [String]] {
+        var fields: [String: [String]] = [:]
+        for field in answer.headers where field.name.lowercased() != "date" {
+            fields[field.name.lowercased(), default: []].append(field.value)
+        }
+        return fields
+    }
+
+    @Test func theExpressPathAnswersWhatTheRouterAnswers() async throws {
+        try await PoolFixture.with { f in
+            await f.maintain()
+            let path = "/v1/upstreams/fake/proxy/api/items/7?color=blue%20green"
+            let headers = [("x-correlation-id", "req-express-1"), ("accept", "application/json"), ("cookie", "SESSID=client-cookie")]
+            let express = try await UpstreamHTTPTests.withService(f, express: true) { baseURL, lane in
+                let answer = try await Self.get(f, baseURL + path, headers: headers)
+                let lane = try #require(lane)
+                #expect(lane.counts.answeredCount == 1)
+                #expect(lane.counts.declinedCount == 0)
+                return answer
+            }
+            let routed = try await UpstreamHTTPTests.withService(f, express: false) { baseURL in
+                try await Self.get(f, baseURL + path, headers: headers)
+            }
+            #expect(express.status == 200)
+            #expect(express.body.contains(#""item":7"#))
+            #expect(express.status == routed.status)
+            #expect(express.body == routed.body)
+            #expect(Self.fields(express) == Self.fields(routed))
+            #expect(express.headers["x-correlation-id"] == ["req-express-1"])
+            #expect(express.headers["cache-control"] == ["no-store"])
+            #expect(express.headers["set-cookie"].isEmpty)
+            #expect(express.headers["date"].count == 1)
+        }
+    }
+
+    @Test func pipelinedRequestsAreAnsweredInTheOrderTheyCame() async throws {
+        try await PoolFixture.with { f in
+            await f.maintain()
+            try await UpstreamHTTPTests.withService(f) { baseURL, lane in
+                let port = try #require(URL(string: baseURL)?.port)
+                let key = UpstreamHTTPTests.serviceKey
+                // A GET, a POST for the router and a GET, in one write: each answer waits for
+                // the one before.
+                let requests =
+                    "GET /v1/upstreams/fake/proxy/api/items/1 HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer \(key)\r\n\r\n"
+                    + "POST /v1/upstreams/fake/proxy/api/orders HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer \(key)\r\n"
+                    + "Content-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello"
+                    + "GET /v1/upstreams/fake/proxy/api/items/3 HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer \(key)\r\nConnection: close\r\n\r\n"
+                let answer = try await RawHTTP.exchange(port: port, requests)
+                #expect(answer.closedByServer)
+                #expect(answer.responseCount == 3)
+                let text = answer.text
+                let first = try #require(text.range(of: #""item":1"#))
+                let second = try #require(text.range(of: #""echo":"hello""#))
+                let third = try #require(text.range(of: #""item":3"#))
+                #expect(first.lowerBound < second.lowerBound && second.lowerBound < third.lowerBound)
+                #expect(text.components(separatedBy: "HTTP/1.1 200 OK").count - 1 == 2)
+                #expect(text.contains("HTTP/1.1 201 Created"))
+                // The first GET was the express path's; the second came while the router owed
+                // the POST's answer, so the router took it too.
+                #expect(lane?.counts.answeredCount == 1)
+            }
+        }
+    }
+
+    @Test func whatTheExpressPathDoesNotTakeTheRouterAnswers() async throws {
+        try await PoolFixture.with { f in
+            await f.maintain()
+            try await UpstreamHTTPTests.withService(f) { baseURL, lane in
+                let lane = try #require(lane)
+                let proxy = "\(baseURL)/v1/upstreams/fake/proxy"
+                let wrongKey = try await UpstreamHTTPTests.request(f.client, "\(proxy)/api/items/1", key: ServiceAPIKey.generate())
+                #expect(wrongKey.status == 401)
+                #expect(wrongKey.errorCode == "AUTH_1009")
+                let unknown = try await Self.get(f, "\(baseURL)/v1/upstreams/nope/proxy/home")
+                #expect(unknown.status == 404)
+                let traced = try await Self.get(
+                    f,
+                    "\(proxy)/api/items/2",
+                    headers: [("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")]
+                )
+                #expect(traced.status == 200)
+                // The router forwards HEAD; the site serves none on this path, and its 404 is passed on.
+                let head = try await UpstreamHTTPTests.request(f.client, "\(proxy)/api/items/4", method: .HEAD)
+                #expect(head.status == 404)
+                #expect(lane.counts.answeredCount == 0)
+                #expect(lane.counts.declinedCount == 0)
+
+                // No session seen logged in within `healthFreshness`: declined, and the router
+                // probes one first, as it always did.
+                f.clock.advance(by: .seconds(6))
+                let checksBefore = await f.pool.snapshot().counters.healthChecks
+                let stale = try await Self.get(f, "\(proxy)/api/items/5")
+                #expect(stale.status == 200)
+                #expect(stale.body.contains(#""item":5"#))
+                #expect(lane.counts.declinedCount == 1)
+                #expect(await f.pool.snapshot().counters.healthChecks == checksBefore + 1)
+                // Seen logged in now: the next one is the express path's.
+                let fresh = try await Self.get(f, "\(proxy)/api/items/6")
+                #expect(fresh.status == 200)
+                #expect(lane.counts.answeredCount == 1)
+            }
+        }
+    }
+
+    @Test func anEndedSessionIsRetriedAndAFailureAnsweredInTheErrorShape() async throws {
+        try await PoolFixture.with { f in
+            await f.maintain()
+            try await UpstreamHTTPTests.withService(f) { baseURL, lane in
+                let proxy = "\(baseURL)/v1/upstreams/fake/proxy"
+                // The site ends the session: the express path's attempt meets it, and the retry
+                // logs in anew.
+                f.fake.expiredStyle = .redirectToLogin
+                f.fake.expireAllSessions()
+                let retried = try await Self.get(f, "\(proxy)/api/items/8")
+                #expect(retried.status == 200)
+                #expect(retried.body.contains(#""item":8"#))
+                #expect(await f.pool.snapshot().counters.retries == 1)
+
+                // Now no login works: the retry fails, in the one JSON shape, with the client's id.
+                f.fake.refuseLogins = true
+                f.fake.expireAllSessions()
+                let failed = try await Self.get(f, "\(proxy)/api/items/9", headers: [("x-correlation-id", "req-express-2")])
+                #expect(failed.status == 502)
+                #expect(failed.errorCode == "UPSTREAM_LOGIN_FAILED")
+                #expect(failed.headers["x-correlation-id"] == ["req-express-2"])
+                #expect(failed.headers["content-type"] == ["application/json; charset=utf-8"])
+                #expect((failed.json?["error"] as? [String: Any])?["correlationId"] as? String == "req-express-2")
+                #expect(lane?.counts.answeredCount == 2)
+            }
+        }
+    }
+
+    @Test func requestMetricsCountExpressAnswersUnderTheRoutersRoute() async throws {
+        try await PoolFixture.with { f in
+            await f.maintain()
+            let metrics = TestMetrics()
+            for express in [true, false] {
+                try await UpstreamHTTPTests.withService(f, express: express, metrics: metrics) { baseURL, lane in
+                    let answer = try await Self.get(f, "\(baseURL)/v1/upstreams/fake/proxy/api/items/1")
+                    #expect(answer.status == 200)
+                    #expect(lane?.counts.answeredCount == (express ? 1 : nil))
+                }
+            }
+            // One series for both: the express path names the route as the router does.
+            let counter = try metrics.expectCounter(
+                "tessera_http_requests_total",
+                [("route", "/v1/upstreams/{name}/proxy/**"), ("method", "GET"), ("status", "2xx")]
+            )
+            #expect(counter.totalValue == 2)
+        }
+    }
+}
+
+/// The express path's `Date` field, against Foundation's formatter.
+struct HTTPDateTests {
+    @Test(arguments: [0, 951_782_400, 951_868_799, 1_709_164_800, 1_796_667_351, 4_107_542_399])
+    func theDateIsWhatFoundationWrites(seconds: Int) {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
+        #expect(HTTPDate.string(secondsSince1970: seconds) == formatter.string(from: Date(timeIntervalSince1970: TimeInterval(seconds))))
+    }
+}
