@@ -60,8 +60,10 @@ public struct UpstreamExpressLane: Sendable {
         if fields[.transferEncoding] != nil || fields[.traceparent] != nil || fields[.expect] != nil { return nil }
         guard let token = fields.bearerToken, self.serviceKey.matches(token) else { return nil }
         let uri = URI(path)
-        guard let segments = UpstreamPath.segments(of: uri.path, after: TesseraHTTPService.proxyPrefixSegments), !segments.isEmpty,
-            let request = try? TesseraHTTPService.upstreamRequest(method: .get, uri: uri, fields: fields)
+        // A path with nothing below the prefix (`…/proxy/`) is the router's to judge.
+        guard let segments = UpstreamPath.segments(of: uri.path, after: TesseraHTTPService.proxyPrefixSegments),
+            segments.contains(where: { !$0.isEmpty }),
+            let request = try? TesseraHTTPService.upstreamRequest(method: .get, segments: segments, query: uri.query, fields: fields)
         else { return nil }
         return Express(
             pool: pool,

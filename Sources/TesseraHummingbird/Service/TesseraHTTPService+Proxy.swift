@@ -86,10 +86,15 @@ extension TesseraHTTPService {
     /// raw request target, never the router's decoded parameters, checked so that it stays below
     /// the base URL (``UpstreamPath``), and the fields that are forwarded.
     static func upstreamRequest(method: HTTPRequest.Method, uri: URI, fields: HTTPFields) throws -> UpstreamRequest {
+        let segments = UpstreamPath.segments(of: uri.path, after: Self.proxyPrefixSegments) ?? []
+        return try Self.upstreamRequest(method: method, segments: segments, query: uri.query, fields: fields)
+    }
+
+    /// ``upstreamRequest(method:uri:fields:)`` with the path's segments below the proxy's prefix.
+    static func upstreamRequest(method: HTTPRequest.Method, segments: [Substring], query: String?, fields: HTTPFields) throws -> UpstreamRequest {
         let pathAndQuery: String
         do {
-            let segments = UpstreamPath.segments(of: uri.path, after: Self.proxyPrefixSegments) ?? []
-            pathAndQuery = try UpstreamPath(basePath: "", segments: segments, query: uri.query.map { Substring($0) }).pathAndQuery
+            pathAndQuery = try UpstreamPath(basePath: "", segments: segments, query: query.map { Substring($0) }).pathAndQuery
         } catch let error as UpstreamPathError {
             throw TesseraError.invalidField(error.description)
         }

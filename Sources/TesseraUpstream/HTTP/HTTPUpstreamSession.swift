@@ -78,9 +78,9 @@ final class HTTPUpstreamSession: UpstreamSessionConnection {
     /// `request` as it goes on the wire, with the session's cookies, and the path they were
     /// chosen for.
     private func wireRequest(for request: UpstreamRequest) throws -> (UpstreamConnectionPool.WireRequest, path: String) {
-        let factory = self.factory
-        let origin = factory.origin
-        let target = factory.basePath + request.pathAndQuery
+        // The factory's fields are read where they are: a copy of it retains its every reference.
+        let origin = self.factory.origin
+        let target = self.factory.basePath + request.pathAndQuery
         guard Self.isRequestTarget(target) else {
             throw UpstreamTransportError(reason: "the request path is not a valid URL", requestSent: false)
         }
@@ -95,7 +95,8 @@ final class HTTPUpstreamSession: UpstreamSessionConnection {
             headers.add(name: "traceparent", value: trace.child())
         }
         let path = target.firstIndex(of: "?").map { String(target[..<$0]) } ?? target
-        if let cookie = self.jar.withLock({ $0.header(host: origin.host, path: path, secure: origin.tls, now: factory.clock.now) }) {
+        let now = self.factory.clock.now
+        if let cookie = self.jar.withLock({ $0.header(host: origin.host, path: path, secure: origin.tls, now: now) }) {
             headers.add(name: "cookie", value: cookie)
         }
         if let stream = request.bodyStream {

@@ -15,9 +15,6 @@ public enum UpstreamExpressOutcome: Sendable {
 
 /// Requests forwarded without a task.
 extension UpstreamPool {
-    /// Whether ``forwardExpress(_:)`` can serve this upstream: its sessions speak HTTP.
-    public nonisolated var servesExpress: Bool { self.factory is HTTPUpstreamSessionFactory }
-
     /// ``forward(_:)`` without a task, when a session can be lent at once: an idle one seen
     /// logged in within `healthFreshness`. The session is lent on the pool's event loop, the
     /// request goes out from there, and the answer is judged there; when it is fine (the common
@@ -36,11 +33,11 @@ extension UpstreamPool {
 
     private func startExpress(_ request: UpstreamRequest) -> EventLoopFuture<UpstreamExpressOutcome> {
         let now = self.clock.now
-        guard !self.isShutDown, request.bodyStream == nil, self.rateLimitedUntil.map({ $0 <= now }) ?? true,
+        guard self.servesExpress, !self.isShutDown, request.bodyStream == nil, self.rateLimitedUntil.map({ $0 <= now }) ?? true,
             let id = self.pickIdle(now: now),
             let index = self.slots.index(forKey: id),
-            let session = self.slots.values[index].connection as? HTTPUpstreamSession,
-            now.timeIntervalSince(self.slots.values[index].lastCheckedAt) <= self.configuration.healthFreshness,
+            now.timeIntervalSince(Self.peek(&self.slots.values[index]) { $0.lastCheckedAt }) <= self.configuration.healthFreshness,
+            let session = Self.peek(&self.slots.values[index], { $0.connection as? HTTPUpstreamSession }),
             let lease = self.lendSlot(id, now: now)
         else {
             return self.eventLoop.makeSucceededFuture(.declined)

@@ -29,6 +29,8 @@ public actor UpstreamPool {
     public nonisolated let configuration: UpstreamConfiguration
     /// The event loop the pool's state lives on: the actor's executor.
     public nonisolated let eventLoop: any EventLoop
+    /// Whether ``forwardExpress(_:)`` can serve this upstream: its sessions speak HTTP.
+    public nonisolated let servesExpress: Bool
     public nonisolated var unownedExecutor: UnownedSerialExecutor { self.eventLoop.executor.asUnownedSerialExecutor() }
     /// The pool's name (the upstream's).
     public nonisolated var name: String { self.configuration.name }
@@ -69,6 +71,7 @@ public actor UpstreamPool {
     ) {
         self.configuration = configuration
         self.eventLoop = eventLoop ?? MultiThreadedEventLoopGroup.singleton.next()
+        self.servesExpress = factory is HTTPUpstreamSessionFactory
         self.factory = factory
         self.clock = clock
         self.reader = UpstreamVerdictReader(configuration: configuration)
@@ -239,22 +242,30 @@ public actor UpstreamPool {
 
     func pickIdle(now: Date) -> Int? {
         // Prefer sessions not waiting for replacement, then the least used: one pass that reads
-        // the slots in place (this runs on every borrow; a copy of a slot retains its references).
+        // the slots in place (this runs on every borrow). A slot is read through an inout
+        // access: the dictionary's getter would copy it, retaining its every reference.
         var chosen: (id: Int, old: Int, uses: Int, retireAt: Date)?
         var index = self.slots.startIndex
         while index != self.slots.endIndex {
             defer { index = self.slots.index(after: index) }
-            guard self.slots.values[index].state == .idle else { continue }
+            let (idle, old, uses, retireAt) = Self.peek(&self.slots.values[index]) {
+                ($0.state == .idle, $0.replacedBy != nil ? 1 : 0, $0.uses, $0.retireAt)
+            }
+            guard idle else { continue }
             let id = self.slots.keys[index]
-            let old = self.slots.values[index].replacedBy != nil ? 1 : 0
-            let uses = self.slots.values[index].uses
             if let best = chosen, (old, uses, id) >= (best.old, best.uses, best.id) { continue }
-            chosen = (id, old, uses, self.slots.values[index].retireAt)
+            chosen = (id, old, uses, retireAt)
         }
         if let chosen, now >= chosen.retireAt, chosen.old == 0 {
             self.requestReplacement(of: chosen.id, reason: .maxAge)
         }
         return chosen?.id
+    }
+
+    /// Reads `slot` where it is.
+    @inline(__always)
+    static func peek<Value>(_ slot: inout Slot, _ read: (inout Slot) -> Value) -> Value {
+        read(&slot)
     }
 
     /// Lends the idle slot `id`; `nil` when it has no session (``pickIdle(now:)`` picks only

@@ -65,7 +65,13 @@ public struct UpstreamResponse: Sendable {
 
     /// The length `headers` declare, if any.
     static func contentLength(in headers: [(name: String, value: String)]) -> Int? {
-        Self.header("content-length", in: headers).flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }.flatMap { $0 >= 0 ? $0 : nil }
+        guard let value = Self.header("content-length", in: headers) else { return nil }
+        // Digits between optional spaces and tabs, read on the bytes.
+        var text = Substring(value)
+        while let first = text.utf8.first, first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") { text = text.dropFirst() }
+        while let last = text.utf8.last, last == UInt8(ascii: " ") || last == UInt8(ascii: "\t") { text = text.dropLast() }
+        guard !text.isEmpty, text.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) else { return nil }
+        return Int(text)
     }
 
     /// Every value of a header field, by case-insensitive name.
