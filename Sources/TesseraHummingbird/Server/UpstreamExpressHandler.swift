@@ -54,11 +54,16 @@ final class UpstreamExpressHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = self.unwrapInboundIn(data)
-        if case .answering = self.state {
+        if self.isAnswering {
             self.waiting.append(part)
             return
         }
         self.take(part, context: context)
+    }
+
+    private var isAnswering: Bool {
+        if case .answering = self.state { return true }
+        return false
     }
 
     private func take(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
@@ -70,25 +75,32 @@ final class UpstreamExpressHandler: ChannelDuplexHandler, RemovableChannelHandle
             }
             self.routed += 1
             context.fireChannelRead(self.wrapInboundOut(part))
-        case .body:
-            if case .reading(let express) = self.state {
-                // A body after all: the router's.
-                self.state = .routing
-                self.routed += 1
-                context.fireChannelRead(self.wrapInboundOut(.head(express.head)))
-            }
-            context.fireChannelRead(self.wrapInboundOut(part))
-        case .end:
-            guard case .reading(let express) = self.state else {
+        case .body(let buffer):
+            guard case .reading(var express) = self.state else {
                 context.fireChannelRead(self.wrapInboundOut(part))
                 return
             }
+            // Declared, and at most `replayableBodyBytes`: the parser holds the body to it.
+            if var body = express.body.take() {
+                body.writeImmutableBuffer(buffer)
+                express.body = body
+            } else {
+                express.body = buffer
+            }
+            self.state = .reading(express)
+        case .end:
+            guard case .reading(var express) = self.state else {
+                context.fireChannelRead(self.wrapInboundOut(part))
+                return
+            }
+            if let body = express.body, body.readableBytes > 0 { express.request.body = body }
             self.state = .answering
             self.forward(express, context: context)
         }
     }
 
-    /// Takes the parts that waited, until one starts another express answer; then reads on.
+    /// Takes the parts that waited, in order, until one starts another express answer; then
+    /// reads on.
     private func resume(context: ChannelHandlerContext) {
         self.state = .routing
         guard context.channel.isActive else {
@@ -96,11 +108,11 @@ final class UpstreamExpressHandler: ChannelDuplexHandler, RemovableChannelHandle
             return
         }
         let hadWaiting = !self.waiting.isEmpty
-        while case .routing = self.state, let part = self.waiting.popFirst() {
+        while !self.isAnswering, let part = self.waiting.popFirst() {
             self.take(part, context: context)
         }
         if hadWaiting { context.fireChannelReadComplete() }
-        if case .answering = self.state { return }
+        if self.isAnswering { return }
         if self.readAsked {
             self.readAsked = false
             context.read()
@@ -110,7 +122,7 @@ final class UpstreamExpressHandler: ChannelDuplexHandler, RemovableChannelHandle
     // MARK: Outbound
 
     func read(context: ChannelHandlerContext) {
-        if case .answering = self.state {
+        if self.isAnswering {
             self.readAsked = true
         } else {
             context.read()
@@ -148,6 +160,7 @@ final class UpstreamExpressHandler: ChannelDuplexHandler, RemovableChannelHandle
     private func route(_ express: UpstreamExpressLane.Express, context: ChannelHandlerContext) {
         self.routed += 1
         context.fireChannelRead(self.wrapInboundOut(.head(express.head)))
+        if let body = express.body { context.fireChannelRead(self.wrapInboundOut(.body(body))) }
         context.fireChannelRead(self.wrapInboundOut(.end(nil)))
         context.fireChannelReadComplete()
         self.resume(context: context)
@@ -219,7 +232,7 @@ final class UpstreamExpressHandler: ChannelDuplexHandler, RemovableChannelHandle
     /// response is ready to be written (a streamed body's time is not counted).
     private func writeHead(_ status: HTTPResponse.Status, fields: inout HTTPFields, for express: UpstreamExpressLane.Express, context: ChannelHandlerContext) {
         self.lane.counts.answered.add(1, ordering: .relaxed)
-        self.lane.metrics?.record(route: UpstreamExpressLane.route, method: .get, status: status.code, since: express.started)
+        self.lane.metrics?.record(route: UpstreamExpressLane.route, method: express.head.method, status: status.code, since: express.started)
         fields[.correlationID] = express.correlationID
         fields[.date] = self.currentDate()
         if let serverName = self.lane.serverName { fields[.server] = serverName }

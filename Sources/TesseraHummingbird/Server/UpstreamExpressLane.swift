@@ -10,10 +10,11 @@ public import TesseraUpstream
 /// What the proxy's express path needs of the service: which requests it may take, and how the
 /// router would have answered them (the service key, the request metrics, the server's name).
 ///
-/// A `GET …/v1/upstreams/{name}/proxy/{path}` with the service key, no body and no trace of
-/// a caller, to an upstream whose sessions speak HTTP, is served on the connection's event loop
+/// A request to `…/v1/upstreams/{name}/proxy/{path}` with the service key, a body held whole
+/// (none, or declared at up to ``TesseraHTTPService/replayableBodyBytes``) and no trace of a
+/// caller, to an upstream whose sessions speak HTTP, is served on the connection's event loop
 /// by ``UpstreamExpressHandler`` instead of the router, when a session can be lent at once.
-/// Everything else (another method, a body, a wrong key, a browser upstream, a pool with no
+/// Everything else (HEAD, a body that streams, a wrong key, a browser upstream, a pool with no
 /// session ready) goes to the router as before. The answer is the one the router would give.
 public struct UpstreamExpressLane: Sendable {
     let upstreams: UpstreamPools
@@ -41,13 +42,19 @@ public struct UpstreamExpressLane: Sendable {
         var pool: UpstreamPool
         var head: HTTPRequest
         var request: UpstreamRequest
+        /// The body as it arrives (declared, at most ``TesseraHTTPService/replayableBodyBytes``).
+        var body: ByteBuffer?
         var correlationID: String
         var started: ContinuousClock.Instant
     }
 
+    /// The methods the express path forwards: the proxy's but HEAD (which the router answers
+    /// as GET without a body).
+    static let methods: [HTTPRequest.Method] = TesseraHTTPService.proxiedMethods.filter { $0 != .head }
+
     /// `head` as an express request, or `nil` when the router is to serve it.
     func express(for head: HTTPRequest) -> Express? {
-        guard head.method == .get, let path = head.path, path.utf8.starts(with: Self.prefix.utf8) else { return nil }
+        guard Self.methods.contains(head.method), let path = head.path, path.utf8.starts(with: Self.prefix.utf8) else { return nil }
         let afterPrefix = path.utf8.index(path.utf8.startIndex, offsetBy: Self.prefix.utf8.count)
         guard let slash = path.utf8[afterPrefix...].firstIndex(of: UInt8(ascii: "/")),
             path.utf8[slash...].starts(with: "/proxy/".utf8),
@@ -55,20 +62,26 @@ public struct UpstreamExpressLane: Sendable {
             pool.servesExpress
         else { return nil }
         let fields = head.headerFields
-        // A body, a caller's trace or an expectation: the router's.
-        if let length = fields[.contentLength], length != "0" { return nil }
+        // A body that streams (chunked, or declared larger than a replayable one), a caller's
+        // trace or an expectation: the router's.
+        if let length = fields[.contentLength] {
+            guard !length.isEmpty, length.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
+                let declared = Int(length), declared <= min(TesseraHTTPService.replayableBodyBytes, pool.configuration.maxBodyBytes)
+            else { return nil }
+        }
         if fields[.transferEncoding] != nil || fields[.traceparent] != nil || fields[.expect] != nil { return nil }
         guard let token = fields.bearerToken, self.serviceKey.matches(token) else { return nil }
         let uri = URI(path)
         // A path with nothing below the prefix (`…/proxy/`) is the router's to judge.
         guard let segments = UpstreamPath.segments(of: uri.path, after: TesseraHTTPService.proxyPrefixSegments),
             segments.contains(where: { !$0.isEmpty }),
-            let request = try? TesseraHTTPService.upstreamRequest(method: .get, segments: segments, query: uri.query, fields: fields)
+            let request = try? TesseraHTTPService.upstreamRequest(method: head.method, segments: segments, query: uri.query, fields: fields)
         else { return nil }
         return Express(
             pool: pool,
             head: head,
             request: request,
+            body: nil,
             correlationID: fields.usableCorrelationID ?? makeCorrelationID(),
             started: ContinuousClock.now
         )
