@@ -2,14 +2,18 @@ import AsyncHTTPClient
 import Foundation
 import MetricsTestKit
 import NIOCore
+import NIOEmbedded
 import NIOHTTP1
+import NIOHTTPTypes
+import HTTPTypes
+import Logging
 import Tessera
 @testable import TesseraHummingbird
 import TesseraTestSupport
 import TesseraUpstream
 import Testing
 
-/// The proxy's express path (``UpstreamExpressLane``): `GET`s served on the connection's event
+/// The proxy's express path (``UpstreamExpressLane``): requests served on the connection's event
 /// loop, below the router, over real HTTP on loopback. It answers what the router would, in
 /// the order requests came, and hands the router what it does not take.
 @Suite(.heavy) struct ProxyExpressTests {
@@ -190,5 +194,41 @@ struct HTTPDateTests {
         formatter.timeZone = TimeZone(identifier: "GMT")
         formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
         #expect(HTTPDate.string(secondsSince1970: seconds) == formatter.string(from: Date(timeIntervalSince1970: TimeInterval(seconds))))
+    }
+}
+
+/// The express handler alone, on an embedded channel: what it hands the router.
+struct UpstreamExpressHandlerTests {
+    @Test func anErrorWhileAnExpressBodyArrivesGoesToTheRouterWithTheRequest() async throws {
+        let configuration = fakeConfiguration(baseURL: "http://127.0.0.1:9")
+        let pool = UpstreamPool(
+            configuration: configuration,
+            factory: try HTTPUpstreamSessionFactory(configuration: configuration, environment: PoolFixture.environment)
+        )
+        let key = ServiceAPIKey.generate()
+        let lane = UpstreamExpressLane(
+            upstreams: UpstreamPools(pools: [pool]),
+            serviceKey: ServiceAPIKey(key: key),
+            metrics: nil,
+            serverName: nil,
+            logger: Logger(label: "tests")
+        )
+        let channel = EmbeddedChannel(handler: UpstreamExpressHandler(lane: lane))
+        var head = HTTPRequest(method: .post, scheme: nil, authority: nil, path: "/v1/upstreams/fake/proxy/api/orders")
+        head.headerFields[.authorization] = "Bearer \(key)"
+        head.headerFields[.contentLength] = "10"
+        try channel.writeInbound(HTTPRequestPart.head(head))
+        try channel.writeInbound(HTTPRequestPart.body(ByteBuffer(string: "abc")))
+        // Taken by the express path: nothing has gone up yet.
+        #expect(try channel.readInbound(as: HTTPRequestPart.self) == nil)
+
+        channel.pipeline.fireErrorCaught(TesseraError.malformedRequest("cut short"))
+        #expect(try channel.readInbound(as: HTTPRequestPart.self) == .head(head))
+        #expect(try channel.readInbound(as: HTTPRequestPart.self) == .body(ByteBuffer(string: "abc")))
+        #expect(throws: TesseraError.malformedRequest("cut short")) { try channel.throwIfErrorCaught() }
+        // The rest of the request is the router's too.
+        try channel.writeInbound(HTTPRequestPart.end(nil))
+        #expect(try channel.readInbound(as: HTTPRequestPart.self) == .end(nil))
+        _ = try? channel.finish()
     }
 }

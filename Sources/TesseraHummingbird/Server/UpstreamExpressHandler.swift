@@ -99,6 +99,19 @@ final class UpstreamExpressHandler: ChannelDuplexHandler, RemovableChannelHandle
         }
     }
 
+    /// An error while an express request's body was arriving goes to the router with the
+    /// request, whose reading of the body fails with it and which answers in the one shape.
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if case .reading(let express) = self.state {
+            self.state = .routing
+            self.routed += 1
+            context.fireChannelRead(self.wrapInboundOut(.head(express.head)))
+            if let body = express.body { context.fireChannelRead(self.wrapInboundOut(.body(body))) }
+            context.fireChannelReadComplete()
+        }
+        context.fireErrorCaught(error)
+    }
+
     /// Takes the parts that waited, in order, until one starts another express answer; then
     /// reads on.
     private func resume(context: ChannelHandlerContext) {
