@@ -31,10 +31,6 @@ final class UpstreamExpressHandler: ChannelDuplexHandler, RemovableChannelHandle
         case answering
     }
 
-    /// How much of a streamed answer is written before the handler waits for the connection to
-    /// have taken it.
-    static let unconfirmedWriteBytes = 256 * 1024
-
     let lane: UpstreamExpressLane
     private var state = State.routing
     /// Requests passed up to the router whose answers have not ended.
@@ -181,20 +177,16 @@ final class UpstreamExpressHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     private func write(_ answer: UpstreamStreamedResponse, for express: UpstreamExpressLane.Express, context: ChannelHandlerContext) {
         var fields = TesseraHTTPService.responseFields(of: answer)
-        let status = HTTPResponse.Status(code: answer.status)
-        guard let rest = answer.rest else {
-            fields[.contentLength] = String(answer.head.readableBytes)
-            self.writeHead(status, fields: &fields, for: express, context: context)
-            if answer.head.readableBytes > 0 { context.write(self.wrapOutboundOut(.body(answer.head)), promise: nil) }
-            self.end(context: context)
-            return
+        // A whole answer's length is what it holds; a streamed one's, what the site declared.
+        if let length = answer.rest == nil ? answer.head.readableBytes : answer.contentLength {
+            fields[.contentLength] = String(length)
         }
-        if let length = answer.contentLength { fields[.contentLength] = String(length) }
-        self.writeHead(status, fields: &fields, for: express, context: context)
+        self.writeHead(HTTPResponse.Status(code: answer.status), fields: &fields, for: express, context: context)
         if answer.head.readableBytes > 0 { context.write(self.wrapOutboundOut(.body(answer.head)), promise: nil) }
+        guard let rest = answer.rest else { return self.end(context: context) }
         context.flush()
         // The rest streams from a task, each chunk read from the site once the connection has
-        // taken enough of the ones before.
+        // taken enough of the ones before (as the router's proxy handler bounds it).
         let bound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
         let eventLoop = context.eventLoop
         let first = answer.head.readableBytes
@@ -207,7 +199,7 @@ final class UpstreamExpressHandler: ChannelDuplexHandler, RemovableChannelHandle
                         return context.writeAndFlush(handler.wrapOutboundOut(.body(chunk)))
                     }
                     unconfirmed += chunk.readableBytes
-                    if unconfirmed >= UpstreamExpressHandler.unconfirmedWriteBytes {
+                    if unconfirmed >= TesseraHTTPService.unconfirmedWriteBytes {
                         try await written.get()
                         unconfirmed = 0
                     }

@@ -64,10 +64,9 @@ public struct UpstreamExpressLane: Sendable {
         let fields = head.headerFields
         // A body that streams (chunked, or declared larger than a replayable one), a caller's
         // trace or an expectation: the router's.
+        // (The parser has checked the length's syntax.)
         if let length = fields[.contentLength] {
-            guard !length.isEmpty, length.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
-                let declared = Int(length), declared <= min(TesseraHTTPService.replayableBodyBytes, pool.configuration.maxBodyBytes)
-            else { return nil }
+            guard let declared = Int(length), declared <= min(TesseraHTTPService.replayableBodyBytes, pool.configuration.maxBodyBytes) else { return nil }
         }
         if fields[.transferEncoding] != nil || fields[.traceparent] != nil || fields[.expect] != nil { return nil }
         guard let token = fields.bearerToken, self.serviceKey.matches(token) else { return nil }
@@ -109,29 +108,5 @@ extension TesseraHTTPService {
             serverName: serverName,
             logger: logger
         )
-    }
-}
-
-/// The `Date` field's value (RFC 9110 §5.6.7): `Mon, 07 Dec 2026 18:15:51 GMT`.
-enum HTTPDate {
-    static let days = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"]
-    static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-
-    static func string(secondsSince1970 seconds: Int) -> String {
-        let (dayNumber, secondOfDay) = seconds.quotientAndRemainder(dividingBy: 86_400)
-        // Days to a civil date (Howard Hinnant's algorithm), for dates after 1970.
-        let z = dayNumber + 719_468
-        let era = z / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let mp = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
-        func two(_ value: Int) -> String { value < 10 ? "0\(value)" : String(value) }
-        let (hour, rest) = secondOfDay.quotientAndRemainder(dividingBy: 3600)
-        let (minute, second) = rest.quotientAndRemainder(dividingBy: 60)
-        return "\(Self.days[dayNumber % 7]), \(two(day)) \(Self.months[month - 1]) \(year) \(two(hour)):\(two(minute)):\(two(second)) GMT"
     }
 }

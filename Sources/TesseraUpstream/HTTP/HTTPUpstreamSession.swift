@@ -33,7 +33,7 @@ final class HTTPUpstreamSession: UpstreamSessionConnection {
         do {
             start = try await self.factory.connections.send(
                 wire,
-                wanted: { answer in max(scanBytes(answer), Self.smallLength(of: answer)) },
+                wanted: Self.wanted(scanning: scanBytes),
                 headTimeout: timeout,
                 readTimeout: timeout
             )
@@ -61,7 +61,7 @@ final class HTTPUpstreamSession: UpstreamSessionConnection {
         let timeout = self.requestTimeout
         return self.factory.connections.sendNow(
             wire,
-            wanted: { answer in max(scanBytes(answer), Self.smallLength(of: answer)) },
+            wanted: Self.wanted(scanning: scanBytes),
             headTimeout: timeout,
             readTimeout: timeout,
             on: eventLoop
@@ -149,6 +149,12 @@ final class HTTPUpstreamSession: UpstreamSessionConnection {
             return UpstreamBodyRest { try await iterator.next() }
         }
         return UpstreamStreamedResponse(status: answer.status, headers: answer.headers, head: start.prefix, rest: rest, scannedBytes: scanBytes(answer))
+    }
+
+    /// How many of an answer's first bytes to have before it is handed over: what the verdict
+    /// reads, or a small answer whole.
+    static func wanted(scanning scanBytes: @escaping @Sendable (UpstreamResponse) -> Int) -> @Sendable (UpstreamResponse) -> Int {
+        { answer in max(scanBytes(answer), Self.smallLength(of: answer)) }
     }
 
     /// The declared length of a small answer, or 0.

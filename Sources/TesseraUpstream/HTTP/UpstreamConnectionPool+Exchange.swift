@@ -39,8 +39,8 @@ extension UpstreamConnectionPool {
     }
 
     /// ``send(_:wanted:headTimeout:readTimeout:)`` without a task, for a request whose body is
-    /// held whole: the start of the answer, completed on the connection's event loop. A new
-    /// connection opens on `eventLoop`.
+    /// held whole (never one with a ``WireRequest/bodyStream``): the start of the answer,
+    /// completed on the connection's event loop. A new connection opens on `eventLoop`.
     func sendNow(
         _ request: WireRequest,
         wanted: @escaping @Sendable (UpstreamResponse) -> Int,
@@ -48,8 +48,8 @@ extension UpstreamConnectionPool {
         readTimeout: TimeAmount,
         on eventLoop: any EventLoop
     ) -> EventLoopFuture<UpstreamAnswerStart> {
-        guard request.bodyStream == nil else {
-            return eventLoop.makeFailedFuture(UpstreamExchangeFailure.failed("a streamed body needs a task", answerBegun: false, handshake: true))
+        let start: @Sendable (UpstreamConnection) -> EventLoopFuture<UpstreamAnswerStart> = { connection in
+            connection.start(request, endsRequest: true, wanted: wanted, headTimeout: headTimeout, readTimeout: readTimeout)
         }
         let idle: UpstreamConnection?
         do {
@@ -57,14 +57,12 @@ extension UpstreamConnectionPool {
         } catch {
             return eventLoop.makeFailedFuture(error)
         }
-        guard let idle else {
-            return self.connect(on: eventLoop).flatMap { $0.start(request, endsRequest: true, wanted: wanted, headTimeout: headTimeout, readTimeout: readTimeout) }
-        }
-        return idle.start(request, endsRequest: true, wanted: wanted, headTimeout: headTimeout, readTimeout: readTimeout).flatMapError { error in
+        guard let idle else { return self.connect(on: eventLoop).flatMap(start) }
+        return start(idle).flatMapError { error in
             guard let failure = error as? UpstreamExchangeFailure, failure.isStaleConnection, request.isIdempotent else {
                 return idle.channel.eventLoop.makeFailedFuture(error)
             }
-            return self.connect(on: eventLoop).flatMap { $0.start(request, endsRequest: true, wanted: wanted, headTimeout: headTimeout, readTimeout: readTimeout) }
+            return self.connect(on: eventLoop).flatMap(start)
         }
     }
 }

@@ -92,19 +92,16 @@ final class UpstreamConnectionPool: Sendable {
         var expired: [UpstreamConnection] = []
         let idle: UpstreamConnection? = try self.state.withLock { state in
             guard !state.isShutDown else { throw Self.shutDown }
-            if let eventLoop {
-                var index = state.idle.endIndex
-                while index > max(state.idle.startIndex, state.idle.endIndex - Self.preferenceDepth) {
-                    index -= 1
-                    guard state.idle[index].connection.channel.eventLoop === eventLoop else { continue }
-                    let candidate = state.idle.remove(at: index)
-                    if candidate.connection.channel.isActive, now - candidate.since < self.idleTimeout { return candidate.connection }
-                    expired.append(candidate.connection)
-                    break
-                }
+            func usable(_ idle: Idle) -> Bool { idle.connection.channel.isActive && now - idle.since < self.idleTimeout }
+            if let eventLoop,
+                let index = state.idle.suffix(Self.preferenceDepth).lastIndex(where: { $0.connection.channel.eventLoop === eventLoop })
+            {
+                let candidate = state.idle.remove(at: index)
+                if usable(candidate) { return candidate.connection }
+                expired.append(candidate.connection)
             }
             while let last = state.idle.popLast() {
-                if last.connection.channel.isActive, now - last.since < self.idleTimeout { return last.connection }
+                if usable(last) { return last.connection }
                 expired.append(last.connection)
             }
             return nil

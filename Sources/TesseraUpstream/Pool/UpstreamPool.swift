@@ -122,7 +122,7 @@ public actor UpstreamPool {
                 throw TesseraError.upstreamRateLimited(upstream: self.name, retryAfter: Self.seconds(until.timeIntervalSince(now)))
             }
             if let id = self.pickIdle(now: now), let lease = self.lendSlot(id, now: now) {
-                if now.timeIntervalSince(self.slots.index(forKey: id).map { self.slots.values[$0].lastCheckedAt } ?? .distantPast) <= freshness {
+                if now.timeIntervalSince(self.slots.index(forKey: id).map { Self.peek(&self.slots.values[$0]) { $0.lastCheckedAt } } ?? .distantPast) <= freshness {
                     return lease
                 }
                 if try await self.healthCheck(lease) { return lease }
