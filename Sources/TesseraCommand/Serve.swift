@@ -330,7 +330,11 @@ struct Serve: AsyncParsableCommand {
                 let limits = try self.connections.limits(maxBodyBytes: upstreamsFile?.upstreams.map(\.maxBodyBytes).max() ?? 0)
                 let app = Application(
                     router: service.buildRouter(),
-                    server: .tessera(limits: limits, express: service.upstreamExpressLane(serverName: "Tessera", logger: logger)),
+                    server: .tessera(
+                        limits: limits,
+                        express: service.upstreamExpressLane(serverName: "Tessera", logger: logger),
+                        sessions: service.sessionExpressLane(serverName: "Tessera", logger: logger)
+                    ),
                     configuration: .init(address: .hostname(host, port: port), serverName: "Tessera"),
                     // Shut down in reverse order: the server first, then the flusher's last flush.
                     services: services,

@@ -238,6 +238,22 @@ public struct TokenService: Sendable {
         return session
     }
 
+    /// Validates an access token and its session and records activity, as
+    /// ``authenticate(accessToken:)`` does, when that needs nothing but this node's memory: the
+    /// token was verified before and is remembered, it has not expired, and its session
+    /// validates with ``SessionManager/authenticateNow(tokenHash:)``.
+    ///
+    /// - Returns: the session, or `nil` when ``authenticate(accessToken:)`` is to decide
+    ///   (which also gives the reason for a refusal).
+    public func authenticateNow(accessToken: String) -> Session? {
+        guard let verified = self.verified.token(accessToken),
+            Int64(self.now.timeIntervalSince1970.rounded(.down)) < verified.claims.exp,
+            let session = self.sessions.authenticateNow(tokenHash: verified.sessionHash),
+            session.userID == verified.claims.sub
+        else { return nil }
+        return session
+    }
+
     /// `accessToken`, remembered or verified now, when its signature verifies, its issuer is
     /// this service's and it has not expired.
     private func verifiedToken(_ accessToken: String) async throws -> VerifiedAccessToken {

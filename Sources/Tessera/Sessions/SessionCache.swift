@@ -162,11 +162,14 @@ public final class SessionCache: Sendable {
     }
 
     /// The cached session for `hash`, when the cache is current.
-    public func session(tokenHash hash: TokenHash) -> Session? {
+    ///
+    /// - Parameter countingMiss: count a miss in ``statistics`` (a caller that will ask again
+    ///   on a miss passes `false`, so that the miss counts once)
+    public func session(tokenHash hash: TokenHash, countingMiss: Bool = true) -> Session? {
         guard self.isCurrent else { return nil }
         let session = self.shard(for: hash).withLock { shard in
             let session = shard.entries[hash]
-            if session == nil { shard.misses += 1 } else { shard.hits += 1 }
+            if session != nil { shard.hits += 1 } else if countingMiss { shard.misses += 1 }
             return session
         }
         return session

@@ -138,14 +138,18 @@ public struct SessionManager: Sendable {
     public func authenticate(tokenHash hash: TokenHash) async throws -> Session {
         var session: Session
         let fromCache: Bool
+        let now: Date
         if let cached = self.cache?.session(tokenHash: hash) {
+            now = self.now
+            // The common case: cached, alive, its activity buffered. Nothing to wait for.
+            if let valid = self.validNow(cached, now: now) { return valid }
             session = consume cached
             fromCache = true
         } else {
             session = try await self.read(tokenHash: hash)
             fromCache = false
+            now = self.now
         }
-        let now = self.now
         var reason = self.endReason(of: &session, now: now, cached: fromCache)
         if fromCache, reason == .idle {
             // Another node may have seen activity this one has not: ask the store before refusing.
@@ -156,6 +160,31 @@ public struct SessionManager: Sendable {
             throw TesseraError.sessionExpired(reason)
         }
         try await self.slide(&session, now: now)
+        return session
+    }
+
+    /// Validates the session whose token hash is `hash` and records activity, as
+    /// ``authenticate(tokenHash:)`` does, when that needs nothing but this node's memory: the
+    /// session is cached, alive, and activity is written in batches (``activityBuffer``).
+    ///
+    /// - Returns: the session as ``authenticate(tokenHash:)`` would return it, or `nil` when
+    ///   validating it needs the store or ends in a refusal (it is not cached, looks idle, has
+    ///   ended, or activity is written at once): ask ``authenticate(tokenHash:)`` then, which
+    ///   records nothing twice. A cache miss here is not counted; that call counts it.
+    public func authenticateNow(tokenHash hash: TokenHash) -> Session? {
+        guard self.activityBuffer != nil, let cached = self.cache?.session(tokenHash: hash, countingMiss: false) else { return nil }
+        return self.validNow(cached, now: self.now)
+    }
+
+    /// `cached` with this request's activity recorded, when it is alive at `now` and activity
+    /// is buffered; `nil` otherwise (and nothing recorded).
+    private func validNow(_ cached: Session, now: Date) -> Session? {
+        guard let buffer = self.activityBuffer, cached.endReason(at: now) == nil else { return nil }
+        var session = cached
+        guard let activity = self.coalescer.claim(sessionID: session.id, storedLastSeen: session.lastSeenAt, now: now) else { return session }
+        self.apply(activity: activity, to: &session)
+        buffer.record(ActivityUpdate(sessionID: session.id, lastSeenAt: session.lastSeenAt, idleExpiresAt: session.idleExpiresAt))
+        self.cache?.recordActivity(tokenHash: session.tokenHash, lastSeenAt: session.lastSeenAt, idleExpiresAt: session.idleExpiresAt)
         return session
     }
 

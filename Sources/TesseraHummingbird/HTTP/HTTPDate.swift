@@ -1,3 +1,5 @@
+import Foundation
+
 /// The `Date` field's value (RFC 9110 §5.6.7): `Mon, 07 Dec 2026 18:15:51 GMT`.
 enum HTTPDate {
     static let days = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"]
@@ -19,5 +21,17 @@ enum HTTPDate {
         let (hour, rest) = secondOfDay.quotientAndRemainder(dividingBy: 3600)
         let (minute, second) = rest.quotientAndRemainder(dividingBy: 60)
         return "\(Self.days[dayNumber % 7]), \(two(day)) \(Self.months[month - 1]) \(year) \(two(hour)):\(two(minute)):\(two(second)) GMT"
+    }
+}
+
+/// The `Date` field of one connection's answers, made at most once a second.
+struct HTTPDateField {
+    private var second = 0
+    private var value = ""
+
+    mutating func current() -> String {
+        let now = Int(Date().timeIntervalSince1970)
+        if now != self.second { (self.second, self.value) = (now, HTTPDate.string(secondsSince1970: now)) }
+        return self.value
     }
 }

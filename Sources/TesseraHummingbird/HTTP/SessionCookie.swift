@@ -33,8 +33,13 @@ public struct SessionCookie: Sendable, Hashable {
     /// Scans the `Cookie` fields for this one cookie on their bytes, rather than parsing every
     /// cookie into a dictionary: this runs on every browser request.
     public func token(in request: Request) -> String? {
+        self.token(in: request.headers)
+    }
+
+    /// The token the `Cookie` fields of `fields` carry for this cookie, if any.
+    public func token(in fields: HTTPFields) -> String? {
         let name = self.name.utf8
-        for field in request.headers where field.name == .cookie {
+        for field in fields where field.name == .cookie {
             if let value = field.withUnsafeBytesOfValue({ CredentialSyntax.cookie(named: name, in: $0) }) {
                 return value
             }

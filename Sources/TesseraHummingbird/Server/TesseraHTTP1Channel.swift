@@ -19,11 +19,19 @@ public struct TesseraHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
     public let limits: HTTPLimits
     /// The proxy's express path, served below the router (``UpstreamExpressHandler``).
     public let express: UpstreamExpressLane?
+    /// Who-am-I's express path, served below the router (``SessionExpressHandler``).
+    public let sessions: SessionExpressLane?
 
-    public init(responder: @escaping HTTPChannelHandler.Responder, limits: HTTPLimits, express: UpstreamExpressLane? = nil) {
+    public init(
+        responder: @escaping HTTPChannelHandler.Responder,
+        limits: HTTPLimits,
+        express: UpstreamExpressLane? = nil,
+        sessions: SessionExpressLane? = nil
+    ) {
         self.responder = responder
         self.limits = limits
         self.express = express
+        self.sessions = sessions
     }
 
     public func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
@@ -47,7 +55,11 @@ public struct TesseraHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
             start.boundaryContext = try operations.context(handler: boundary)
             try operations.addHandler(HTTPConnectionStateHandler(idleTimeout: nil, logger: logger))
             // After the connection's state handler, which then sees express answers as the
-            // router's (a graceful shutdown waits for them).
+            // router's (a graceful shutdown waits for them). Who-am-I's first: it sees the
+            // proxy's express answers go out as the router's, and so keeps their order.
+            if let sessions = self.sessions {
+                try operations.addHandler(SessionExpressHandler(lane: sessions))
+            }
             if let express = self.express {
                 try operations.addHandler(UpstreamExpressHandler(lane: express))
             }
@@ -62,8 +74,13 @@ public struct TesseraHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
 
 extension HTTPServerBuilder {
     /// An HTTP/1.1 server guarded by ``TesseraHTTP1Channel``, with the proxy's express path
-    /// when `express` is given (``TesseraHTTPService/upstreamExpressLane(serverName:logger:)``).
-    public static func tessera(limits: HTTPLimits = .init(), express: UpstreamExpressLane? = nil) -> HTTPServerBuilder {
-        .init { responder in TesseraHTTP1Channel(responder: responder, limits: limits, express: express) }
+    /// when `express` is given (``TesseraHTTPService/upstreamExpressLane(serverName:logger:)``)
+    /// and who-am-I's when `sessions` is (``TesseraHTTPService/sessionExpressLane(serverName:logger:)``).
+    public static func tessera(
+        limits: HTTPLimits = .init(),
+        express: UpstreamExpressLane? = nil,
+        sessions: SessionExpressLane? = nil
+    ) -> HTTPServerBuilder {
+        .init { responder in TesseraHTTP1Channel(responder: responder, limits: limits, express: express, sessions: sessions) }
     }
 }

@@ -39,8 +39,7 @@ final class UpstreamExpressHandler: ChannelDuplexHandler, RemovableChannelHandle
     private var waiting = CircularBuffer<HTTPRequestPart>()
     /// Whether a read was asked for while an express answer was being made.
     private var readAsked = false
-    /// The `Date` field, made once a second.
-    private var date = (second: 0, value: "")
+    private var date = HTTPDateField()
 
     init(lane: UpstreamExpressLane) {
         self.lane = lane
@@ -239,7 +238,7 @@ final class UpstreamExpressHandler: ChannelDuplexHandler, RemovableChannelHandle
         self.lane.counts.answered.add(1, ordering: .relaxed)
         self.lane.metrics?.record(route: UpstreamExpressLane.route, method: express.head.method, status: status.code, since: express.started)
         fields[.correlationID] = express.correlationID
-        fields[.date] = self.currentDate()
+        fields[.date] = self.date.current()
         if let serverName = self.lane.serverName { fields[.server] = serverName }
         context.write(self.wrapOutboundOut(.head(HTTPResponse(status: status, headerFields: fields))), promise: nil)
     }
@@ -247,11 +246,5 @@ final class UpstreamExpressHandler: ChannelDuplexHandler, RemovableChannelHandle
     private func end(context: ChannelHandlerContext) {
         context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
         self.resume(context: context)
-    }
-
-    private func currentDate() -> String {
-        let now = Int(Date().timeIntervalSince1970)
-        if now != self.date.second { self.date = (now, HTTPDate.string(secondsSince1970: now)) }
-        return self.date.value
     }
 }

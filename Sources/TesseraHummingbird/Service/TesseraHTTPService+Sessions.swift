@@ -10,7 +10,18 @@ extension TesseraHTTPService {
     @Sendable func whoAmI(_ request: Request, context: TesseraRequestContext) async throws -> Response {
         let authenticated = try context.requireSession()
         let username = try await self.usernames.username(of: authenticated.session.userID, in: self.sessions.store)
-        // The hot path: written directly, as JSONEncoder would write it.
+        return Response(
+            status: .ok,
+            // Cache-Control: no-store comes from the authenticator, as on every authenticated answer.
+            headers: [.contentType: Self.whoAmIContentType, .eTag: Self.eTag(authenticated.session.dataVersion)],
+            body: .init(byteBuffer: Self.whoAmIBody(authenticated, username: username))
+        )
+    }
+
+    static let whoAmIContentType = "application/json; charset=utf-8"
+
+    /// Who-am-I's body, written directly (the hot path), as JSONEncoder would write it.
+    static func whoAmIBody(_ authenticated: AuthenticatedSession, username: String?) -> ByteBuffer {
         var writer = JSONWriter()
         writer.beginObject()
         if authenticated.credential == .cookie {
@@ -22,12 +33,7 @@ extension TesseraHTTPService {
         writer.key("user")
         UserBody(id: authenticated.session.userID, username: username).write(to: &writer)
         writer.endObject()
-        return Response(
-            status: .ok,
-            // Cache-Control: no-store comes from the authenticator, as on every authenticated answer.
-            headers: [.contentType: "application/json; charset=utf-8", .eTag: Self.eTag(authenticated.session.dataVersion)],
-            body: .init(byteBuffer: writer.buffer)
-        )
+        return writer.buffer
     }
 
     /// The media types of a data update: a JSON merge patch (RFC 7396), or plain JSON.

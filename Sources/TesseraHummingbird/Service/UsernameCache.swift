@@ -14,12 +14,18 @@ final class UsernameCache: Sendable {
 
     /// The username of `userID` (`nil` for a subject that is no Tessera user).
     func username(of userID: String, in store: any SessionStore) async throws -> String? {
-        if let cached = self.entries.withLock({ $0[userID] }) { return cached }
+        if let cached = self.cached(userID) { return cached }
         let username = try await store.user(id: userID)?.username
         self.entries.withLock { entries in
             if entries.count >= self.capacity { entries.removeAll(keepingCapacity: true) }
             entries[userID] = .some(username)
         }
         return username
+    }
+
+    /// The username of `userID` when it is known here: `.some(nil)` for a subject that is no
+    /// Tessera user, `nil` when the store has not been asked yet.
+    func cached(_ userID: String) -> String?? {
+        self.entries.withLock { $0[userID] }
     }
 }
