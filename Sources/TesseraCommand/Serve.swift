@@ -41,6 +41,14 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Take client addresses from X-Forwarded-For; only behind a proxy that sets it (env TESSERA_TRUST_FORWARDED_FOR).")
     var trustForwardedFor = false
 
+    @Flag(
+        help: """
+            Serve every request through the router: no express paths for who-am-I and the proxy (env TESSERA_EXPRESS=off). \
+            The answers are the same; to measure the router's path, or to rule the express paths out.
+            """
+    )
+    var noExpress = false
+
     @Option(help: "The bcrypt cost for password hashes, 4 to 31 (env TESSERA_BCRYPT_COST; default 12).")
     var bcryptCost: Int?
 
@@ -326,14 +334,15 @@ struct Serve: AsyncParsableCommand {
                     services.append(SessionChangeFeed(cache: cache, store: store, notifier: notifier, logger: logger))
                 }
 
+                let express = !(self.noExpress || Setting.environment["TESSERA_EXPRESS"]?.lowercased() == "off")
                 // The largest body a route takes: a proxied request's, when an upstream allows more.
                 let limits = try self.connections.limits(maxBodyBytes: upstreamsFile?.upstreams.map(\.maxBodyBytes).max() ?? 0)
                 let app = Application(
                     router: service.buildRouter(),
                     server: .tessera(
                         limits: limits,
-                        express: service.upstreamExpressLane(serverName: "Tessera", logger: logger),
-                        sessions: service.sessionExpressLane(serverName: "Tessera", logger: logger)
+                        express: express ? service.upstreamExpressLane(serverName: "Tessera", logger: logger) : nil,
+                        sessions: express ? service.sessionExpressLane(serverName: "Tessera", logger: logger) : nil
                     ),
                     configuration: .init(address: .hostname(host, port: port), serverName: "Tessera"),
                     // Shut down in reverse order: the server first, then the flusher's last flush.

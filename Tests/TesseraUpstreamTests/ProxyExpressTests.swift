@@ -164,6 +164,58 @@ import Testing
         }
     }
 
+    /// Who-am-I's express path and the proxy's on one connection: each hands the other's
+    /// requests on, and the answers keep the order of the requests.
+    @Test func whoAmIAndProxyExpressAnswersKeepTheirOrderOnOneConnection() async throws {
+        try await PoolFixture.with { f in
+            await f.maintain()
+            let directory = TemporaryDirectory()
+            let store = try directory.sqliteStore()
+            let cache = SessionCache(configuration: .init(capacity: 100, stalenessBound: .seconds(3600)), clock: f.clock)
+            _ = try await SessionChangeFeed(cache: cache, store: store, logger: Logger(label: "tests")).poll()
+            let sessions = SessionManager(store: store, clock: f.clock, activityBuffer: ActivityBuffer(), cache: cache)
+            let service = TesseraHTTPService(
+                login: try await PasswordLogin(sessions: sessions, hasher: BcryptPasswordHasher(cost: 4)),
+                serviceKey: ServiceAPIKey(key: UpstreamHTTPTests.serviceKey),
+                upstreams: UpstreamPools(pools: [f.pool])
+            )
+            var logger = Logger(label: "tessera.tests")
+            logger.logLevel = .warning
+            let proxyLane = try #require(service.upstreamExpressLane(serverName: nil, logger: logger))
+            let whoAmILane = try #require(service.sessionExpressLane(serverName: nil, logger: logger))
+            let token = try await sessions.createSession(userID: "usr_x").token.rawValue
+            try await serve(service.buildRouter(), server: .tessera(express: proxyLane, sessions: whoAmILane)) { baseURL in
+                let port = try #require(URL(string: baseURL)?.port)
+                // The first who-am-I reads the session and the user's name, through the router.
+                let first = try await UpstreamHTTPTests.request(f.client, "\(baseURL)/v1/session", key: token)
+                #expect(first.status == 200)
+                let key = UpstreamHTTPTests.serviceKey
+                func whoAmI(_ id: String) -> String {
+                    "GET /v1/session HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer \(token)\r\nX-Correlation-ID: \(id)\r\n\r\n"
+                }
+                func proxied(_ item: Int, _ id: String, close: Bool = false) -> String {
+                    "GET /v1/upstreams/fake/proxy/api/items/\(item) HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer \(key)\r\n"
+                        + "X-Correlation-ID: \(id)\r\n\(close ? "Connection: close\r\n" : "")\r\n"
+                }
+                let answer = try await RawHTTP.exchange(
+                    port: port,
+                    whoAmI("one") + proxied(2, "two") + whoAmI("three") + proxied(4, "four") + whoAmI("five") + proxied(6, "six", close: true)
+                )
+                #expect(answer.closedByServer)
+                #expect(answer.responseCount == 6)
+                let text = answer.text
+                let order = ["one", "two", "three", "four", "five", "six"].compactMap { text.range(of: "X-Correlation-ID: \($0)\r\n")?.lowerBound }
+                #expect(order.count == 6)
+                #expect(order == order.sorted())
+                let items = [2, 4, 6].compactMap { text.range(of: #""item":\#($0)"#)?.lowerBound }
+                #expect(items.count == 3 && items == items.sorted())
+                #expect(text.components(separatedBy: #""userId":"usr_x""#).count - 1 == 3)
+                #expect(whoAmILane.counts.answeredCount >= 1)
+                #expect(proxyLane.counts.answeredCount >= 1)
+            }
+        }
+    }
+
     @Test func requestMetricsCountExpressAnswersUnderTheRoutersRoute() async throws {
         try await PoolFixture.with { f in
             await f.maintain()
