@@ -36,8 +36,11 @@ import Testing
     }
 
     /// The whole answer: status and body.
+    /// (These tests are about behaviour, not latency, and deadlines have tests of their own,
+    /// `UpstreamDeadlineTests`: the timeouts are generous, for a machine that every suite loads
+    /// at once — one CI run met a 10 s head timeout here.)
     static func send(_ pool: UpstreamConnectionPool, _ request: UpstreamConnectionPool.WireRequest, wanted: Int = 0) async throws -> (Int, String) {
-        let start = try await pool.send(request, wanted: { _ in wanted }, headTimeout: .seconds(10), readTimeout: .seconds(10))
+        let start = try await pool.send(request, wanted: { _ in wanted }, headTimeout: .seconds(60), readTimeout: .seconds(60))
         var body = start.prefix
         if let rest = start.rest {
             for try await var chunk in rest { body.writeBuffer(&chunk) }
