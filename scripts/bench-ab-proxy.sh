@@ -10,7 +10,8 @@
 #   A=/tmp/tessera-before ROUNDS=8 CONNECTIONS=4 METHOD=POST scripts/bench-ab-proxy.sh
 #
 # ROUNDS (default 8), DURATION (5s), CONNECTIONS (32), METHOD (GET, or POST with a small JSON
-# body), WARM (seconds to let the pools log in their 32 sessions first, default 20).
+# body), TRACED=1 (every request carries a W3C `traceparent`), WARM (seconds to let the pools
+# log in their 32 sessions first, default 20).
 # Needs nginx and wrk. Exits non-zero only when it cannot run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -80,6 +81,9 @@ sleep "${WARM:-20}"
         echo 'wrk.method = "POST"'
         echo "wrk.body = '{\"a\":1}'"
         echo 'wrk.headers["Content-Type"] = "application/json"'
+    fi
+    if [[ -n ${TRACED:-} ]]; then
+        echo 'wrk.headers["traceparent"] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"'
     fi
 } >"$work/request.lua"
 

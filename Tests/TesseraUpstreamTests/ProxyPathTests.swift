@@ -6,7 +6,7 @@ import Logging
 import NIOCore
 import Synchronization
 import Tessera
-import TesseraHummingbird
+@testable import TesseraHummingbird
 import TesseraTestSupport
 import TesseraUpstream
 import Testing
@@ -39,6 +39,15 @@ import Testing
     }
 
     static func withProxy(_ body: @Sendable (_ port: Int, _ site: RecordingSite) async throws -> Void) async throws {
+        try await Self.withProxy(express: false) { port, site, _ in try await body(port, site) }
+    }
+
+    /// ``withProxy(_:)`` on Tessera's server with the proxy's express path when `express`
+    /// (`lane` is `nil` without it).
+    static func withProxy(
+        express: Bool,
+        _ body: @Sendable (_ port: Int, _ site: RecordingSite, _ lane: UpstreamExpressLane?) async throws -> Void
+    ) async throws {
         let site = RecordingSite()
         try await oneAtATime {
             try await serve(site.router) { siteURL in
@@ -63,10 +72,13 @@ import Testing
                     serviceKey: ServiceAPIKey(key: UpstreamHTTPTests.serviceKey),
                     upstreams: UpstreamPools(pools: [pool])
                 )
+                var serverLogger = Logger(label: "tessera.proxy-tests")
+                serverLogger.logLevel = .warning
+                let lane = express ? try #require(service.upstreamExpressLane(serverName: nil, logger: serverLogger)) : nil
                 try await running({
-                    try await serve(service.buildRouter()) { tesseraURL in
+                    try await serve(service.buildRouter(), server: lane.map { .tessera(express: $0) } ?? .http1()) { tesseraURL in
                         let port = try #require(Int(tesseraURL.split(separator: ":").last ?? ""))
-                        try await body(port, site)
+                        try await body(port, site, lane)
                     }
                 }) {
                     await pool.shutdown()
@@ -84,16 +96,21 @@ import Testing
 
     /// A caller's W3C trace goes on to the site: the same trace and flags, Tessera's call as the
     /// parent; a request without one sends none.
-    @Test func aCallersTraceReachesTheSiteAsAChild() async throws {
-        try await Self.withProxy { port, site in
+    /// Through the router and through the express path alike.
+    @Test(arguments: [false, true]) func aCallersTraceReachesTheSiteAsAChild(express: Bool) async throws {
+        try await Self.withProxy(express: express) { port, site, lane in
+            // The first request finds the session unchecked (the router probes it first); the
+            // next two find it fresh, which is what the express path takes.
+            #expect(try await Self.get("first", port: port).status == 200)
             let trace = "4bf92f3577b34da6a3ce929d0e0e4736"
             #expect(try await Self.get("traced", port: port, extra: "traceparent: 00-\(trace)-00f067aa0ba902b7-01\r\n").status == 200)
             #expect(try await Self.get("untraced", port: port).status == 200)
             let seen = site.traceparents.withLock { $0 }
-            #expect(seen.count == 2)
-            let child = try #require(seen.first.flatMap { $0 }.flatMap { TraceContext(traceparent: $0) })
+            #expect(seen.count == 3)
+            let child = try #require(seen.dropFirst().first.flatMap { $0 }.flatMap { TraceContext(traceparent: $0) })
             #expect(child.traceID == trace && child.flags == 1 && child.parentID != "00f067aa0ba902b7")
-            #expect(seen.last == .some(nil))
+            #expect(seen.first == .some(nil) && seen.last == .some(nil))
+            if let lane { #expect(lane.counts.answeredCount == 2) }
         }
     }
 

@@ -222,6 +222,10 @@ final class UpstreamExpressHandler: ChannelDuplexHandler, RemovableChannelHandle
     private func write(_ error: any Error, for express: UpstreamExpressLane.Express, context: ChannelHandlerContext) {
         var logger = self.lane.logger
         logger[metadataKey: "correlation_id"] = .string(express.correlationID)
+        if let trace = express.request.trace {
+            logger[metadataKey: "trace_id"] = .string(trace.traceID)
+            logger[metadataKey: "parent_span_id"] = .string(trace.parentID)
+        }
         let tesseraError = ErrorMiddleware<TesseraRequestContext>.logged(error, logger: logger)
         let body = tesseraError.body(correlationID: express.correlationID)
         var fields = tesseraError.headerFields

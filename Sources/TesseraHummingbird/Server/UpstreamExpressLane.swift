@@ -10,12 +10,13 @@ public import TesseraUpstream
 /// What the proxy's express path needs of the service: which requests it may take, and how the
 /// router would have answered them (the service key, the request metrics, the server's name).
 ///
-/// A request to `…/v1/upstreams/{name}/proxy/{path}` with the service key, a body held whole
-/// (none, or declared at up to ``TesseraHTTPService/replayableBodyBytes``) and no trace of a
-/// caller, to an upstream whose sessions speak HTTP, is served on the connection's event loop
-/// by ``UpstreamExpressHandler`` instead of the router, when a session can be lent at once.
-/// Everything else (HEAD, a body that streams, a wrong key, a browser upstream, a pool with no
-/// session ready) goes to the router as before. The answer is the one the router would give.
+/// A request to `…/v1/upstreams/{name}/proxy/{path}` with the service key and a body held whole
+/// (none, or declared at up to ``TesseraHTTPService/replayableBodyBytes``), to an upstream whose
+/// sessions speak HTTP, is served on the connection's event loop by ``UpstreamExpressHandler``
+/// instead of the router, when a session can be lent at once; a caller's `traceparent` goes on
+/// to the site as the router passes it. Everything else (HEAD, a body that streams, a wrong
+/// key, a browser upstream, a pool with no session ready) goes to the router as before. The
+/// answer is the one the router would give.
 public struct UpstreamExpressLane: Sendable {
     let upstreams: UpstreamPools
     let serviceKey: ServiceAPIKey
@@ -62,20 +63,21 @@ public struct UpstreamExpressLane: Sendable {
             pool.servesExpress
         else { return nil }
         let fields = head.headerFields
-        // A body that streams (chunked, or declared larger than a replayable one), a caller's
-        // trace or an expectation: the router's.
-        // (The parser has checked the length's syntax.)
+        // A body that streams (chunked, or declared larger than a replayable one) or an
+        // expectation: the router's. (The parser has checked the length's syntax.)
         if let length = fields[.contentLength] {
             guard let declared = Int(length), declared <= min(TesseraHTTPService.replayableBodyBytes, pool.configuration.maxBodyBytes) else { return nil }
         }
-        if fields[.transferEncoding] != nil || fields[.traceparent] != nil || fields[.expect] != nil { return nil }
+        if fields[.transferEncoding] != nil || fields[.expect] != nil { return nil }
         guard let token = fields.bearerToken, self.serviceKey.matches(token) else { return nil }
         let uri = URI(path)
         // A path with nothing below the prefix (`…/proxy/`) is the router's to judge.
         guard let segments = UpstreamPath.segments(of: uri.path, after: TesseraHTTPService.proxyPrefixSegments),
             segments.contains(where: { !$0.isEmpty }),
-            let request = try? TesseraHTTPService.upstreamRequest(method: head.method, segments: segments, query: uri.query, fields: fields)
+            var request = try? TesseraHTTPService.upstreamRequest(method: head.method, segments: segments, query: uri.query, fields: fields)
         else { return nil }
+        // A caller's trace: the call to the site joins it, and an error's log line names it.
+        request.trace = fields[.traceparent].flatMap { TraceContext(traceparent: $0) }
         return Express(
             pool: pool,
             head: head,

@@ -69,10 +69,11 @@ extension TesseraHTTPService {
 
     /// Forwards `request` through `pool`: on the pool's event loop when it can be, from lending
     /// the session to taking it back (two hops between threads instead of one per step), else
-    /// the ordinary way. A request that carries a caller's trace goes the ordinary way, which
-    /// passes the trace on.
+    /// the ordinary way. The caller's trace, if any, goes with the request either way.
     static func forward(_ request: UpstreamRequest, through pool: UpstreamPool) async throws -> UpstreamStreamedResponse {
-        if request.bodyStream == nil, pool.servesExpress, TraceContext.current == nil {
+        var request = request
+        if request.trace == nil { request.trace = TraceContext.current }
+        if request.bodyStream == nil, pool.servesExpress {
             switch try await pool.forwardExpress(request).get() {
             case .answered(let answer): return answer
             case .failed(let error): throw error

@@ -91,7 +91,7 @@ final class HTTPUpstreamSession: UpstreamSessionConnection {
             headers.add(name: name, value: value)
         }
         // The request served now belongs to a caller's trace: this call is a child in it.
-        if let trace = TraceContext.current {
+        if let trace = request.trace ?? TraceContext.current {
             headers.add(name: "traceparent", value: trace.child())
         }
         let path = target.firstIndex(of: "?").map { String(target[..<$0]) } ?? target

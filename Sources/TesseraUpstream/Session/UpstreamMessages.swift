@@ -1,5 +1,6 @@
 import Foundation
 public import NIOCore
+public import Tessera
 
 /// A request the pool sends to an upstream site through one of its sessions.
 public struct UpstreamRequest: Sendable {
@@ -13,19 +14,24 @@ public struct UpstreamRequest: Sendable {
     public var body: ByteBuffer?
     /// A body that streams as the client sends it (instead of ``body``): the request is sent once.
     public var bodyStream: UpstreamBodyStream?
+    /// The caller's trace, which the call to the site joins as a child (a `traceparent` of the
+    /// same trace); `nil` takes ``TraceContext/current`` when the request is sent.
+    public var trace: TraceContext?
 
     public init(
         method: String,
         pathAndQuery: String,
         headers: [(name: String, value: String)] = [],
         body: ByteBuffer? = nil,
-        bodyStream: UpstreamBodyStream? = nil
+        bodyStream: UpstreamBodyStream? = nil,
+        trace: TraceContext? = nil
     ) {
         self.method = method.uppercased()
         self.pathAndQuery = pathAndQuery
         self.headers = headers
         self.body = body
         self.bodyStream = bodyStream
+        self.trace = trace
     }
 
     /// Whether the request can be sent again: its body, if any, is held whole.
