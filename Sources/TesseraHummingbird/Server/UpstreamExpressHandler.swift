@@ -10,8 +10,10 @@ import TesseraUpstream
 /// Serves the proxy's express requests (``UpstreamExpressLane``) on the connection's event loop,
 /// below the router: the request goes to the pool from here, and the answer is written from
 /// here, with no task in between when a session can be lent at once and the answer is fine.
-/// What the express path declines (no session ready) goes up to the router as if it had just
-/// arrived; everything the lane does not take goes up untouched.
+/// When none can be, the pool forwards the request as the router's handler would (probing a
+/// session, waiting for one, logging one in) in a task, and the answer is written from here
+/// all the same. What the pool declines (an upstream that cannot be served so) goes up to the
+/// router as if it had just arrived; everything the lane does not take goes up untouched.
 ///
 /// Answers go out in the order their requests came: a request is taken only when the router
 /// owes no answer on the connection, and while an express answer is being made, what the
@@ -148,7 +150,7 @@ final class UpstreamExpressHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     private func forward(_ express: UpstreamExpressLane.Express, context: ChannelHandlerContext) {
         let bound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
-        express.pool.forwardExpress(express.request)
+        express.pool.forwardExpress(express.request, orForward: true)
             .hop(to: context.eventLoop)
             .whenComplete { result in
                 let (handler, context) = bound.value

@@ -13,18 +13,18 @@ public import TesseraUpstream
 /// A request to `…/v1/upstreams/{name}/proxy/{path}` with the service key and a body held whole
 /// (none, or declared at up to ``TesseraHTTPService/replayableBodyBytes``), to an upstream whose
 /// sessions speak HTTP, is served on the connection's event loop by ``UpstreamExpressHandler``
-/// instead of the router, when a session can be lent at once; a caller's `traceparent` goes on
-/// to the site as the router passes it. Everything else (HEAD, a body that streams, a wrong
-/// key, a browser upstream, a pool with no session ready) goes to the router as before. The
-/// answer is the one the router would give.
+/// instead of the router: with no task when a session can be lent at once, else through the
+/// pool's ordinary forwarding in a task; a caller's `traceparent` goes on to the site as the
+/// router passes it. Everything else (HEAD, a body that streams, a wrong key, a browser
+/// upstream) goes to the router as before. The answer is the one the router would give.
 public struct UpstreamExpressLane: Sendable {
     let upstreams: UpstreamPools
     let serviceKey: ServiceAPIKey
     let metrics: HTTPMetricSeries?
     let serverName: String?
     let logger: Logger
-    /// How many requests the express path answered, and how many it handed to the router
-    /// because no session could be lent at once.
+    /// How many requests the express path answered, and how many the pool declined and it
+    /// handed to the router.
     let counts = Counts()
 
     final class Counts: Sendable {

@@ -74,7 +74,7 @@ extension TesseraHTTPService {
         var request = request
         if request.trace == nil { request.trace = TraceContext.current }
         if request.bodyStream == nil, pool.servesExpress {
-            switch try await pool.forwardExpress(request).get() {
+            switch try await pool.forwardExpress(request, orForward: true).get() {
             case .answered(let answer): return answer
             case .failed(let error): throw error
             case .declined: break

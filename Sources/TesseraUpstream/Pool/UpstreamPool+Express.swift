@@ -21,26 +21,40 @@ extension UpstreamPool {
     /// case) the session is taken back and the answer returned with no task at all. Anything
     /// else (an ended session, a failure) is judged and retried as ``forward(_:)`` does, in a
     /// task. When no session can be lent at once, nothing is sent:
-    /// ``UpstreamExpressOutcome/declined``.
+    /// ``UpstreamExpressOutcome/declined`` (unless `orForward`).
     ///
     /// For requests whose body, if any, is held whole; one that streams is declined.
-    public nonisolated func forwardExpress(_ request: UpstreamRequest) -> EventLoopFuture<UpstreamExpressOutcome> {
+    ///
+    /// - Parameter orForward: when no session can be lent at once, forward the request as
+    ///   ``forward(_:)`` does (probing a session, waiting for one, logging one in), in a task
+    ///   started from the pool's loop, instead of declining: the caller need not come back.
+    public nonisolated func forwardExpress(_ request: UpstreamRequest, orForward: Bool = false) -> EventLoopFuture<UpstreamExpressOutcome> {
         if self.eventLoop.inEventLoop {
-            return self.assumeIsolated { $0.startExpress(request) }
+            return self.assumeIsolated { $0.startExpress(request, orForward: orForward) }
         }
-        return self.eventLoop.flatSubmit { self.assumeIsolated { $0.startExpress(request) } }
+        return self.eventLoop.flatSubmit { self.assumeIsolated { $0.startExpress(request, orForward: orForward) } }
     }
 
-    private func startExpress(_ request: UpstreamRequest) -> EventLoopFuture<UpstreamExpressOutcome> {
+    private func startExpress(_ request: UpstreamRequest, orForward: Bool) -> EventLoopFuture<UpstreamExpressOutcome> {
         let now = self.clock.now
-        guard self.servesExpress, !self.isShutDown, request.bodyStream == nil, self.rateLimitedUntil.map({ $0 <= now }) ?? true,
+        guard self.servesExpress, request.bodyStream == nil else { return self.eventLoop.makeSucceededFuture(.declined) }
+        guard !self.isShutDown, self.rateLimitedUntil.map({ $0 <= now }) ?? true,
             let id = self.pickIdle(now: now),
             let index = self.slots.index(forKey: id),
             now.timeIntervalSince(Self.peek(&self.slots.values[index]) { $0.lastCheckedAt }) <= self.configuration.healthFreshness,
             let session = Self.peek(&self.slots.values[index], { $0.connection as? HTTPUpstreamSession }),
             let lease = self.lendSlot(id, now: now)
         else {
-            return self.eventLoop.makeSucceededFuture(.declined)
+            guard orForward else { return self.eventLoop.makeSucceededFuture(.declined) }
+            let promise = self.eventLoop.makePromise(of: UpstreamExpressOutcome.self)
+            promise.completeWithTask {
+                do {
+                    return .answered(try await self.forward(request))
+                } catch {
+                    return .failed(error)
+                }
+            }
+            return promise.futureResult
         }
         let reader = self.reader
         let scanLimit = self.configuration.scanBytes
