@@ -247,17 +247,20 @@ public struct TokenService: Sendable {
     ///   (which also gives the reason for a refusal).
     public func authenticateNow(accessToken: String) -> Session? {
         guard let verified = self.verified.token(accessToken),
-            Int64(self.now.timeIntervalSince1970.rounded(.down)) < verified.claims.exp,
+            self.nowSeconds < verified.claims.exp,
             let session = self.sessions.authenticateNow(tokenHash: verified.sessionHash),
             session.userID == verified.claims.sub
         else { return nil }
         return session
     }
 
+    /// Now in whole seconds, as access tokens' times are.
+    private var nowSeconds: Int64 { Int64(self.now.timeIntervalSince1970.rounded(.down)) }
+
     /// `accessToken`, remembered or verified now, when its signature verifies, its issuer is
     /// this service's and it has not expired.
     private func verifiedToken(_ accessToken: String) async throws -> VerifiedAccessToken {
-        let now = Int64(self.now.timeIntervalSince1970.rounded(.down))
+        let now = self.nowSeconds
         let verified: VerifiedAccessToken
         if let remembered = self.verified.token(accessToken) {
             verified = remembered

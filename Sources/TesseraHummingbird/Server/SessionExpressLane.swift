@@ -3,7 +3,6 @@ public import HTTPTypes
 import Hummingbird
 public import Logging
 import NIOCore
-import Synchronization
 public import Tessera
 import TesseraTokens
 
@@ -23,14 +22,7 @@ public struct SessionExpressLane: Sendable {
     let metrics: HTTPMetricSeries?
     let serverName: String?
     /// How many requests the lane answered, and how many it took and handed to the router.
-    let counts = Counts()
-
-    final class Counts: Sendable {
-        let answered = Atomic<Int>(0)
-        let declined = Atomic<Int>(0)
-        var answeredCount: Int { self.answered.load(ordering: .relaxed) }
-        var declinedCount: Int { self.declined.load(ordering: .relaxed) }
-    }
+    let counts = ExpressCounts()
 
     /// The path, and the route the router counts it by.
     static let path = "/v1/session"
@@ -51,7 +43,7 @@ public struct SessionExpressLane: Sendable {
         guard let (session, credential) = self.validate(fields),
             let username = self.service.usernames.cached(session.userID)
         else {
-            self.counts.declined.add(1, ordering: .relaxed)
+            self.counts.countDeclined()
             return nil
         }
         self.service.sessions.metrics.validated(.ok)
@@ -65,7 +57,7 @@ public struct SessionExpressLane: Sendable {
         answer[.correlationID] = fields.usableCorrelationID ?? makeCorrelationID()
         answer[.date] = date
         if let serverName = self.serverName { answer[.server] = serverName }
-        self.counts.answered.add(1, ordering: .relaxed)
+        self.counts.countAnswered()
         self.metrics?.record(route: Self.path, method: .get, status: 200, since: started)
         return (HTTPResponse(status: .ok, headerFields: answer), body)
     }
@@ -98,8 +90,14 @@ extension TesseraHTTPService {
     /// )
     /// ```
     public func sessionExpressLane(serverName: String?, logger: Logger) -> SessionExpressLane? {
-        if let level = self.configuration.requestLogLevel, logger.logLevel <= level { return nil }
-        guard self.sessions.cache != nil, self.sessions.activityBuffer != nil else { return nil }
+        guard !self.logsRequestLines(to: logger), self.sessions.cache != nil, self.sessions.activityBuffer != nil else { return nil }
         return SessionExpressLane(service: self, metrics: self.requestMetricSeries, serverName: serverName)
+    }
+
+    /// Whether the router writes a line for each request to `logger` (which the express paths,
+    /// writing none, must then leave to it).
+    func logsRequestLines(to logger: Logger) -> Bool {
+        guard let level = self.configuration.requestLogLevel else { return false }
+        return logger.logLevel <= level
     }
 }

@@ -3,7 +3,6 @@ import HTTPTypes
 import Logging
 import NIOCore
 import NIOHTTPTypes
-import Synchronization
 import Tessera
 import TesseraUpstream
 
@@ -156,7 +155,7 @@ final class UpstreamExpressHandler: ChannelDuplexHandler, RemovableChannelHandle
                 let (handler, context) = bound.value
                 switch result {
                 case .success(.declined):
-                    handler.lane.counts.declined.add(1, ordering: .relaxed)
+                    handler.lane.counts.countDeclined()
                     handler.route(express, context: context)
                 case .success(.answered(let answer)):
                     handler.write(answer, for: express, context: context)
@@ -241,7 +240,7 @@ final class UpstreamExpressHandler: ChannelDuplexHandler, RemovableChannelHandle
     /// Writes the answer's head. The request is counted here, as the router counts it when its
     /// response is ready to be written (a streamed body's time is not counted).
     private func writeHead(_ status: HTTPResponse.Status, fields: inout HTTPFields, for express: UpstreamExpressLane.Express, context: ChannelHandlerContext) {
-        self.lane.counts.answered.add(1, ordering: .relaxed)
+        self.lane.counts.countAnswered()
         self.lane.metrics?.record(route: UpstreamExpressLane.route, method: express.head.method, status: status.code, since: express.started)
         fields[.correlationID] = express.correlationID
         fields[.date] = self.date.current()

@@ -3,7 +3,6 @@ public import HTTPTypes
 import Hummingbird
 import HummingbirdCore
 public import Logging
-import Synchronization
 public import Tessera
 public import TesseraUpstream
 
@@ -25,14 +24,7 @@ public struct UpstreamExpressLane: Sendable {
     let logger: Logger
     /// How many requests the express path answered, and how many the pool declined and it
     /// handed to the router.
-    let counts = Counts()
-
-    final class Counts: Sendable {
-        let answered = Atomic<Int>(0)
-        let declined = Atomic<Int>(0)
-        var answeredCount: Int { self.answered.load(ordering: .relaxed) }
-        var declinedCount: Int { self.declined.load(ordering: .relaxed) }
-    }
+    let counts = ExpressCounts()
 
     /// The route the router names the proxy by, for the request metrics.
     static let route = "/v1/upstreams/{name}/proxy/**"
@@ -101,8 +93,7 @@ extension TesseraHTTPService {
     /// )
     /// ```
     public func upstreamExpressLane(serverName: String?, logger: Logger) -> UpstreamExpressLane? {
-        if let level = self.configuration.requestLogLevel, logger.logLevel <= level { return nil }
-        guard let serviceKey = self.serviceKey, self.upstreams.ordered.contains(where: \.servesExpress) else { return nil }
+        guard !self.logsRequestLines(to: logger), let serviceKey = self.serviceKey, self.upstreams.ordered.contains(where: \.servesExpress) else { return nil }
         return UpstreamExpressLane(
             upstreams: self.upstreams,
             serviceKey: serviceKey,

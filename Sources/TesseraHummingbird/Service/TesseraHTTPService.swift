@@ -83,7 +83,7 @@ public struct TesseraHTTPService: Sendable {
     public let admin: AdminSettings
     let usernames = UsernameCache()
     /// Requests counted by route (when ``AdminSettings/requestMetrics`` is set): one set of series
-    /// for the router and the proxy's express path.
+    /// for the router and the express paths (who-am-I's and the proxy's).
     let requestMetricSeries: HTTPMetricSeries?
 
     /// - Parameters:

@@ -4,8 +4,9 @@ import Tessera
 
 /// What ``UpstreamPool/forwardExpress(_:)`` came to.
 public enum UpstreamExpressOutcome: Sendable {
-    /// No session could be lent at once (or the upstream's sessions are a browser's): nothing
-    /// was sent. Forward the request with ``UpstreamPool/forward(_:)``.
+    /// The upstream's sessions are a browser's, the body streams, or (without `orForward`) no
+    /// session could be lent at once: nothing was sent. Forward the request with
+    /// ``UpstreamPool/forward(_:)``.
     case declined
     /// The answer, as ``UpstreamPool/forward(_:)`` would have returned it.
     case answered(UpstreamStreamedResponse)
@@ -38,6 +39,7 @@ extension UpstreamPool {
     private func startExpress(_ request: UpstreamRequest, orForward: Bool) -> EventLoopFuture<UpstreamExpressOutcome> {
         let now = self.clock.now
         guard self.servesExpress, request.bodyStream == nil else { return self.eventLoop.makeSucceededFuture(.declined) }
+        let scanBytes = self.scanBytes
         guard !self.isShutDown, self.rateLimitedUntil.map({ $0 <= now }) ?? true,
             let id = self.pickIdle(now: now),
             let index = self.slots.index(forKey: id),
@@ -47,18 +49,9 @@ extension UpstreamPool {
         else {
             guard orForward else { return self.eventLoop.makeSucceededFuture(.declined) }
             let promise = self.eventLoop.makePromise(of: UpstreamExpressOutcome.self)
-            promise.completeWithTask {
-                do {
-                    return .answered(try await self.forward(request))
-                } catch {
-                    return .failed(error)
-                }
-            }
+            self.forwardInTask(request, scanBytes: scanBytes, first: nil, promise: promise)
             return promise.futureResult
         }
-        let reader = self.reader
-        let scanLimit = self.configuration.scanBytes
-        let scanBytes: @Sendable (UpstreamResponse) -> Int = { reader.bytesToScan(of: $0, upTo: scanLimit) }
         let promise = self.eventLoop.makePromise(of: UpstreamExpressOutcome.self)
         session.streamNow(request, scanBytes: scanBytes, on: self.eventLoop)
             .hop(to: self.eventLoop)
@@ -82,9 +75,19 @@ extension UpstreamPool {
         }
         // An ended session, a transient answer, a failure: the retry rule of forward(_:), with
         // this attempt as its first.
+        self.forwardInTask(request, scanBytes: scanBytes, first: (lease, result), promise: promise)
+    }
+
+    /// Completes `promise` with what ``forward(_:)``'s retry loop comes to, in a task.
+    private func forwardInTask(
+        _ request: UpstreamRequest,
+        scanBytes: @escaping @Sendable (UpstreamResponse) -> Int,
+        first: (lease: UpstreamLease, outcome: Result<UpstreamStreamedResponse, any Error>)?,
+        promise: EventLoopPromise<UpstreamExpressOutcome>
+    ) {
         promise.completeWithTask {
             do {
-                return .answered(try await self.forward(request, scanBytes: scanBytes, first: (lease, result)))
+                return .answered(try await self.forward(request, scanBytes: scanBytes, first: first))
             } catch {
                 return .failed(error)
             }

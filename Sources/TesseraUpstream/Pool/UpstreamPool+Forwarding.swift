@@ -25,9 +25,15 @@ extension UpstreamPool {
     /// `UPSTREAM_UNAVAILABLE`, `UPSTREAM_RATE_LIMITED`, `UPSTREAM_SESSION_LOST`, `UPSTREAM_BLOCKED`,
     /// and the streamed body's own error (past its limit).
     public nonisolated func forward(_ request: UpstreamRequest) async throws -> UpstreamStreamedResponse {
+        try await self.forward(request, scanBytes: self.scanBytes)
+    }
+
+    /// How many of an answer's first bytes the verdict reads (`scanBytes` at most; none of a
+    /// binary answer).
+    nonisolated var scanBytes: @Sendable (UpstreamResponse) -> Int {
         let reader = self.reader
-        let scanBytes = self.configuration.scanBytes
-        return try await self.forward(request) { reader.bytesToScan(of: $0, upTo: scanBytes) }
+        let limit = self.configuration.scanBytes
+        return { reader.bytesToScan(of: $0, upTo: limit) }
     }
 
     /// ``forward(_:)`` with the whole answer read (up to `maxBodyBytes`) and judged.
