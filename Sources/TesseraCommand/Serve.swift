@@ -226,7 +226,7 @@ struct Serve: AsyncParsableCommand {
                     configuration: .init(accessTokenLifetime: accessLifetime, refreshGracePeriod: refreshGrace, issuer: issuer)
                 )
                 // One reader of the outbox for every event stream of this node.
-                let eventHub = SessionEventHub(store: store, logger: logger)
+                let eventHub = SessionEventHub(store: store, cache: cache, logger: logger)
                 let upstreams = try upstreamsFile.map { try UpstreamPools(file: $0, logger: logger) } ?? UpstreamPools(pools: [])
                 let activeSessions = ActiveSessionsSampler(store: store, logger: logger)
                 let dispatcher = try Self.dispatcher(webhooks, base: base, logger: logger)

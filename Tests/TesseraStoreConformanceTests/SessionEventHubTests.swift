@@ -77,6 +77,37 @@ import TesseraTestSupport
         }
     }
 
+    /// A session revoked on another node: this node's hub reads the event, and drops the session
+    /// from this node's cache before any stream is handed it, so a client told of the end finds
+    /// its session refused here at once (the change feed, unread here, would take its time).
+    @Test(arguments: StoreKind.available) func aSessionWhoseEndTheHubReadsLeavesTheCacheFirst(kind: StoreKind) async throws {
+        try await StoreFixture.with(kind) { fixture in
+            let store = try await fixture.open()
+            let cache = SessionCache(configuration: .init(capacity: 100, stalenessBound: .seconds(3600)))
+            _ = try await SessionChangeFeed(cache: cache, store: store, logger: Logger(label: "test")).poll()
+            let here = SessionManager(store: store, cache: cache)
+            let created = try await here.createSession(userID: "usr_a")
+            _ = try await here.authenticate(token: created.token.rawValue)
+            #expect(cache.session(tokenHash: created.token.hash) != nil)
+
+            let hub = SessionEventHub(store: store, configuration: .init(pollInterval: .milliseconds(10)), cache: cache, logger: Logger(label: "test"))
+            let run = Task { try await hub.run() }
+            defer { run.cancel() }
+            guard let stream = hub.beginStream(limit: 10) else { throw HubTestError() }
+            defer { hub.endStream(stream) }
+            let start = try await store.latestSessionEvent()
+            let woken = Task { await hub.wait(after: start, timeout: .seconds(30), stream: stream) }
+            try await Task.sleep(for: .milliseconds(50))
+            // Another node (no cache of this one's) revokes it.
+            #expect(try await SessionManager(store: store).revoke(sessionID: created.session.id, reason: "test"))
+            #expect(await woken.value)
+            let handed = try await hub.events(after: start, filter: .all, limit: 10).events
+            #expect(handed.map(\.kind) == [.sessionRevoked])
+            #expect(cache.session(tokenHash: created.token.hash) == nil)
+            await #expect(throws: TesseraError.self) { try await here.authenticate(token: created.token.rawValue) }
+        }
+    }
+
     @Test func streamsAreLimitedInAllAndPerOwner() async throws {
         try await StoreFixture.with(.sqlite) { fixture in
             let hub = self.hub(try await fixture.open())

@@ -21,6 +21,16 @@ public struct SessionEvent: Sendable, Hashable {
         case userSessionsRevoked = "user.sessions_revoked"
     }
 
+    /// What a cache must stop serving once this event happened: the session that ended or whose
+    /// data changed, or the user whose sessions were revoked; `nil` for a new session.
+    var changedSubject: SessionChange.Subject? {
+        switch self.kind {
+        case .sessionCreated: nil
+        case .sessionRevoked, .sessionExpired, .sessionDataChanged: self.sessionID.map { .session(id: $0) }
+        case .userSessionsRevoked: .user(id: self.userID)
+        }
+    }
+
     /// The event's place in the store's outbox: grows with every event, never reused. Streams
     /// resume after it (`Last-Event-ID`).
     public var sequence: Int64

@@ -48,11 +48,18 @@ public final class SessionEventHub: Service {
     let store: any SessionStore
     public let configuration: Configuration
     let logger: Logger
+    /// The node's session cache, which forgets a session before its end is handed to a stream.
+    let cache: SessionCache?
     let state = Mutex(State())
 
-    public init(store: any SessionStore, configuration: Configuration = .init(), logger: Logger) {
+    /// - Parameter cache: the node's session cache: a session whose end (or data change) the hub
+    ///   reads is dropped from it before any stream is handed the event, so that a client told
+    ///   its session ended finds it refused here at once, not only once the change feed has
+    ///   caught up.
+    public init(store: any SessionStore, configuration: Configuration = .init(), cache: SessionCache? = nil, logger: Logger) {
         self.store = store
         self.configuration = configuration
+        self.cache = cache
         self.logger = logger
     }
 
@@ -130,6 +137,12 @@ public final class SessionEventHub: Service {
     }
 
     func append(_ batch: [SessionEvent]) {
+        if let cache = self.cache {
+            let cursor = self.state.withLock { $0.cursor }
+            for event in batch where event.sequence > cursor {
+                if let subject = event.changedSubject { cache.invalidate(subject) }
+            }
+        }
         self.state.withLock { state in
             let fresh = batch.filter { $0.sequence > state.cursor }
             guard let last = fresh.last else { return }
