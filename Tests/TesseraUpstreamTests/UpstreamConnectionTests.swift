@@ -3,6 +3,7 @@ import NIOCore
 import NIOHTTP1
 import NIOSSL
 import Tessera
+import TesseraTestSupport
 @testable import TesseraUpstream
 import Testing
 
@@ -33,6 +34,25 @@ import Testing
             bodyStream: nil,
             isIdempotent: method != .POST
         )
+    }
+
+    /// A loopback port held by a socket that never listens, and the socket (close it after).
+    static func boundPortNobodyListensOn() throws -> (socket: Int32, port: Int) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw HarnessError("socket() failed") }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound else {
+            close(fd)
+            throw HarnessError("bind() failed")
+        }
+        return (fd, Int(UInt16(bigEndian: address.sin_port)))
     }
 
     /// The whole answer: status and body.
@@ -118,9 +138,10 @@ import Testing
     }
 
     @Test func aSiteThatIsNotThereFailsAsNothingSent() async throws {
-        let site = try await ScriptedSite.start()
-        let port = site.port
-        await site.stop()
+        // A port bound and never listened on: refused, and no other test's server can take it
+        // meanwhile (a port freed by a stopped server can be, while every suite runs at once).
+        let (socket, port) = try Self.boundPortNobodyListensOn()
+        defer { close(socket) }
         let factory = try HTTPUpstreamSessionFactory(configuration: fakeConfiguration(baseURL: "http://127.0.0.1:\(port)"))
         let session = HTTPUpstreamSession(factory: factory)
         await #expect {
