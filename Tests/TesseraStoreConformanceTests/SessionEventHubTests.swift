@@ -89,6 +89,12 @@ import TesseraTestSupport
             let created = try await here.createSession(userID: "usr_a")
             _ = try await here.authenticate(token: created.token.rawValue)
             #expect(cache.session(tokenHash: created.token.hash) != nil)
+            // One revoked before the hub starts: a stream reading from there reads the store.
+            let before = try await store.latestSessionEvent()
+            let earlier = try await here.createSession(userID: "usr_a")
+            _ = try await here.authenticate(token: earlier.token.rawValue)
+            #expect(try await SessionManager(store: store).revoke(sessionID: earlier.session.id, reason: "test"))
+            #expect(cache.session(tokenHash: earlier.token.hash) != nil)
 
             let hub = SessionEventHub(store: store, configuration: .init(pollInterval: .milliseconds(10)), cache: cache, logger: Logger(label: "test"))
             let run = Task { try await hub.run() }
@@ -105,6 +111,9 @@ import TesseraTestSupport
             #expect(handed.map(\.kind) == [.sessionRevoked])
             #expect(cache.session(tokenHash: created.token.hash) == nil)
             await #expect(throws: TesseraError.self) { try await here.authenticate(token: created.token.rawValue) }
+            let behind = try await hub.events(after: before, filter: .all, limit: 10).events
+            #expect(behind.contains { $0.kind == .sessionRevoked && $0.sessionID == earlier.session.id })
+            #expect(cache.session(tokenHash: earlier.token.hash) == nil)
         }
     }
 

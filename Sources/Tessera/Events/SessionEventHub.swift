@@ -137,12 +137,8 @@ public final class SessionEventHub: Service {
     }
 
     func append(_ batch: [SessionEvent]) {
-        if let cache = self.cache {
-            let cursor = self.state.withLock { $0.cursor }
-            for event in batch where event.sequence > cursor {
-                if let subject = event.changedSubject { cache.invalidate(subject) }
-            }
-        }
+        let cursor = self.state.withLock { $0.cursor }
+        self.dropFromCache(batch.lazy.filter { $0.sequence > cursor })
         self.state.withLock { state in
             let fresh = batch.filter { $0.sequence > state.cursor }
             guard let last = fresh.last else { return }
@@ -153,6 +149,15 @@ public final class SessionEventHub: Service {
                 state.floor = state.events[excess - 1].sequence
                 state.events.removeFirst(excess)
             }
+        }
+    }
+
+    /// Drops from the node's cache the sessions `events` ended or changed, before a stream is
+    /// handed them.
+    private func dropFromCache(_ events: some Sequence<SessionEvent>) {
+        guard let cache = self.cache else { return }
+        for event in events {
+            if let subject = event.changedSubject { cache.invalidate(subject) }
         }
     }
 
@@ -183,6 +188,9 @@ public final class SessionEventHub: Service {
         if let held { return held }
         let floor = self.state.withLock { $0.started ? $0.floor : 0 }
         let read = try await self.store.sessionEvents(after: after, filter: filter, limit: limit)
+        // Events the hub did not hold (a stream behind them, or the hub started after them)
+        // are handed out from here, so they leave the cache here.
+        self.dropFromCache(read)
         // A short read saw everything committed when it ran, which includes all up to the floor.
         let through = read.count == limit ? (read.last?.sequence ?? after) : max(read.last?.sequence ?? after, floor)
         return (read, through)
