@@ -368,7 +368,9 @@ import TesseraTestSupport
 
     @Test func anAccountHoldsNoMoreSessionsThanItsLimit() async throws {
         try await PoolFixture.with(configure: {
-            var configuration = fakeConfiguration(baseURL: $0, pool: .init(min: 0, max: 3))
+            // Ten requests wait their turn for one session: the wait is generous, for a machine
+            // that every suite loads at once (one CI run met the 5 s default here).
+            var configuration = fakeConfiguration(baseURL: $0, pool: .init(min: 0, max: 3), borrowTimeout: 60)
             configuration.maxSessionsPerAccount = 1
             return configuration
         }) { f in
