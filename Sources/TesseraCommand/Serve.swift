@@ -99,6 +99,8 @@ struct Serve: AsyncParsableCommand {
     var logLevel: String?
 
     func run() async throws {
+        // Before the connection limit's default is worked out from it.
+        OpenFiles.raiseLimit()
         let levelText = Setting.string(self.logLevel, env: "TESSERA_LOG_LEVEL", default: "info")
         guard let level = Logger.Level(rawValue: levelText) else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical.")
@@ -336,7 +338,17 @@ struct Serve: AsyncParsableCommand {
 
                 let express = !(self.noExpress || Setting.environment["TESSERA_EXPRESS"]?.lowercased() == "off")
                 // The largest body a route takes: a proxied request's, when an upstream allows more.
-                let limits = try self.connections.limits(maxBodyBytes: upstreamsFile?.upstreams.map(\.maxBodyBytes).max() ?? 0)
+                let limits = try self.connections.limits(
+                    maxBodyBytes: upstreamsFile?.upstreams.map(\.maxBodyBytes).max() ?? 0,
+                    proxied: trustForwardedFor
+                )
+                logger.info(
+                    "Connections limited",
+                    metadata: [
+                        "max_connections": "\(limits.maxConnections)",
+                        "max_per_client": "\(limits.maxConnectionsPerClient == .max ? "none" : String(limits.maxConnectionsPerClient))",
+                    ]
+                )
                 let app = Application(
                     router: service.buildRouter(),
                     server: .tessera(

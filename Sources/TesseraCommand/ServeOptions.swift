@@ -65,6 +65,23 @@ struct ConnectionOptions: ParsableArguments {
 
     @Option(
         help: """
+            The most connections open at once; past it the longest-open idle connections are closed to make room \
+            (env TESSERA_MAX_CONNECTIONS; default half the open-file limit, less 256).
+            """
+    )
+    var maxConnections: Int?
+
+    @Option(
+        help: """
+            The most connections open at once from one client address (IPv6: its /64), 0 for no limit; past it a \
+            request is answered 429 REQ_1011 (env TESSERA_MAX_CONNECTIONS_PER_CLIENT; default an eighth of \
+            --max-connections, no limit with --trust-forwarded-for).
+            """
+    )
+    var maxConnectionsPerClient: Int?
+
+    @Option(
+        help: """
             Web origins besides the service's own from which browsers may log in and act with the session cookie, \
             comma-separated, e.g. https://app.example.com (env TESSERA_ALLOWED_ORIGINS; default none).
             """
@@ -90,9 +107,24 @@ struct ConnectionOptions: ParsableArguments {
         return URL(fileURLWithPath: path).standardizedFileURL.path
     }
 
-    /// The connection limits, with the largest body a route takes.
-    func limits(maxBodyBytes: Int) throws -> HTTPLimits {
+    /// The connection limits, with the largest body a route takes. Behind a proxy (`proxied`) every
+    /// connection comes from the proxy's address, so there is no limit per client by default.
+    func limits(maxBodyBytes: Int, proxied: Bool) throws -> HTTPLimits {
         let defaults = HTTPLimits()
+        let maxConnections = try Setting.integer(
+            self.maxConnections,
+            env: "TESSERA_MAX_CONNECTIONS",
+            option: "--max-connections",
+            range: 1...10_000_000,
+            default: defaults.maxConnections
+        )
+        let perClient = try Setting.integer(
+            self.maxConnectionsPerClient,
+            env: "TESSERA_MAX_CONNECTIONS_PER_CLIENT",
+            option: "--max-connections-per-client",
+            range: 0...10_000_000,
+            default: proxied ? 0 : max(8, maxConnections / 8)
+        )
         return HTTPLimits(
             idleTimeout: try Setting.duration(
                 self.keepAliveTimeout,
@@ -107,7 +139,9 @@ struct ConnectionOptions: ParsableArguments {
                 default: defaults.headerTimeout
             ),
             bodyTimeout: try Setting.duration(self.bodyTimeout, env: "TESSERA_BODY_TIMEOUT", option: "--body-timeout", default: defaults.bodyTimeout),
-            maxBodyBytes: max(defaults.maxBodyBytes, maxBodyBytes)
+            maxBodyBytes: max(defaults.maxBodyBytes, maxBodyBytes),
+            maxConnections: maxConnections,
+            maxConnectionsPerClient: perClient == 0 ? Int.max : perClient
         )
     }
 

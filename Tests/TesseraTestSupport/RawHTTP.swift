@@ -14,6 +14,12 @@ public enum RawHTTP {
         /// From the first byte sent until the server closed the connection, or the wait ended.
         public var elapsed: Duration
 
+        public init(bytes: [UInt8], closedByServer: Bool, elapsed: Duration) {
+            self.bytes = bytes
+            self.closedByServer = closedByServer
+            self.elapsed = elapsed
+        }
+
         public var text: String { String(decoding: self.bytes, as: UTF8.self) }
 
         /// The first response's status line, such as `HTTP/1.1 400 Bad Request`.

@@ -152,6 +152,16 @@ extension TesseraError {
         .init(code: "REQ_1010", status: 431, message: "The request's header fields are larger than \(limit) bytes.")
     }
 
+    /// `REQ_1011`: the client already has as many connections open as the service allows one
+    /// client; the request was not read further, and the connection is closed.
+    public static var tooManyConnections: Self {
+        .init(
+            code: "REQ_1011", status: 429,
+            message: "This client has too many connections open; reuse them, or close some and try again.",
+            retryAfter: 1
+        )
+    }
+
     /// `AUTH_1011`: a browser sent the request from an origin that may not log in or act with
     /// the session cookie.
     public static var originNotAllowed: Self {

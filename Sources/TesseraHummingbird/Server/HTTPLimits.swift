@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// What one connection may ask of the server, enforced below the router, before any route
 /// runs: a slow, silent or oversized client is answered and disconnected, and never holds a
 /// connection (or the memory of one) for longer than these allow.
@@ -18,18 +24,46 @@ public struct HTTPLimits: Sendable, Hashable {
     /// answered `413 REQ_1002` at once, before a byte of the body is read; a chunked body that
     /// grows past it is cut off the same way. Routes have smaller limits of their own.
     public var maxBodyBytes: Int
+    /// The most connections the server keeps open at once (default
+    /// ``defaultMaxConnections``). Past it, a new connection is still served, and the
+    /// longest-open idle connection (one between requests) is closed to make room; a sixteenth
+    /// more, which only connections all busy can reach, and a new connection is closed at once.
+    public var maxConnections: Int
+    /// The most connections open at once from one client address, an IPv6 client counted by its
+    /// /64 (default an eighth of ``maxConnections``). A connection past it has its request
+    /// answered `429 REQ_1011` and is closed. `Int.max` for no limit per client: behind a
+    /// proxy, where every connection comes from the proxy's address.
+    public var maxConnectionsPerClient: Int
 
     public init(
         idleTimeout: Duration = .seconds(60),
         headerTimeout: Duration = .seconds(10),
         bodyTimeout: Duration = .seconds(30),
         maxHeaderBytes: Int = 32 * 1024,
-        maxBodyBytes: Int = 1024 * 1024
+        maxBodyBytes: Int = 1024 * 1024,
+        maxConnections: Int = HTTPLimits.defaultMaxConnections,
+        maxConnectionsPerClient: Int? = nil
     ) {
         self.idleTimeout = idleTimeout
         self.headerTimeout = headerTimeout
         self.bodyTimeout = bodyTimeout
         self.maxHeaderBytes = maxHeaderBytes
         self.maxBodyBytes = maxBodyBytes
+        self.maxConnections = max(1, maxConnections)
+        self.maxConnectionsPerClient = max(1, maxConnectionsPerClient ?? max(8, self.maxConnections / 8))
+    }
+
+    /// Half the process's open-file limit, less 256 for the store, the logs and the rest, and
+    /// 64 at least: a proxied request holds a connection to its site as well as its client's.
+    public static var defaultMaxConnections: Int {
+        var limit = rlimit()
+        #if os(Linux)
+        let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+        #else
+        let resource = RLIMIT_NOFILE
+        #endif
+        guard getrlimit(resource, &limit) == 0 else { return 1024 }
+        let open = Int(clamping: limit.rlim_cur)  // unlimited reads as the largest value
+        return max(64, (min(open, 1_048_576) - 256) / 2)
     }
 }

@@ -23,6 +23,8 @@ import Tessera
 ///   and the connection is closed.
 /// - A declared `Content-Length` over ``HTTPLimits/maxBodyBytes`` is answered `413 REQ_1002` at
 ///   once; the head never reaches a route.
+/// - On a connection accepted past its client's limit (``ConnectionLimiter``), the request is
+///   answered `429 REQ_1011` and the connection closed.
 /// - An HTTP/1.0 request is answered in HTTP/1.0, and, like any request that does not keep the
 ///   connection alive, with `Connection: close` and a close after the answer.
 final class RequestBoundaryHandler: ChannelDuplexHandler, RemovableChannelHandler {
@@ -78,6 +80,12 @@ final class RequestBoundaryHandler: ChannelDuplexHandler, RemovableChannelHandle
     /// request path schedules and cancels no timer.
     private var tickTask: Scheduled<Void>?
     private var started = false
+    /// What ``ConnectionLimiter`` made of the connection: over its client's limit, its request
+    /// is answered `429 REQ_1011` (and the connection waits for it no longer than for a
+    /// header); refused, it is closed as soon as it is active, before a byte is read.
+    var admission = ConnectionLimiter.Admission.admitted
+    /// This handler's context while it is in the pipeline, for ``closeIfIdle()``.
+    private var context: ChannelHandlerContext?
 
     /// The deadlines in ticks, worked out once: `Duration` arithmetic is not cheap enough for
     /// every request.
@@ -109,6 +117,7 @@ final class RequestBoundaryHandler: ChannelDuplexHandler, RemovableChannelHandle
     // MARK: Lifecycle
 
     func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
         if context.channel.isActive { self.start(context: context) }
     }
 
@@ -123,14 +132,31 @@ final class RequestBoundaryHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
         self.stop()
+    }
+
+    /// Closes the connection if it is between requests with nothing owed (nothing of a request
+    /// read, no answer owed or being written), for ``ConnectionLimiter`` making room; says whether
+    /// it did.
+    func closeIfIdle() -> Bool {
+        guard !self.closing, case .idle = self.reading, !self.outstanding, let context = self.context else { return false }
+        self.closing = true
+        self.disarm()
+        context.close(promise: nil)
+        return true
     }
 
     /// Starts the connection's deadlines: the first is the keep-alive one.
     private func start(context: ChannelHandlerContext) {
         guard !self.started else { return }
         self.started = true
-        self.arm(self.idleTicks)
+        if self.admission == .refused {
+            self.closing = true
+            context.close(promise: nil)
+            return
+        }
+        self.arm(self.admission == .overClientLimit ? self.headerTicks : self.idleTicks)
         self.scheduleTick(context: context)
     }
 
@@ -173,6 +199,11 @@ final class RequestBoundaryHandler: ChannelDuplexHandler, RemovableChannelHandle
         switch self.unwrapInboundIn(data) {
         case .head(let head):
             self.lastVersion = head.version
+            if self.admission == .overClientLimit {
+                self.reading = .refused
+                self.refuse(.tooManyConnections, head: head, context: context)
+                return
+            }
             let declared = head.headers.first(name: "content-length").flatMap { Int($0.trimmingWhitespace()) }
             if let declared, declared > self.limits.maxBodyBytes {
                 self.reading = .refused

@@ -7,7 +7,8 @@ public import NIOHTTPTypes
 /// Hummingbird's HTTP/1.1 server channel with Tessera's connection guard: the pipeline of
 /// `HTTP1Channel`, with ``RequestBoundaryHandler`` in place of its conversion to HTTP types, so
 /// that deadlines, body limits, HTTP/1.0 and parser errors are handled before any route runs,
-/// and parser errors are answered in the one JSON error shape.
+/// and parser errors are answered in the one JSON error shape; and the number of connections
+/// open, in all and per client, is bounded (``ConnectionLimiter``).
 ///
 /// ```swift
 /// let app = Application(router: router, server: .tessera(limits: HTTPLimits()))
@@ -21,6 +22,8 @@ public struct TesseraHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
     public let express: UpstreamExpressLane?
     /// Who-am-I's express path, served below the router (``SessionExpressHandler``).
     public let sessions: SessionExpressLane?
+    /// The server's connection count, shared by its connections.
+    let limiter: ConnectionLimiter
 
     public init(
         responder: @escaping HTTPChannelHandler.Responder,
@@ -32,11 +35,16 @@ public struct TesseraHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
         self.limits = limits
         self.express = express
         self.sessions = sessions
+        self.limiter = ConnectionLimiter(maxConnections: limits.maxConnections, maxPerClient: limits.maxConnectionsPerClient)
     }
 
     public func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
             let boundary = RequestBoundaryHandler(limits: self.limits, logger: logger)
+            let bound = NIOLoopBound(boundary, eventLoop: channel.eventLoop)
+            // Refused (the server full, every connection busy), the connection is closed as soon
+            // as it is active, before a byte is read.
+            boundary.admission = self.limiter.admit(channel, closeIfIdle: { bound.value.closeIfIdle() })
             let start = RequestStartHandler(boundary: boundary)
             let operations = channel.pipeline.syncOperations
             try operations.addHandler(start)
