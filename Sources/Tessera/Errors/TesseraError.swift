@@ -297,7 +297,7 @@ extension TesseraError {
         [
             .invalidCredentials, .sessionExpired(.idle), .tokenInvalid, .tokenMissing, .forbidden(), .throttled(retryAfter: 1),
             .refreshTokenReused, .csrfFailed, .apiKeyInvalid, .accessTokenExpired, .originNotAllowed, .malformedBody(), .bodyTooLarge(limit: 0),
-            .invalidField(""), .notFound(), .jsonLimitExceeded(""), .unsupportedMediaType(), .requestTimeout, .headerFieldsTooLarge(limit: 0),
+            .invalidField(""), .notFound(), .jsonLimitExceeded(""), .unsupportedMediaType(), .requestTimeout, .headerFieldsTooLarge(limit: 0), .tooManyConnections,
             .preconditionRequired, .methodNotAllowed, .versionConflict(current: 0), .dataTooLarge(limit: 0), .storeUnavailable(),
             .upstreamLoginFailed(upstream: "name"), .upstreamExhausted(upstream: "name"), .upstreamUnavailable(upstream: "name"),
             .upstreamRateLimited(upstream: "name", retryAfter: 1), .upstreamSessionLost(upstream: "name"), .upstreamBlocked(upstream: "name"),
