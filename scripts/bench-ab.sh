@@ -7,6 +7,7 @@
 #   A=/tmp/tessera-before scripts/bench-ab.sh            # B: this checkout's release build
 #   A=/tmp/tessera-before B=/tmp/tessera-after MODE=token ROUNDS=12 scripts/bench-ab.sh
 #   MODE=cookie SESSIONS=1 THREADS=1 CONNECTIONS=32 A=… scripts/bench-ab.sh
+#   CLOSE=1 A=… scripts/bench-ab.sh                     # a new connection per request
 #
 # Needs wrk and python3. Exits non-zero only when it cannot run.
 set -euo pipefail

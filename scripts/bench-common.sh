@@ -74,6 +74,8 @@ validate_lua() { # tokens-file wrk-threads [cookie]: a wrk script for GET /v1/se
     # thread walks its own stretch, so that together they visit every one
     local header='["Authorization"] = "Bearer " .. tokens[i]'
     if [[ ${3:-} == cookie ]]; then header='["Cookie"] = "tessera_session=" .. tokens[i]'; fi
+    # CLOSE=1: a new connection per request (what accepting and counting connections costs).
+    if [[ ${CLOSE:-} == 1 ]]; then header+=', ["Connection"] = "close"'; fi
     cat <<LUA
 local tokens = {}
 for line in io.lines("$1") do tokens[#tokens + 1] = line end
