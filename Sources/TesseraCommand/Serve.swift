@@ -338,10 +338,7 @@ struct Serve: AsyncParsableCommand {
 
                 let express = !(self.noExpress || Setting.environment["TESSERA_EXPRESS"]?.lowercased() == "off")
                 // The largest body a route takes: a proxied request's, when an upstream allows more.
-                let limits = try self.connections.limits(
-                    maxBodyBytes: upstreamsFile?.upstreams.map(\.maxBodyBytes).max() ?? 0,
-                    proxied: trustForwardedFor
-                )
+                let limits = try self.connections.limits(maxBodyBytes: upstreamsFile?.upstreams.map(\.maxBodyBytes).max() ?? 0)
                 logger.info(
                     "Connections limited",
                     metadata: [

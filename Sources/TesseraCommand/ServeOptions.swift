@@ -74,8 +74,8 @@ struct ConnectionOptions: ParsableArguments {
     @Option(
         help: """
             The most connections open at once from one client address (IPv6: its /64), 0 for no limit; past it a \
-            request is answered 429 REQ_1011 (env TESSERA_MAX_CONNECTIONS_PER_CLIENT; default an eighth of \
-            --max-connections, no limit with --trust-forwarded-for).
+            request is answered 429 REQ_1011. Set it when clients connect directly, not through a proxy (env \
+            TESSERA_MAX_CONNECTIONS_PER_CLIENT; default no limit).
             """
     )
     var maxConnectionsPerClient: Int?
@@ -107,9 +107,8 @@ struct ConnectionOptions: ParsableArguments {
         return URL(fileURLWithPath: path).standardizedFileURL.path
     }
 
-    /// The connection limits, with the largest body a route takes. Behind a proxy (`proxied`) every
-    /// connection comes from the proxy's address, so there is no limit per client by default.
-    func limits(maxBodyBytes: Int, proxied: Bool) throws -> HTTPLimits {
+    /// The connection limits, with the largest body a route takes.
+    func limits(maxBodyBytes: Int) throws -> HTTPLimits {
         let defaults = HTTPLimits()
         let maxConnections = try Setting.integer(
             self.maxConnections,
@@ -123,7 +122,7 @@ struct ConnectionOptions: ParsableArguments {
             env: "TESSERA_MAX_CONNECTIONS_PER_CLIENT",
             option: "--max-connections-per-client",
             range: 0...10_000_000,
-            default: proxied ? 0 : max(8, maxConnections / 8)
+            default: 0
         )
         return HTTPLimits(
             idleTimeout: try Setting.duration(

@@ -15,6 +15,7 @@ import TesseraTestSupport
 
     @Test func aClientsConnectionsPastItsLimitAreAnswered429AndOtherClientsAreServed() async throws {
         let server = try await HostileServer(arguments: ["--max-connections", "64", "--max-connections-per-client", "4"])
+        #expect(server.output.contains("max_connections=64 max_per_client=4"))
         var held: [HeldConnection] = []
         for _ in 0..<4 {
             let connection = try await HeldConnection.open(port: server.port, from: "127.0.0.1")
@@ -57,6 +58,7 @@ import TesseraTestSupport
 
     @Test func pastTheLimitTheLongestOpenIdleConnectionMakesRoomAndBusyOnesAreKept() async throws {
         let server = try await HostileServer(arguments: ["--max-connections", "4", "--max-connections-per-client", "0"])
+        #expect(server.output.contains("max_connections=4 max_per_client=none"))
         // The longest open is busy: an event stream, answered and open.
         let busy = try await Self.openStream(server)
         var idle: [HeldConnection] = []
@@ -137,12 +139,13 @@ import TesseraTestSupport
         #expect(ClientKey(try SocketAddress(unixDomainSocketPath: "/tmp/x")) == nil)
     }
 
-    /// `HTTPLimits`' per-client default is an eighth of the connection limit, eight at least.
-    @Test func theLimitsDefaultsFollowTheConnectionLimit() {
-        #expect(HTTPLimits(maxConnections: 800).maxConnectionsPerClient == 100)
-        #expect(HTTPLimits(maxConnections: 20).maxConnectionsPerClient == 8)
-        #expect(HTTPLimits(maxConnections: 800, maxConnectionsPerClient: .max).maxConnectionsPerClient == .max)
+    /// By default: half the open-file limit less 256 (64 at least), and no limit per client.
+    @Test func theLimitsDefaults() {
+        #expect(HTTPLimits().maxConnections == HTTPLimits.defaultMaxConnections)
         #expect(HTTPLimits.defaultMaxConnections >= 64)
+        #expect(HTTPLimits().maxConnectionsPerClient == .max)
+        #expect(HTTPLimits(maxConnections: 0, maxConnectionsPerClient: 0).maxConnections == 1)
+        #expect(HTTPLimits(maxConnections: 0, maxConnectionsPerClient: 0).maxConnectionsPerClient == 1)
     }
 }
 

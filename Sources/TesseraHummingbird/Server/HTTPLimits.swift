@@ -30,9 +30,9 @@ public struct HTTPLimits: Sendable, Hashable {
     /// more, which only connections all busy can reach, and a new connection is closed at once.
     public var maxConnections: Int
     /// The most connections open at once from one client address, an IPv6 client counted by its
-    /// /64 (default an eighth of ``maxConnections``). A connection past it has its request
-    /// answered `429 REQ_1011` and is closed. `Int.max` for no limit per client: behind a
-    /// proxy, where every connection comes from the proxy's address.
+    /// /64 (default `Int.max`: no limit). A connection past it has its request answered
+    /// `429 REQ_1011` and is closed. Set it when clients connect directly; behind a proxy every
+    /// connection comes from the proxy's address.
     public var maxConnectionsPerClient: Int
 
     public init(
@@ -42,7 +42,7 @@ public struct HTTPLimits: Sendable, Hashable {
         maxHeaderBytes: Int = 32 * 1024,
         maxBodyBytes: Int = 1024 * 1024,
         maxConnections: Int = HTTPLimits.defaultMaxConnections,
-        maxConnectionsPerClient: Int? = nil
+        maxConnectionsPerClient: Int = .max
     ) {
         self.idleTimeout = idleTimeout
         self.headerTimeout = headerTimeout
@@ -50,7 +50,7 @@ public struct HTTPLimits: Sendable, Hashable {
         self.maxHeaderBytes = maxHeaderBytes
         self.maxBodyBytes = maxBodyBytes
         self.maxConnections = max(1, maxConnections)
-        self.maxConnectionsPerClient = max(1, maxConnectionsPerClient ?? max(8, self.maxConnections / 8))
+        self.maxConnectionsPerClient = max(1, maxConnectionsPerClient)
     }
 
     /// Half the process's open-file limit, less 256 for the store, the logs and the rest, and
