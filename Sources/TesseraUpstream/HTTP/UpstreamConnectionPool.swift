@@ -29,7 +29,8 @@ struct UpstreamOrigin: Sendable, Hashable {
 ///
 /// Idle connections are kept up to `maxIdle`, and for `idleTimeout` at most; one the site closed
 /// is dropped when it is found. Connections in use are not limited here: the session pool bounds
-/// the requests in flight, and a streamed answer holds its connection as long as its client reads.
+/// the requests in flight, and a streamed answer holds its connection as long as its client
+/// reads (one per client connection at a time, which the server's connection limit bounds).
 final class UpstreamConnectionPool: Sendable {
     struct Idle {
         let connection: UpstreamConnection
