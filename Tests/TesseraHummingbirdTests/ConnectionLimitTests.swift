@@ -44,12 +44,7 @@ import TesseraTestSupport
         // A connection closed gives its place back.
         await held.removeFirst().close()
         #expect(
-            try await eventually {
-                let again = try await HeldConnection.open(port: server.port, from: "127.0.0.1")
-                defer { Task { await again.close() } }
-                try await again.send(Self.request)
-                return try await again.answer().status == 200
-            }
+            try await eventually { try await Self.served(port: server.port, from: "127.0.0.1") }
         )
         for connection in held { await connection.close() }
         await other.close()
@@ -101,14 +96,25 @@ import TesseraTestSupport
         // Room again once the server has seen them closed (a stream notices its client gone
         // when it next writes, its keep-alive at the latest).
         #expect(
-            try await eventually(seconds: 90) {
-                let again = try await HeldConnection.open(port: server.port, from: "127.0.0.2")
-                defer { Task { await again.close() } }
-                try await again.send(Self.request)
-                return try await again.answer().status == 200
-            }
+            try await eventually(seconds: 90) { try await Self.served(port: server.port, from: "127.0.0.2") }
         )
         #expect(try await server.stillServes())
+    }
+
+    /// Whether a request on a new connection from `source` is answered `200`. The connection is
+    /// closed before this returns: one refused and left open would count against its client
+    /// while the next attempt is made.
+    static func served(port: Int, from source: String) async throws -> Bool {
+        let connection = try await HeldConnection.open(port: port, from: source)
+        let status: Int?
+        do {
+            try await connection.send(Self.request)
+            status = try await connection.answer().status
+        } catch {
+            status = nil
+        }
+        await connection.close()
+        return status == 200
     }
 
     /// An event stream whose answer has begun: a connection the server is busy with.
@@ -151,12 +157,12 @@ import TesseraTestSupport
 
 /// Retries `body` for up to `seconds` until it says yes (a closed connection's place comes back
 /// when the server has seen the close).
-private func eventually(seconds: Int = 10, _ body: () async throws -> Bool) async throws -> Bool {
+private func eventually(seconds: Int = 30, _ body: () async throws -> Bool) async throws -> Bool {
     let deadline = ContinuousClock.now + .seconds(seconds)
     while ContinuousClock.now < deadline {
         // A connection refused meanwhile fails the attempt: not yet.
         if (try? await body()) == true { return true }
-        try await Task.sleep(for: .milliseconds(50))
+        try await Task.sleep(for: .milliseconds(200))
     }
     return false
 }
