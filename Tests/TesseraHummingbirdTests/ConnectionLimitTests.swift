@@ -48,7 +48,8 @@ import TesseraTestSupport
         )
         for connection in held { await connection.close() }
         await other.close()
-        #expect(try await server.stillServes())
+        // Once the server has seen them closed.
+        #expect(try await eventually { try await server.stillServes() })
     }
 
     @Test func pastTheLimitTheLongestOpenIdleConnectionMakesRoomAndBusyOnesAreKept() async throws {
@@ -93,10 +94,9 @@ import TesseraTestSupport
         // The streams were not touched.
         #expect(busy.allSatisfy { $0.channel.isActive })
         for connection in busy { await connection.close() }
-        // Room again once the server has seen them closed (a stream notices its client gone
-        // when it next writes, its keep-alive at the latest).
+        // Room again once the server has seen them closed.
         #expect(
-            try await eventually(seconds: 90) { try await Self.served(port: server.port, from: "127.0.0.2") }
+            try await eventually { try await Self.served(port: server.port, from: "127.0.0.2") }
         )
         #expect(try await server.stillServes())
     }
@@ -131,6 +131,17 @@ import TesseraTestSupport
             try await Task.sleep(for: .milliseconds(20))
         }
         throw HarnessError("the stream's answer did not begin within 30 s")
+    }
+
+    @Test func aClientLeavingAnEventStreamGivesItsPlaceBackAtOnce() async throws {
+        let server = try await HostileServer(arguments: ["--max-connections-per-client", "1"])
+        let stream = try await Self.openStream(server)
+        // The client's one connection is the stream's.
+        #expect(try await !Self.served(port: server.port, from: "127.0.0.1"))
+        // It leaves: the server closes the stream when it sees the client's end, not at the
+        // stream's next write (its keep-alive, 15 s away; the write after that fails, 30 s).
+        await stream.close()
+        #expect(try await eventually(seconds: 10) { try await Self.served(port: server.port, from: "127.0.0.1") })
     }
 
     @Test func clientsAreCountedByAddressAndIPv6ByItsSlash64() throws {

@@ -36,6 +36,7 @@ final class ConnectionLimiter: Sendable {
     struct Entry {
         let channel: any Channel
         let closeIfIdle: @Sendable () -> Bool
+        /// The client it counts against; nil when it counts against none (over its limit).
         let client: ClientKey?
         /// Its place in the order of admission.
         let serial: UInt64
@@ -74,8 +75,8 @@ final class ConnectionLimiter: Sendable {
     /// How many connections are open.
     var openCount: Int { self.state.withLock { $0.entries.count } }
 
-    /// Decides `channel`'s fate at accept; an admitted connection (or one over its client's limit,
-    /// which is open until it is answered) is counted until it closes. `closeIfIdle` runs on the
+    /// Decides `channel`'s fate at accept; an admitted connection is counted, in all and against its
+    /// client, until it closes (one over its client's limit, in all only). `closeIfIdle` runs on the
     /// channel's event loop and closes the connection if it is between requests.
     func admit(_ channel: any Channel, closeIfIdle: @escaping @Sendable () -> Bool) -> Admission {
         let id = ObjectIdentifier(channel)
@@ -84,14 +85,22 @@ final class ConnectionLimiter: Sendable {
             let open = state.entries.count
             guard open < self.hardLimit else { return (.refused, false) }
             var admission = Admission.admitted
+            var counted: ClientKey?
             if let client {
+                // A connection over its client's limit is answered and closed: it counts in all
+                // (it holds a file) but not against its client, whose next connection is served
+                // as soon as one of the served ones closes.
                 let count = state.perClient[client, default: 0]
-                if count >= self.maxPerClient { admission = .overClientLimit }
-                state.perClient[client] = count + 1
+                if count >= self.maxPerClient {
+                    admission = .overClientLimit
+                } else {
+                    state.perClient[client] = count + 1
+                    counted = client
+                }
             }
             let serial = state.nextSerial
             state.nextSerial += 1
-            state.entries[id] = Entry(channel: channel, closeIfIdle: closeIfIdle, client: client, serial: serial)
+            state.entries[id] = Entry(channel: channel, closeIfIdle: closeIfIdle, client: counted, serial: serial)
             state.order.append(id)
             self.compact(&state)
             guard open + 1 > self.maxConnections else { return (admission, false) }

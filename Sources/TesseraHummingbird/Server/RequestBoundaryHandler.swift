@@ -61,21 +61,21 @@ final class RequestBoundaryHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     let limits: HTTPLimits
     let logger: Logger
-    private var reading = Reading.idle
+    var reading = Reading.idle
     /// Requests whose heads went up and whose answers have not ended, oldest first (a client may
     /// pipeline); the first is the one being answered.
-    private var unanswered = CircularBuffer<Exchange>()
+    var unanswered = CircularBuffer<Exchange>()
     /// Whether a response head was written and its end not yet.
-    private var responding = false
+    var responding = false
     /// Close once the answers in progress have ended.
-    private var closeAfterResponse = false
-    private var closing = false
-    private var lastVersion = HTTPVersion.http1_1
+    var closeAfterResponse = false
+    var closing = false
+    var lastVersion = HTTPVersion.http1_1
     /// The tick at which the current phase's time runs out, and what happens then.
-    private var deadline: Deadline?
+    var deadline: Deadline?
     /// Ticks since the connection started: deadlines are counted in them, so that a request
     /// reads no clock.
-    private var ticks = 0
+    var ticks = 0
     /// Checks ``deadline`` at a fixed interval. Requests only move the deadline (a store), so the
     /// request path schedules and cancels no timer.
     private var tickTask: Scheduled<Void>?
@@ -92,11 +92,11 @@ final class RequestBoundaryHandler: ChannelDuplexHandler, RemovableChannelHandle
     private let idleTicks: Int
     private let headerTicks: Int
     private let bodyTicks: Int
-    private let lingerTicks: Int
-    private let lingerLimitTicks: Int
+    let lingerTicks: Int
+    let lingerLimitTicks: Int
     private let tick: TimeAmount
     /// The tick by which a lingering close ends, however long the client goes on sending.
-    private var lingerEnd = 0
+    var lingerEnd = 0
 
     init(limits: HTTPLimits, logger: Logger) {
         self.limits = limits
@@ -112,7 +112,7 @@ final class RequestBoundaryHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     /// Whether an answer is owed or being written.
-    private var outstanding: Bool { self.responding || !self.unanswered.isEmpty }
+    var outstanding: Bool { self.responding || !self.unanswered.isEmpty }
 
     // MARK: Lifecycle
 
@@ -254,6 +254,37 @@ final class RequestBoundaryHandler: ChannelDuplexHandler, RemovableChannelHandle
         }
     }
 
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, event == .inputClosed, self.deadline?.linger == true {
+            // A lingering close reads until the client has sent everything: it has.
+            self.disarm()
+            context.close(promise: nil)
+            return
+        }
+        if let event = event as? ChannelEvent, event == .inputClosed, self.clientLeftAStream {
+            // The client stopped sending while an answer streams to it, with nothing of a request
+            // unread and no other answer owed: it has gone (a browser leaving a page closes its
+            // event stream's connection so). Closed now, rather than at the stream's next write,
+            // which for a quiet event stream is its keep-alive, seconds away, while the stream
+            // and the connection keep their places.
+            self.closing = true
+            self.disarm()
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    /// Whether an answer is being written, the request it answers has been read whole, and no
+    /// other request waits for its answer.
+    private var clientLeftAStream: Bool {
+        guard self.responding, !self.closing, self.unanswered.count <= 1 else { return false }
+        switch self.reading {
+        case .done, .idle: return true
+        case .head, .body, .refused: return false
+        }
+    }
+
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         guard let parserError = error as? HTTPParserError else {
             context.fireErrorCaught(error)
@@ -321,139 +352,6 @@ final class RequestBoundaryHandler: ChannelDuplexHandler, RemovableChannelHandle
     private func becomeIdle(context: ChannelHandlerContext) {
         self.reading = .idle
         self.arm(self.idleTicks)
-    }
-
-    /// Answers `error` in the one JSON shape and closes; when an earlier request's answer is
-    /// owed, closes after it instead (its client learns nothing of a request it sent after).
-    private func refuse(_ error: TesseraError, head: HTTPRequestHead?, context: ChannelHandlerContext) {
-        guard !self.closing else { return }
-        let correlationID = head?.headers.first(name: "x-correlation-id").flatMap(CorrelationIDs.usable) ?? makeCorrelationID()
-        self.logger.debug("Request refused before routing", metadata: ["code": .string(error.code), "correlation_id": .string(correlationID)])
-        guard !self.outstanding else {
-            self.closeAfterResponse = true
-            return
-        }
-        self.closing = true
-        self.disarm()
-        let body = error.body(correlationID: correlationID)
-        var headers = HTTPHeaders()
-        headers.add(name: "content-type", value: "application/json; charset=utf-8")
-        headers.add(name: "cache-control", value: "no-store")
-        headers.add(name: "x-correlation-id", value: correlationID)
-        headers.add(name: "content-length", value: String(body.readableBytes))
-        headers.add(name: "connection", value: "close")
-        if let retryAfter = error.retryAfter { headers.add(name: "retry-after", value: String(retryAfter)) }
-        let version: HTTPVersion = self.lastVersion == .http1_0 ? .http1_0 : .http1_1
-        let status = HTTPResponseStatus(statusCode: error.statusCode)
-        context.write(self.wrapOutboundOut(.head(HTTPResponseHead(version: version, status: status, headers: headers))), promise: nil)
-        context.write(self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-        context.writeAndFlush(self.wrapOutboundOut(.end(nil))).whenComplete { _ in
-            // A lingering close: stop writing, but read (and drop) what the client is still
-            // sending for a moment, so that the answer reaches it instead of a reset.
-            context.close(mode: .output, promise: nil)
-            self.lingerEnd = self.ticks + self.lingerLimitTicks + 1
-            self.arm(self.lingerTicks, linger: true)
-        }
-    }
-
-    /// How long a refused connection reads on after the client last sent something, before it
-    /// closes. A client still sending when the connection closes would get a reset, and a reset
-    /// can discard the answer before the client reads it.
-    static let linger = Duration.seconds(2)
-    /// How long a lingering close lasts at most, however long the client goes on sending.
-    static let lingerLimit = Duration.seconds(10)
-
-    /// The client sent more during a lingering close: linger on, within the limit.
-    private func lingerOn() {
-        guard let deadline = self.deadline, deadline.linger else { return }
-        self.deadline = Deadline(tick: min(self.ticks + self.lingerTicks + 1, self.lingerEnd), linger: true)
-    }
-
-    /// Sets the current phase's deadline `ticks` from now (a lingering close's, with `linger`):
-    /// it passes between that time and one tick later, never earlier.
-    private func arm(_ ticks: Int, linger: Bool = false) {
-        self.deadline = Deadline(tick: self.ticks + ticks + 1, linger: linger)
-    }
-
-    private func disarm() {
-        self.deadline = nil
-    }
-
-    private func checkDeadline(context: ChannelHandlerContext) {
-        self.ticks += 1
-        guard let deadline = self.deadline, self.ticks >= deadline.tick else { return }
-        self.deadline = nil
-        if deadline.linger {
-            context.close(promise: nil)
-        } else {
-            self.timedOut(context: context)
-        }
-    }
-
-    private func timedOut(context: ChannelHandlerContext) {
-        guard !self.closing else { return }
-        switch self.reading {
-        case .idle, .done, .refused:
-            // Nothing was asked: close quietly.
-            guard !self.outstanding else { return }
-            self.closing = true
-            context.close(promise: nil)
-        case .head, .body:
-            if self.responding || (self.unanswered.isEmpty && !self.isReadingHead) {
-                // Answered already (a body drained after its answer), or answering: just close.
-                self.closing = true
-                context.close(promise: nil)
-            } else {
-                // A route may still wait for this body; the 408 goes first, and its later
-                // writes meet a closed connection.
-                self.unanswered.removeAll()
-                self.refuse(.requestTimeout, head: nil, context: context)
-            }
-        }
-    }
-
-    /// What was wrong, for the answer's message.
-    static func sentence(for error: HTTPParserError) -> String {
-        switch error {
-        case .invalidMethod: return "The request's method is not one HTTP/1.1 knows."
-        case .invalidURL, .invalidPath, .invalidQueryString, .invalidFragment, .invalidHost, .invalidPort:
-            return "The request's target is not a valid URL path."
-        case .invalidHeaderToken, .invalidCharactersUsed:
-            return "A header field of the request has a character HTTP/1.1 does not allow."
-        case .invalidContentLength, .unexpectedContentLength:
-            return "The request's Content-Length is not valid, or conflicts with another framing header."
-        case .invalidChunkSize, .invalidConstant:
-            return "The request's chunked body is not valid."
-        case .invalidVersion: return "The request's HTTP version is not supported."
-        default: return "The request is not valid HTTP/1.1."
-        }
-    }
-
-    private var isReadingHead: Bool {
-        if case .head = self.reading { return true }
-        return false
-    }
-}
-
-/// Sits before the HTTP decoder and tells the ``RequestBoundaryHandler`` when bytes arrive, so
-/// that a request's header deadline runs from its first byte.
-final class RequestStartHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = ByteBuffer
-    typealias InboundOut = ByteBuffer
-
-    let boundary: RequestBoundaryHandler
-    /// The boundary handler's context, on the same channel and event loop.
-    var boundaryContext: ChannelHandlerContext?
-
-    init(boundary: RequestBoundaryHandler) {
-        self.boundary = boundary
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if let boundaryContext = self.boundaryContext {
-            self.boundary.bytesArrived(context: boundaryContext)
-        }
-        context.fireChannelRead(data)
     }
 }
 
