@@ -41,7 +41,11 @@ public final class MarkedProcess: @unchecked Sendable {
         sigemptyset(&defaults)
         for signal in [SIGPIPE, SIGCHLD, SIGINT, SIGTERM, SIGHUP] { sigaddset(&defaults, signal) }
         posix_spawnattr_setsigdefault(&attributes, &defaults)
+        #if canImport(Darwin)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_CLOEXEC_DEFAULT))
+        #else
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        #endif
 
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -50,6 +54,7 @@ public final class MarkedProcess: @unchecked Sendable {
         let output = logFile ?? "/dev/null"
         posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_APPEND, 0o600)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        Self.closeInheritedFiles(&actions)
 
         var variables = environment
         variables[Self.markerVariable] = marker
@@ -65,6 +70,28 @@ public final class MarkedProcess: @unchecked Sendable {
             throw WebDriverError(error: "transport", message: "cannot start \(executable): \(String(cString: strerror(result)))", command: "start")
         }
         self.pid = pid
+    }
+
+    /// Has the child start with only its standard input, output and error. Sockets are not
+    /// close-on-exec: without this a browser would hold a copy of every connection open when it
+    /// started, and a connection the server closed would stay open to its client (no FIN) until
+    /// that browser ended.
+    private static func closeInheritedFiles(_ actions: inout posix_spawn_file_actions_t) {
+        #if canImport(Darwin)
+        // Set with the attributes' POSIX_SPAWN_CLOEXEC_DEFAULT below.
+        #else
+        // glibc 2.34 and later; looked up, since Swift's Glibc module does not declare it.
+        typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+        if let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") {
+            _ = unsafeBitCast(symbol, to: CloseFrom.self)(&actions, 3)
+        } else if let names = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") {
+            // Older C libraries: each descriptor open now (one closed meanwhile is skipped by the
+            // child's close failing quietly on glibc).
+            for descriptor in names.compactMap(Int32.init) where descriptor > 2 {
+                posix_spawn_file_actions_addclose(&actions, descriptor)
+            }
+        }
+        #endif
     }
 
     /// Whether the child itself still runs (it is reaped once it has ended).

@@ -72,6 +72,28 @@ struct CookieModeTests {
         }) { await browser.close() }
     }
 
+    /// Each page load opens the session's event stream and leaves the last one's: the service
+    /// gives a left stream's place back when the browser closes it, so a tab reloaded more often
+    /// than the session's 16 streams is still listening.
+    @Test func aPageReloadedTwentyTimesStillListens() async throws {
+        let server = try await PageServer()
+        let browser = try await Browser()
+        try await running({
+            let tab = try await browser.session.windowHandle()
+            try await browser.open(server.baseURL + "/blank.html")
+            #expect(try await browser.run(in: tab, Self.login, [.string(PageServer.password)]).string == "signedIn")
+            let listening = "return tessera.events?.source?.readyState ?? -1"
+            for load in 1...20 {
+                #expect(try await browser.open(server.baseURL + "/app.html?stay").string == "signedIn")
+                try await waitUntil(timeout: .seconds(10), "load \(load) listening") { try await browser.run(in: tab, listening).int == 1 }
+            }
+            // Still listening a moment later: no stream was refused (a refused one closes for good).
+            try await Task.sleep(for: .seconds(1))
+            #expect(try await browser.run(in: tab, listening).int == 1)
+            #expect(try await browser.events("signedOut", in: tab).isEmpty)
+        }) { await browser.close() }
+    }
+
     /// Over a BroadcastChannel, and through `storage` events in a browser without one.
     @Test(.timed, arguments: ["", "nochannel"])
     func aLogoutInOneTabReachesTheOthersWithinASecond(query: String) async throws {

@@ -247,7 +247,11 @@ final class HeldConnection: Sendable {
         return false
     }
 
+    /// Sends the end (a FIN) before closing: a child process another test started meanwhile may
+    /// hold a copy of the socket, and a close alone ends the connection only when every copy
+    /// is closed.
     func close() async {
+        try? await self.channel.close(mode: .output)
         try? await self.channel.close()
     }
 

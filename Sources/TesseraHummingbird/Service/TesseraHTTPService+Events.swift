@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import ServiceLifecycle
+import Synchronization
 import Tessera
 
 /// Server-sent event streams of session events: every event for services (`GET /v1/events`),
@@ -21,7 +22,7 @@ extension TesseraHTTPService {
             filter.userID = user
         }
         let cursor = try await self.cursor(request)
-        return try self.stream(hub, from: cursor, filter: filter, logger: context.logger) { _ in false }
+        return try self.stream(hub, from: cursor, filter: filter, connection: context.channel, logger: context.logger) { _ in false }
     }
 
     /// `GET /v1/session/events`: the caller's session's revocation, expiry and data changes
@@ -45,7 +46,7 @@ extension TesseraHTTPService {
             throw TesseraError.sessionExpired(reason)
         }
         let id = session.id
-        return try self.stream(hub, from: cursor, filter: filter, owner: session.id, logger: context.logger) { event in
+        return try self.stream(hub, from: cursor, filter: filter, owner: session.id, connection: context.channel, logger: context.logger) { event in
             event.sessionID == id && (event.kind == .sessionRevoked || event.kind == .sessionExpired)
         }
     }
@@ -77,12 +78,15 @@ extension TesseraHTTPService {
 
     /// A `text/event-stream` answer: each event as `id:`, `event:` and `data:` lines, a comment
     /// every ``Configuration/eventKeepAlive`` while nothing happens, ended by `isLast`, by the
-    /// node's shutdown or by a failing store (the client resumes with `Last-Event-ID`).
+    /// node's shutdown or by a failing store (the client resumes with `Last-Event-ID`), and by
+    /// the `connection`'s close: a client that left gives its stream's place back at once, not
+    /// at the stream's next write.
     func stream(
         _ hub: SessionEventHub,
         from start: Int64,
         filter: SessionEventFilter,
         owner: String? = nil,
+        connection: (any Channel)? = nil,
         logger: Logger,
         isLast: @escaping @Sendable (SessionEvent) -> Bool
     ) throws -> Response {
@@ -90,8 +94,10 @@ extension TesseraHTTPService {
         guard let stream = hub.beginStream(limit: configuration.eventStreamLimit, owner: owner, ownerLimit: configuration.eventStreamsPerSession)
         else { throw TesseraError.tooManyStreams() }
         let keepAlive = self.configuration.eventKeepAlive
+        let ended = StreamEnd()
+        connection?.closeFuture.whenComplete { _ in ended.interrupt(stream, of: hub) }
         let body = ResponseBody { writer in
-            defer { hub.endStream(stream) }
+            defer { ended.end(stream, of: hub) }
             var cursor = start
             var lastWrite = ContinuousClock.now
             do {
@@ -122,9 +128,13 @@ extension TesseraHTTPService {
                 }
             } catch is CancellationError {
                 // The client went away.
+            } catch where ended.connectionClosed {
+                // The client went away as a write was made.
             } catch {
                 logger.info("Event stream ended by a failure; the client resumes", metadata: ["error": "\(type(of: error))"])
             }
+            // A connection the client closed takes no end.
+            guard !ended.connectionClosed else { return }
             try await writer.finish(nil)
         }
         return Response(
@@ -132,5 +142,25 @@ extension TesseraHTTPService {
             headers: [.contentType: "text/event-stream; charset=utf-8", .cacheControl: "no-store", .accelBuffering: "no"],
             body: body
         )
+    }
+}
+
+/// Whether a stream has ended, and whether its connection closed first: a close interrupts a
+/// stream that has not ended, and never one that has (the hub would keep its id for good).
+final class StreamEnd: Sendable {
+    private let state = Mutex((ended: false, connectionClosed: false))
+
+    var connectionClosed: Bool { self.state.withLock { $0.connectionClosed } }
+
+    func interrupt(_ stream: UInt64, of hub: SessionEventHub) {
+        self.state.withLock { state in
+            state.connectionClosed = true
+            if !state.ended { hub.interrupt(stream: stream) }
+        }
+    }
+
+    func end(_ stream: UInt64, of hub: SessionEventHub) {
+        self.state.withLock { $0.ended = true }
+        hub.endStream(stream)
     }
 }

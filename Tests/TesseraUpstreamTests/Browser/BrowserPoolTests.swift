@@ -222,6 +222,20 @@ import Testing
         #expect(alive.isRunning)
     }
 
+    @Test func aBrowserProcessStartsWithNoFileOfTheServersButItsStandardOnes() async throws {
+        // A socket and a file open in this process when the child starts.
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #expect(socket > 2)
+        defer { close(socket) }
+        let file = open("/dev/null", O_RDONLY)
+        #expect(file > 2)
+        defer { close(file) }
+        let child = try MarkedProcess(executable: "/bin/sleep", arguments: ["60"], environment: [:], marker: "tessera-files-test")
+        defer { child.kill() }
+        let descriptors = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(child.pid)/fd").compactMap(Int32.init).sorted()
+        #expect(descriptors == [0, 1, 2], "the child holds \(descriptors)")
+    }
+
     /// Whether `pid` runs (exists and is not a zombie).
     static func isLive(_ pid: Int32) -> Bool {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return false }
