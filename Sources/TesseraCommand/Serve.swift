@@ -100,7 +100,7 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         // Before the connection limit's default is worked out from it.
-        OpenFiles.raiseLimit()
+        OpenFileLimit.raise()
         let levelText = Setting.string(self.logLevel, env: "TESSERA_LOG_LEVEL", default: "info")
         guard let level = Logger.Level(rawValue: levelText) else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical.")

@@ -78,7 +78,7 @@ public final class MarkedProcess: @unchecked Sendable {
     /// that browser ended.
     private static func closeInheritedFiles(_ actions: inout posix_spawn_file_actions_t) {
         #if canImport(Darwin)
-        // Set with the attributes' POSIX_SPAWN_CLOEXEC_DEFAULT below.
+        // POSIX_SPAWN_CLOEXEC_DEFAULT, among the spawn attributes' flags, does it.
         #else
         // glibc 2.34 and later; looked up, since Swift's Glibc module does not declare it.
         typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32

@@ -34,7 +34,7 @@ final class ConnectionLimiter: Sendable {
 
     /// An open connection, and how to ask it to close should it be idle (on its event loop).
     struct Entry {
-        let channel: any Channel
+        let eventLoop: any EventLoop
         let closeIfIdle: @Sendable () -> Bool
         /// The client it counts against; nil when it counts against none (over its limit).
         let client: ClientKey?
@@ -72,9 +72,6 @@ final class ConnectionLimiter: Sendable {
         self.hardLimit = self.maxConnections + max(1, self.maxConnections / 16)
     }
 
-    /// How many connections are open.
-    var openCount: Int { self.state.withLock { $0.entries.count } }
-
     /// Decides `channel`'s fate at accept; an admitted connection is counted, in all and against its
     /// client, until it closes (one over its client's limit, in all only). `closeIfIdle` runs on the
     /// channel's event loop and closes the connection if it is between requests.
@@ -100,7 +97,7 @@ final class ConnectionLimiter: Sendable {
             }
             let serial = state.nextSerial
             state.nextSerial += 1
-            state.entries[id] = Entry(channel: channel, closeIfIdle: closeIfIdle, client: counted, serial: serial)
+            state.entries[id] = Entry(eventLoop: channel.eventLoop, closeIfIdle: closeIfIdle, client: counted, serial: serial)
             state.order.append(id)
             self.compact(&state)
             guard open + 1 > self.maxConnections else { return (admission, false) }
@@ -177,7 +174,7 @@ final class ConnectionLimiter: Sendable {
             if again { self.drain() }
             return
         }
-        candidate.channel.eventLoop.execute {
+        candidate.eventLoop.execute {
             let closed = candidate.closeIfIdle()
             let more = self.state.withLock { state -> Bool in
                 if closed { state.owedRoom -= 1 }

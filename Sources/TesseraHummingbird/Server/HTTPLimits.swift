@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// What one connection may ask of the server, enforced below the router, before any route
 /// runs: a slow, silent or oversized client is answered and disconnected, and never holds a
 /// connection (or the memory of one) for longer than these allow.
@@ -56,14 +50,7 @@ public struct HTTPLimits: Sendable, Hashable {
     /// Half the process's open-file limit, less 256 for the store, the logs and the rest, and
     /// 64 at least: a proxied request holds a connection to its site as well as its client's.
     public static var defaultMaxConnections: Int {
-        var limit = rlimit()
-        #if os(Linux)
-        let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
-        #else
-        let resource = RLIMIT_NOFILE
-        #endif
-        guard getrlimit(resource, &limit) == 0 else { return 1024 }
-        let open = Int(clamping: limit.rlim_cur)  // unlimited reads as the largest value
+        guard let open = OpenFileLimit.current else { return 1024 }
         return max(64, (min(open, 1_048_576) - 256) / 2)
     }
 }

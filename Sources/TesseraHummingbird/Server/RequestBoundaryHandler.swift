@@ -255,18 +255,13 @@ final class RequestBoundaryHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let event = event as? ChannelEvent, event == .inputClosed, self.deadline?.linger == true {
-            // A lingering close reads until the client has sent everything: it has.
-            self.disarm()
-            context.close(promise: nil)
-            return
-        }
-        if let event = event as? ChannelEvent, event == .inputClosed, self.clientLeftAStream {
-            // The client stopped sending while an answer streams to it, with nothing of a request
-            // unread and no other answer owed: it has gone (a browser leaving a page closes its
-            // event stream's connection so). Closed now, rather than at the stream's next write,
-            // which for a quiet event stream is its keep-alive, seconds away, while the stream
-            // and the connection keep their places.
+        // The client's end closes the connection in two cases. A lingering close reads until the
+        // client has sent everything: it has. Or the client stopped sending while an answer
+        // streams to it, with nothing of a request unread and no other answer owed: it has gone
+        // (a browser leaving a page closes its event stream's connection so); closed now rather
+        // than at the stream's next write, which for a quiet event stream is its keep-alive,
+        // seconds away, while the stream and the connection keep their places.
+        if let event = event as? ChannelEvent, event == .inputClosed, self.deadline?.linger == true || self.clientLeftAStream {
             self.closing = true
             self.disarm()
             context.close(promise: nil)

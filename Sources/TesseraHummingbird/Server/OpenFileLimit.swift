@@ -5,19 +5,28 @@ import Darwin
 #endif
 
 /// The process's limit on open files, which bounds its connections.
-enum OpenFiles {
+public enum OpenFileLimit {
+    #if os(Linux)
+    private static let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+    #else
+    private static let resource = RLIMIT_NOFILE
+    #endif
+
+    /// The soft limit in force, or nil when it cannot be read (unlimited reads as the largest
+    /// value).
+    public static var current: Int? {
+        var limit = rlimit()
+        guard getrlimit(Self.resource, &limit) == 0 else { return nil }
+        return Int(clamping: limit.rlim_cur)
+    }
+
     /// Raises the soft limit to the hard one, as a server that holds a file per connection should
     /// (a shell's default soft limit is often 1,024, far under what the system allows); returns
     /// the soft limit now in force, or nil when it cannot be read.
     @discardableResult
-    static func raiseLimit() -> Int? {
-        #if os(Linux)
-        let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
-        #else
-        let resource = RLIMIT_NOFILE
-        #endif
+    public static func raise() -> Int? {
         var limit = rlimit()
-        guard getrlimit(resource, &limit) == 0 else { return nil }
+        guard getrlimit(Self.resource, &limit) == 0 else { return nil }
         if limit.rlim_cur < limit.rlim_max {
             var raised = limit
             raised.rlim_cur = limit.rlim_max
@@ -25,7 +34,7 @@ enum OpenFiles {
             // Darwin refuses a soft limit above OPEN_MAX however high the hard one is.
             raised.rlim_cur = min(raised.rlim_cur, rlim_t(OPEN_MAX))
             #endif
-            if setrlimit(resource, &raised) == 0 { limit = raised }
+            if setrlimit(Self.resource, &raised) == 0 { limit = raised }
         }
         return Int(clamping: limit.rlim_cur)
     }
