@@ -43,13 +43,13 @@ import TesseraTestSupport
         }
         // A connection closed gives its place back.
         await held.removeFirst().close()
-        #expect(
-            try await eventually { try await Self.served(port: server.port, from: "127.0.0.1") }
-        )
+        try await waitUntil(timeout: .seconds(30), "a connection from 127.0.0.1 is served again") {
+            (try? await Self.served(port: server.port, from: "127.0.0.1")) == true
+        }
         for connection in held { await connection.close() }
         await other.close()
         // Once the server has seen them closed.
-        #expect(try await eventually { try await server.stillServes() })
+        try await waitUntil(timeout: .seconds(30), "the server serves 127.0.0.1 again") { (try? await server.stillServes()) == true }
     }
 
     @Test func pastTheLimitTheLongestOpenIdleConnectionMakesRoomAndBusyOnesAreKept() async throws {
@@ -95,9 +95,9 @@ import TesseraTestSupport
         #expect(busy.allSatisfy { $0.channel.isActive })
         for connection in busy { await connection.close() }
         // Room again once the server has seen them closed.
-        #expect(
-            try await eventually { try await Self.served(port: server.port, from: "127.0.0.2") }
-        )
+        try await waitUntil(timeout: .seconds(30), "a connection is served again") {
+            (try? await Self.served(port: server.port, from: "127.0.0.2")) == true
+        }
         #expect(try await server.stillServes())
     }
 
@@ -141,7 +141,9 @@ import TesseraTestSupport
         // It leaves: the server closes the stream when it sees the client's end, not at the
         // stream's next write (its keep-alive, 15 s away; the write after that fails, 30 s).
         await stream.close()
-        #expect(try await eventually(seconds: 10) { try await Self.served(port: server.port, from: "127.0.0.1") })
+        try await waitUntil(timeout: .seconds(10), "the stream's place is given back") {
+            (try? await Self.served(port: server.port, from: "127.0.0.1")) == true
+        }
     }
 
     @Test func clientsAreCountedByAddressAndIPv6ByItsSlash64() throws {
@@ -164,18 +166,6 @@ import TesseraTestSupport
         #expect(HTTPLimits(maxConnections: 0, maxConnectionsPerClient: 0).maxConnections == 1)
         #expect(HTTPLimits(maxConnections: 0, maxConnectionsPerClient: 0).maxConnectionsPerClient == 1)
     }
-}
-
-/// Retries `body` for up to `seconds` until it says yes (a closed connection's place comes back
-/// when the server has seen the close).
-private func eventually(seconds: Int = 30, _ body: () async throws -> Bool) async throws -> Bool {
-    let deadline = ContinuousClock.now + .seconds(seconds)
-    while ContinuousClock.now < deadline {
-        // A connection refused meanwhile fails the attempt: not yet.
-        if (try? await body()) == true { return true }
-        try await Task.sleep(for: .milliseconds(200))
-    }
-    return false
 }
 
 /// A client connection held open, from a chosen local address, that sends when told and keeps
